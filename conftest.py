@@ -1,0 +1,120 @@
+"""Shared fixtures: tenants, API clients, the Mixpanel simulator, and the services check.
+
+Integration tests talk real HTTP to the simulator (a subprocess on loopback) and use the real
+database named by DATABASE_URL (PostgreSQL in CI). When CI is set, a missing service fails the
+run instead of skipping it.
+"""
+
+import os
+
+import pytest
+from rest_framework.test import APIClient
+
+from tenants.services import organization_create, user_create
+
+IN_CI = bool(os.environ.get("CI"))
+
+
+def pytest_sessionstart(session):
+    if IN_CI and not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        pytest.exit("CI is set but DATABASE_URL does not point at PostgreSQL.", returncode=3)
+
+
+@pytest.fixture(scope="session")
+def simulator():
+    """The Mixpanel simulator, running for the whole session; every vendor call goes to it."""
+    from elements.mixpanel.simulator.testing import SimulatorProcess
+
+    with SimulatorProcess() as sim:
+        previous = os.environ.get("MIXPANEL_BASE_URL")
+        os.environ["MIXPANEL_BASE_URL"] = sim.base_url
+        try:
+            yield sim
+        finally:
+            if previous is None:
+                os.environ.pop("MIXPANEL_BASE_URL", None)
+            else:
+                os.environ["MIXPANEL_BASE_URL"] = previous
+
+
+@pytest.fixture
+def sim(simulator):
+    """The simulator, reset to its seeded state for this test."""
+    simulator.reset()
+    return simulator
+
+
+class Tenant:
+    """An organization with one user, and the headers that user sends."""
+
+    def __init__(self, org, org_secret, user, user_secret):
+        self.organization = org
+        self.organization_secret = org_secret
+        self.user = user
+        self.user_secret = user_secret
+
+    @property
+    def platform_auth(self) -> str:
+        return f"User {self.user_secret}, Organization {self.organization_secret}"
+
+    def element_auth(self, token: str) -> str:
+        return f"User {self.user_secret}, Element {token}"
+
+    def client(self) -> APIClient:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=self.platform_auth)
+        return client
+
+    def element_client(self, token: str) -> APIClient:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=self.element_auth(token))
+        return client
+
+
+def make_tenant(name="Acme", email="owner@acme.test") -> Tenant:
+    org, user = organization_create(name=name, email=email)
+    return Tenant(org.obj, org.secret, user.obj, user.secret)
+
+
+def add_user(tenant: Tenant, email="second@acme.test") -> Tenant:
+    issued = user_create(organization=tenant.organization, email=email)
+    return Tenant(tenant.organization, tenant.organization_secret, issued.obj, issued.secret)
+
+
+@pytest.fixture
+def tenant(db) -> Tenant:
+    return make_tenant()
+
+
+@pytest.fixture
+def other_tenant(db) -> Tenant:
+    return make_tenant(name="Globex", email="owner@globex.test")
+
+
+# The simulator's seeded credentials (elements/mixpanel/simulator/README.md).
+SIM_SA_USERNAME = "sim-admin.a1b2c3.mp-service-account"
+SIM_SA_SECRET = "sim-sa-secret"
+SIM_API_SECRET = "sim-api-secret"
+SIM_PROJECT_TOKEN = "sim-project-token"
+SIM_ORG_ID = 1001
+SIM_PROJECT_ID = 2002
+
+SA_CONFIGURATION = {
+    "username": SIM_SA_USERNAME,
+    "password": SIM_SA_SECRET,
+    "organization_id": SIM_ORG_ID,
+    "project_id": SIM_PROJECT_ID,
+    "project_token": SIM_PROJECT_TOKEN,
+}
+
+
+@pytest.fixture
+def sa_instance(tenant, sim):
+    """An instance with service-account credentials, created through the API."""
+    response = tenant.client().post(
+        "/elements/api-v2/instances",
+        {"element": {"key": "mixpanel"}, "name": "SA instance", "configuration": SA_CONFIGURATION},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    return response.json()

@@ -1,0 +1,169 @@
+"""From an HTTP request to an operation's result: route, assemble inputs, validate, call.
+
+Both URL styles (resource style ``/hubs/{hub}/users/{id}`` and operation style
+``/mixpanel/query_profiles/{instanceId}``) end in ``run_operation`` with the same Operation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from functools import cache
+from typing import Any
+
+from elements.framework.definition import Call, Element, Operation, Result
+from elements.framework.vendor import VendorClient, VendorGarbage
+from platform_core.exceptions import BadRequest, NotFound, PlatformError, ValidationFailed
+from platform_core.validation import schema_errors, validator_for
+
+
+class MethodNotAllowed(PlatformError):
+    status_code = 405
+    default_detail = "Method not allowed."
+
+
+@cache
+def _routes(element: Element) -> tuple[tuple[re.Pattern, Operation], ...]:
+    routes = []
+    for op in element.resource_operations:
+        pattern = re.sub(r"\\\{([A-Za-z_][A-Za-z0-9_]*)\\\}", r"(?P<\1>[^/]+)", re.escape(op.path))
+        routes.append((re.compile(pattern + r"/?\Z"), op))
+    # Literal paths win over parameterised ones (/activities/top before /activities/{id}).
+    routes.sort(key=lambda r: r[1].path.count("{"))
+    return tuple(routes)
+
+
+def match_resource(element: Element, method: str, path: str) -> tuple[Operation, dict]:
+    """The operation for ``method path`` (path relative to the hub), or 404/405."""
+    path = "/" + path.strip("/")
+    allowed = []
+    for pattern, op in _routes(element):
+        match = pattern.match(path)
+        if match:
+            if op.method == method:
+                return op, match.groupdict()
+            allowed.append(op.method)
+    if allowed:
+        raise MethodNotAllowed(
+            f"{method} is not supported on {path}; use {', '.join(sorted(set(allowed)))}.",
+            headers={"Allow": ", ".join(sorted(set(allowed)))},
+        )
+    raise NotFound(f"The {element.key} element has no resource {path[:200]}.")
+
+
+def _coerce_query_value(values: list[str], spec: Mapping) -> Any:
+    kind = spec.get("type")
+    if kind == "array":
+        return values
+    value = values[-1]
+    if kind == "integer":
+        try:
+            return int(value)
+        except ValueError:
+            return value  # left for the schema to reject with a clear message
+    if kind == "boolean":
+        lowered = value.lower()
+        if lowered in ("true", "1"):
+            return True
+        if lowered in ("false", "0"):
+            return False
+    return value
+
+
+def assemble_inputs(
+    op: Operation, *, query: Mapping[str, list[str]], body: Any, path_params: Mapping[str, str]
+) -> dict:
+    """One input dict from path, query string and JSON body, as the schema says where each
+    property comes from. Unknown query parameters and body keys are 400."""
+    inputs: dict[str, Any] = dict(path_params)
+    errors = []
+    query_props = dict(op.properties_in("query"))
+    for name, values in query.items():
+        key = name[:-2] if name.endswith("[]") else name
+        if key not in query_props:
+            errors.append({"field": name[:100], "message": "unknown query parameter"})
+            continue
+        inputs[key] = _coerce_query_value(values, query_props[key])
+    if body is not None:
+        if isinstance(body, list) and op.array_body:
+            body = {op.array_body: body}
+        if not isinstance(body, dict):
+            raise ValidationFailed(
+                "The request body must be a JSON object.",
+                errors=[{"field": "body", "message": "must be an object"}],
+            )
+        body_props = {name for name, _ in op.properties_in("body")}
+        for key, value in body.items():
+            if key not in body_props:
+                errors.append({"field": str(key)[:100], "message": "unknown field"})
+            elif key in inputs:
+                errors.append({"field": key, "message": "given both in the query and the body"})
+            else:
+                inputs[key] = value
+    if errors:
+        raise ValidationFailed(errors=errors)
+    errors = schema_errors(validator_for(op.input_schema), inputs)
+    if errors:
+        raise ValidationFailed(errors=errors)
+    return inputs
+
+
+def vendor_client(element: Element, configuration: dict) -> VendorClient:
+    """The element's hosts for this configuration. ``<KEY>_BASE_URL`` in the environment (e.g.
+    ``MIXPANEL_BASE_URL``) replaces every one of them; an instance's configuration never can."""
+    hosts = element.hosts(configuration)
+    override = os.environ.get(f"{element.key.upper()}_BASE_URL")
+    if override:
+        hosts = {alias: override.rstrip("/") for alias in hosts}
+    return VendorClient(hosts)
+
+
+def run_operation(
+    element: Element,
+    op: Operation,
+    *,
+    instance_id: int,
+    configuration: dict,
+    inputs: dict,
+    request_id: str = "",
+) -> Result:
+    call = Call(
+        element=element,
+        instance_id=instance_id,
+        configuration=configuration,
+        inputs=inputs,
+        vendor=vendor_client(element, configuration),
+        request_id=request_id,
+    )
+    outcome = op.handler(call)
+    result = outcome if isinstance(outcome, Result) else Result(body=outcome)
+    errors = schema_errors(validator_for(op.output_schema), result.body)
+    if errors:
+        # The vendor's answer did not have the shape the operation promises.
+        raise VendorGarbage(
+            "The vendor's answer did not match the operation's output schema.",
+            errors=errors[:5],
+            provider_status=result.vendor_status,
+        )
+    return result
+
+
+def parse_body(raw: bytes, *, content_type: str) -> Any:
+    """A JSON body, or None when there is none (an empty body or ``null``)."""
+    if not raw or not raw.strip():
+        return None
+    if content_type and content_type.split(";")[0].strip().lower() not in (
+        "application/json",
+        "text/json",
+    ):
+        raise PlatformError("Unsupported Content-Type: send application/json.", status_code=415)
+    try:
+        return json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise BadRequest(f"The request body is not valid JSON: {str(exc)[:200]}") from None
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")

@@ -1,0 +1,294 @@
+"""The HTTP client every element uses to reach its vendor.
+
+One process-wide urllib3 pool (keep-alive, bounded), connect and read timeouts, and bounded
+retries with exponential backoff that honour ``Retry-After``, only where a retry cannot
+duplicate an effect (idempotent calls; a connection that never opened is always safe).
+urllib3 rather than requests: on this hot path it costs half as much per call
+(shared/reference/hot-path-measurements.md).
+
+Vendor failures become the contract's statuses (§2): timeouts 504, unreachable or garbage 502,
+vendor 5xx 502, vendor 429 429 with ``Retry-After``, other vendor 4xx keep their status; each
+with ``providerMessage``/``providerStatus`` when the vendor answered.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlencode, urlsplit
+
+import urllib3
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    HTTPError,
+    MaxRetryError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+)
+
+from platform_core.conf import platform_settings
+from platform_core.exceptions import PlatformError
+
+logger = logging.getLogger(__name__)
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+MAX_PROVIDER_MESSAGE = 1000
+USER_AGENT = "elements-platform/1.0"
+
+
+class VendorError(PlatformError):
+    """The vendor failed, answered garbage or refused; rendered in the contract's error shape."""
+
+    status_code = 502
+    default_detail = "The vendor failed."
+
+
+class VendorTimeout(VendorError):
+    status_code = 504
+    default_detail = "The vendor did not answer in time."
+
+
+class VendorUnreachable(VendorError):
+    status_code = 502
+    default_detail = "The vendor could not be reached."
+
+
+class VendorGarbage(VendorError):
+    status_code = 502
+    default_detail = "The vendor answered with a body that could not be understood."
+
+
+_pool: urllib3.PoolManager | None = None
+
+
+def pool() -> urllib3.PoolManager:
+    """The process's connection pool; created lazily so forked workers each get their own."""
+    global _pool
+    if _pool is None:
+        _pool = urllib3.PoolManager(num_pools=16, maxsize=32, block=False, retries=False)
+    return _pool
+
+
+def basic_auth(username: str, password: str = "") -> str:
+    raw = f"{username}:{password}".encode()
+    return "Basic " + base64.b64encode(raw).decode("ascii")
+
+
+@dataclass
+class VendorResponse:
+    status: int
+    headers: Mapping[str, str]
+    data: bytes
+    url_path: str
+
+    def json(self):
+        try:
+            return json.loads(self.data)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise VendorGarbage(
+                "The vendor answered with a body that is not JSON.",
+                provider_status=self.status,
+                provider_message=_snippet(self.data),
+            ) from exc
+
+    def text(self) -> str:
+        return self.data.decode("utf-8", "replace")
+
+
+def _snippet(data: bytes) -> str:
+    text = data[:MAX_PROVIDER_MESSAGE].decode("utf-8", "replace").strip()
+    return text or "(empty body)"
+
+
+def provider_message(response: VendorResponse) -> str:
+    """The vendor's own words: its JSON ``error``/``message`` field, else the start of the body."""
+    try:
+        body = json.loads(response.data)
+    except (ValueError, UnicodeDecodeError):
+        return _snippet(response.data)
+    if isinstance(body, dict):
+        for key in ("error", "message", "detail"):
+            if isinstance(body.get(key), str):
+                return body[key][:MAX_PROVIDER_MESSAGE]
+    return _snippet(response.data)
+
+
+def raise_for_status(response: VendorResponse) -> VendorResponse:
+    status = response.status
+    if status < 400:
+        return response
+    message = provider_message(response)
+    if status == 429:
+        retry_after = _retry_after_seconds(response.headers) or 60
+        raise VendorError(
+            "The vendor rate-limited this call; retry later.",
+            status_code=429,
+            provider_status=status,
+            provider_message=message,
+            headers={"Retry-After": str(int(retry_after + 0.999))},
+        )
+    if status >= 500:
+        raise VendorError(
+            f"The vendor failed with HTTP {status}.",
+            status_code=502,
+            provider_status=status,
+            provider_message=message,
+        )
+    raise VendorError(
+        f"The vendor refused the call with HTTP {status}.",
+        status_code=status,
+        provider_status=status,
+        provider_message=message,
+    )
+
+
+def _retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    value = headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None  # an HTTP-date: rare from APIs; fall back to our own backoff
+
+
+class VendorClient:
+    """Requests to one instance's vendor hosts (``{"api": "https://api.mixpanel.com", ...}``)."""
+
+    def __init__(self, hosts: Mapping[str, str]):
+        self.hosts = hosts
+
+    def url(self, host: str, path: str, query: Mapping | None = None) -> str:
+        base = self.hosts[host].rstrip("/")
+        url = base + path
+        if query:
+            url += "?" + urlencode({k: v for k, v in query.items() if v is not None}, doseq=True)
+        return url
+
+    def request(
+        self,
+        method: str,
+        host: str,
+        path: str,
+        *,
+        query: Mapping | None = None,
+        json_body=None,
+        form: Mapping | None = None,
+        body: bytes | None = None,
+        content_type: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        auth: str | None = None,
+        idempotent: bool = False,
+        timeout: float | None = None,
+        check: bool = True,
+    ) -> VendorResponse:
+        """One vendor call, retried where safe. ``check`` raises on vendor 4xx/5xx."""
+        url = self.url(host, path, query)
+        send_headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+        if auth:
+            send_headers["Authorization"] = auth
+        if json_body is not None:
+            body = json.dumps(json_body, separators=(",", ":")).encode()
+            content_type = "application/json"
+        elif form is not None:
+            body = urlencode(form, doseq=True).encode()
+            content_type = "application/x-www-form-urlencoded"
+        if content_type:
+            send_headers["Content-Type"] = content_type
+        if headers:
+            send_headers.update(headers)
+        response = self._send(method, url, body, send_headers, idempotent, timeout)
+        return raise_for_status(response) if check else response
+
+    def stream(self, method: str, host: str, path: str, *, query=None, auth=None, headers=None):
+        """A streaming GET (bulk exports): returns the urllib3 response, unread. Retries only
+        the opening of the connection; the caller reads and closes it."""
+        url = self.url(host, path, query)
+        send_headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip"}
+        if auth:
+            send_headers["Authorization"] = auth
+        if headers:
+            send_headers.update(headers)
+        try:
+            response = pool().request(
+                method,
+                url,
+                headers=send_headers,
+                timeout=self._timeout(None),
+                retries=urllib3.Retry(total=2, connect=2, read=0, status=0, redirect=0),
+                preload_content=False,
+                decode_content=True,
+            )
+        except (ReadTimeoutError, ConnectTimeoutError) as exc:
+            raise VendorTimeout() from exc
+        except (MaxRetryError, NewConnectionError, ProtocolError, HTTPError) as exc:
+            raise VendorUnreachable() from exc
+        if response.status >= 400:
+            data = response.read()
+            response.release_conn()
+            raise_for_status(VendorResponse(response.status, response.headers, data, path))
+        return response
+
+    @staticmethod
+    def _timeout(read: float | None) -> urllib3.Timeout:
+        return urllib3.Timeout(
+            connect=platform_settings.VENDOR_CONNECT_TIMEOUT,
+            read=read or platform_settings.VENDOR_READ_TIMEOUT,
+        )
+
+    def _send(self, method, url, body, headers, idempotent, timeout) -> VendorResponse:
+        max_retries = platform_settings.VENDOR_MAX_RETRIES if idempotent else 0
+        backoff = platform_settings.VENDOR_BACKOFF_FACTOR
+        cap = platform_settings.VENDOR_MAX_RETRY_AFTER
+        path = urlsplit(url).path
+        attempt = 0
+        while True:
+            try:
+                raw = pool().request(
+                    method,
+                    url,
+                    body=body,
+                    headers=headers,
+                    timeout=self._timeout(timeout),
+                    # A connection that never opened sent nothing: always safe to retry.
+                    retries=urllib3.Retry(total=2, connect=2, read=0, status=0, redirect=0),
+                )
+                response = VendorResponse(raw.status, raw.headers, raw.data, path)
+            except ReadTimeoutError as exc:
+                error: VendorError = VendorTimeout()
+                cause: Exception = exc
+            except (ConnectTimeoutError, MaxRetryError) as exc:
+                reason = getattr(exc, "reason", None)
+                timed_out = isinstance(exc, ConnectTimeoutError) or isinstance(
+                    reason, (ConnectTimeoutError, ReadTimeoutError)
+                )
+                error = VendorTimeout() if timed_out else VendorUnreachable()
+                cause = exc
+            except (ProtocolError, NewConnectionError, HTTPError) as exc:
+                # Connection dropped mid-answer, or the answer was cut short.
+                error = VendorUnreachable("The vendor closed the connection without a full answer.")
+                cause = exc
+            else:
+                if response.status not in RETRY_STATUSES or attempt >= max_retries:
+                    return response
+                delay = _retry_after_seconds(response.headers)
+                if delay is None:
+                    delay = backoff * (2**attempt) * (1 + random.random() / 2)
+                if delay > cap:
+                    return response  # the vendor asks for longer than a caller should wait
+                logger.info(
+                    "vendor %s %s -> %s; retry in %.2fs", method, path, response.status, delay
+                )
+                time.sleep(delay)
+                attempt += 1
+                continue
+            if attempt >= max_retries:
+                raise error from cause
+            time.sleep(backoff * (2**attempt) * (1 + random.random() / 2))
+            attempt += 1

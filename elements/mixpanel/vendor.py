@@ -1,0 +1,47 @@
+"""How Mixpanel is reached: regional hosts and the credential rules (reference §1, §2)."""
+
+from elements.framework.definition import Call
+from elements.framework.vendor import basic_auth
+
+REGION_HOSTS = {
+    "US": {
+        "api": "https://api.mixpanel.com",
+        "app": "https://mixpanel.com",
+        "data": "https://data.mixpanel.com",
+    },
+    "EU": {
+        "api": "https://api-eu.mixpanel.com",
+        "app": "https://eu.mixpanel.com",
+        "data": "https://data-eu.mixpanel.com",
+    },
+    "IN": {
+        "api": "https://api-in.mixpanel.com",
+        "app": "https://in.mixpanel.com",
+        "data": "https://data-in.mixpanel.com",
+    },
+}
+
+
+def hosts(configuration: dict) -> dict[str, str]:
+    return REGION_HOSTS[configuration.get("region") or "US"]
+
+
+def uses_service_account(configuration: dict) -> bool:
+    """A password means service-account credentials; a username alone is the API secret."""
+    return bool(configuration.get("password"))
+
+
+def auth_header(configuration: dict) -> str:
+    if uses_service_account(configuration):
+        return basic_auth(configuration["username"], configuration["password"])
+    return basic_auth(configuration["username"], "")
+
+
+def project_query(configuration: dict) -> dict:
+    """``project_id`` goes with service-account calls to query, export and import."""
+    project_id = configuration.get("project_id")
+    return {"project_id": project_id} if project_id is not None else {}
+
+
+def organization_id(call: Call) -> int | None:
+    return call.inputs.get("organization_id") or call.configuration.get("organization_id")

@@ -1,0 +1,122 @@
+"""Element representations for the catalog (contract §4) and inside instances (§3)."""
+
+from elements.framework.definition import Element, Operation
+
+
+def config_field_representation(field) -> dict:
+    return {
+        "key": field.key,
+        "name": field.name,
+        "type": field.type,
+        "required": field.required,
+        "secret": field.secret,
+        "defaultValue": field.default,
+        "description": field.description,
+        **({"choices": list(field.choices)} if field.choices else {}),
+    }
+
+
+def resource_representation(element: Element, op: Operation) -> dict:
+    if op.path:
+        path = f"/hubs/{element.hub}{op.path}"
+    else:
+        path = f"/{element.key}/{op.name}/{{instanceId}}"
+    parameters = []
+    required = set(op.input_schema.get("required", ()))
+    for name, spec in op.input_schema.get("properties", {}).items():
+        parameters.append(
+            {
+                "name": name,
+                "type": op.location_of(name),
+                "dataType": spec.get("type", "object")
+                if isinstance(spec.get("type"), str)
+                else "any",
+                "required": name in required or op.location_of(name) == "path",
+                "description": spec.get("description", ""),
+            }
+        )
+    return {
+        "operationId": op.name or op.id,
+        "method": op.method,
+        "path": path,
+        "vendorMethod": op.vendor_method,
+        "vendorPath": op.vendor_path,
+        "description": op.description,
+        "parameters": parameters,
+    }
+
+
+def element_summary(element: Element, *, with_resources: bool = False) -> dict:
+    """The element object of seed 002's instance response; the catalog adds resources."""
+    return {
+        "id": element.id,
+        "name": element.name,
+        "key": element.key,
+        "description": element.description,
+        "image": element.image,
+        "active": True,
+        "deleted": False,
+        "typeOauth": element.auth_type.startswith("oauth"),
+        "trialAccount": False,
+        "resources": (
+            [resource_representation(element, op) for op in element.operations]
+            if with_resources
+            else []
+        ),
+        "transformationsEnabled": True,
+        "bulkDownloadEnabled": bool(element.bulk_objects),
+        "bulkUploadEnabled": False,
+        "cloneable": True,
+        "extendable": False,
+        "beta": False,
+        "authentication": {"type": element.auth_type},
+        "extended": False,
+        "hub": element.hub,
+        "protocolType": "http",
+        "parameters": [],
+        "private": False,
+    }
+
+
+def element_detail(element: Element) -> dict:
+    return {
+        **element_summary(element, with_resources=True),
+        "configuration": [config_field_representation(f) for f in element.configuration],
+    }
+
+
+def element_metadata(element: Element) -> dict:
+    objects = {}
+    for obj in element.objects:
+        ops = [op for op in element.operations if op.object_name == obj.name]
+        objects[obj.name] = {
+            "description": obj.description,
+            "operations": [
+                {
+                    "operationId": op.name or op.id,
+                    "method": op.method,
+                    "path": op.path or f"/{element.key}/{op.name}/{{instanceId}}",
+                }
+                for op in ops
+            ],
+            "bulk": {"download": obj.bulk is not None, "upload": False},
+        }
+    return {
+        "id": element.id,
+        "name": element.name,
+        "key": element.key,
+        "description": element.description,
+        "events": {"supported": element.events_supported},
+        "bulk": {"download": bool(element.bulk_objects), "upload": False},
+        "objects": objects,
+    }
+
+
+def object_metadata(obj) -> dict:
+    return {
+        "name": obj.name,
+        "description": obj.description,
+        "fields": [
+            {"vendorPath": f.path, "type": f.type, "description": f.description} for f in obj.fields
+        ],
+    }

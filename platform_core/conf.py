@@ -1,0 +1,29 @@
+"""The platform's own settings, read through one object: ``platform_settings.NAME``.
+
+Values live in ``settings.PLATFORM``; reading them through here keeps the defaults in one place
+and lets tests override them with ``override_settings(PLATFORM={...})``.
+"""
+
+from django.conf import settings
+
+DEFAULTS = {
+    "CREDENTIALS_KEYS": [],
+    "VENDOR_CONNECT_TIMEOUT": 5.0,
+    "VENDOR_READ_TIMEOUT": 30.0,
+    "VENDOR_MAX_RETRIES": 3,
+    "VENDOR_BACKOFF_FACTOR": 0.5,
+    "VENDOR_MAX_RETRY_AFTER": 30.0,
+    "CALLBACK_ALLOW_PRIVATE_NETWORKS": False,
+    "DEFAULT_PAGE_SIZE": 200,
+    "MAX_PAGE_SIZE": 1000,
+}
+
+
+class PlatformSettings:
+    def __getattr__(self, name: str):
+        if name not in DEFAULTS:
+            raise AttributeError(f"Unknown platform setting {name!r}")
+        return getattr(settings, "PLATFORM", {}).get(name, DEFAULTS[name])
+
+
+platform_settings = PlatformSettings()

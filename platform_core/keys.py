@@ -1,0 +1,37 @@
+"""Where the Fernet keys that encrypt tenant credentials come from (contract §8)."""
+
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+from django.core.exceptions import ImproperlyConfigured
+
+
+def load_credentials_keys(raw: str, *, debug: bool, var_dir: Path) -> list[str]:
+    """Comma-separated Fernet keys; the first encrypts, all decrypt.
+
+    Unset in DEBUG: a key is generated once into ``var/credentials.key`` so a bare machine runs.
+    Unset otherwise: refuse to start.
+    """
+    keys = [k.strip() for k in raw.split(",") if k.strip()]
+    if not keys:
+        if not debug:
+            raise ImproperlyConfigured(
+                "CREDENTIALS_KEYS must be set when DEBUG is off "
+                "(comma-separated Fernet keys; generate one with "
+                "`python -c 'from cryptography.fernet import Fernet; "
+                "print(Fernet.generate_key().decode())'`)."
+            )
+        key_file = var_dir / "credentials.key"
+        if not key_file.exists():
+            var_dir.mkdir(parents=True, exist_ok=True)
+            key_file.write_text(Fernet.generate_key().decode() + "\n")
+            key_file.chmod(0o600)
+        keys = [key_file.read_text().strip()]
+    for key in keys:
+        try:
+            Fernet(key)
+        except ValueError as exc:
+            raise ImproperlyConfigured(
+                "CREDENTIALS_KEYS holds a value that is not a Fernet key."
+            ) from exc
+    return keys

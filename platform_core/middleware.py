@@ -1,0 +1,90 @@
+"""Request ids and the last line of defence for the error shape (contract §2)."""
+
+import logging
+import secrets
+
+from django.core.exceptions import RequestDataTooBig
+
+from platform_core.exceptions import error_response
+
+logger = logging.getLogger("platform.requests")
+
+REQUEST_ID_HEADER = "Elements-Request-Id"
+
+
+_DEFAULT_MESSAGES = {
+    400: "Bad request.",
+    403: "Forbidden.",
+    404: "No such endpoint.",
+    405: "Method not allowed.",
+    500: "Internal error; quote the requestId when reporting it.",
+}
+_NON_API_PREFIXES = ("/admin/", "/static/")
+
+
+def _is_json(response) -> bool:
+    return response.get("Content-Type", "").startswith("application/json")
+
+
+def _is_api_path(path: str) -> bool:
+    return not path.startswith(_NON_API_PREFIXES)
+
+
+def new_request_id() -> str:
+    return secrets.token_hex(12)
+
+
+class RequestIdMiddleware:
+    """Gives every request an id, answers oversize bodies with 413 before reading them, and
+    turns any unhandled exception into a 500 in the error shape (never a stack trace)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        from django.conf import settings
+
+        self.max_bytes = settings.MAX_REQUEST_BYTES
+
+    def __call__(self, request):
+        request.request_id = new_request_id()
+        response = self._oversize(request) or self.get_response(request)
+        if response.status_code >= 400 and not _is_json(response) and _is_api_path(request.path):
+            # Django's own pages (e.g. the DEBUG 404 page) never reach an API client.
+            response = error_response(
+                request,
+                response.status_code,
+                _DEFAULT_MESSAGES.get(response.status_code, "Request failed."),
+            )
+        response[REQUEST_ID_HEADER] = request.request_id
+        return response
+
+    def _oversize(self, request):
+        raw = request.META.get("CONTENT_LENGTH") or "0"
+        try:
+            length = int(raw)
+        except ValueError:
+            return error_response(request, 400, "Content-Length is not a number.")
+        if length < 0:
+            return error_response(request, 400, "Content-Length is negative.")
+        if length > self.max_bytes:
+            return error_response(
+                request,
+                413,
+                f"Request body of {length} bytes exceeds the limit of {self.max_bytes} bytes.",
+            )
+        return None
+
+    def process_exception(self, request, exception):
+        if isinstance(exception, RequestDataTooBig):
+            return error_response(request, 413, "Request body is too large.")
+        # Logged with the request id only: request bodies may carry credentials.
+        logger.error(
+            "unhandled %s on %s %s request_id=%s",
+            type(exception).__name__,
+            request.method,
+            request.path,
+            getattr(request, "request_id", "-"),
+            exc_info=exception,
+        )
+        return error_response(
+            request, 500, "Internal error; quote the requestId when reporting it."
+        )

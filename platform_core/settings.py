@@ -1,0 +1,160 @@
+"""Django settings, read from the environment (contract §8).
+
+Bare-machine defaults: SQLite, an embedded Celery broker, a generated local credentials key in
+DEBUG. In production (DEBUG off) the process refuses to start without SECRET_KEY and
+CREDENTIALS_KEYS, because a guessed or lost key would expose or destroy every tenant's
+credentials.
+"""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from platform_core.keys import load_credentials_keys
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("PLATFORM_VAR_DIR", BASE_DIR / "var"))
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+DEBUG = env_bool("DEBUG", False)
+
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+    SECRET_KEY = "insecure-local-development-key-do-not-use-in-production"
+
+ALLOWED_HOSTS = [
+    h.strip()
+    for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")
+    if h.strip()
+]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "platform_core",
+    "tenants",
+    "elements",
+    "instances",
+]
+
+MIDDLEWARE = [
+    "platform_core.middleware.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "platform_core.urls"
+WSGI_APPLICATION = "platform_core.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}",
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 600),
+        conn_health_checks=True,
+    )
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
+
+# Request bodies above this are refused with 413 before they are read (contract §2).
+MAX_REQUEST_BYTES = env_int("MAX_REQUEST_BYTES", 50 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
+APPEND_SLASH = False  # element paths tolerate a trailing slash instead (contract §5)
+
+REST_FRAMEWORK = {
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "platform_core.authentication.OrganizationUserAuthentication"
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "EXCEPTION_HANDLER": "platform_core.exceptions.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_THROTTLE_CLASSES": [],
+}
+
+# Everything the platform itself reads, in one namespace (see platform_core/conf.py).
+PLATFORM = {
+    "CREDENTIALS_KEYS": load_credentials_keys(
+        os.environ.get("CREDENTIALS_KEYS", ""), debug=DEBUG, var_dir=VAR_DIR
+    ),
+    "VENDOR_CONNECT_TIMEOUT": float(os.environ.get("VENDOR_CONNECT_TIMEOUT", "5")),
+    "VENDOR_READ_TIMEOUT": float(os.environ.get("VENDOR_READ_TIMEOUT", "30")),
+    "VENDOR_MAX_RETRIES": env_int("VENDOR_MAX_RETRIES", 3),
+    "VENDOR_BACKOFF_FACTOR": float(os.environ.get("VENDOR_BACKOFF_FACTOR", "0.5")),
+    "VENDOR_MAX_RETRY_AFTER": float(os.environ.get("VENDOR_MAX_RETRY_AFTER", "30")),
+    "CALLBACK_ALLOW_PRIVATE_NETWORKS": env_bool("CALLBACK_ALLOW_PRIVATE_NETWORKS", False),
+    "DEFAULT_PAGE_SIZE": env_int("DEFAULT_PAGE_SIZE", 200),
+    "MAX_PAGE_SIZE": env_int("MAX_PAGE_SIZE", 1000),
+}
+
+if not DEBUG:
+    SESSION_COOKIE_HTTPONLY = True
+    CSRF_COOKIE_HTTPONLY = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {
+        # Django logs every 4xx with the request path; ours are logged once by the middleware.
+        "django.request": {"level": "ERROR"},
+    },
+}

@@ -1,0 +1,10 @@
+"""Settings for the test suite: production-like (DEBUG off) with fixed test-only keys."""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production-0123456789")
+# A fixed, test-only Fernet key so subprocesses (gunicorn, celery) share it with the tests.
+os.environ.setdefault("CREDENTIALS_KEYS", "f3qzN8mPq0mGmLqT6S6d2Qk4e5cU9wq8bJ1xH0sYcVg=")
+os.environ.setdefault("ALLOWED_HOSTS", "localhost,127.0.0.1,testserver")
+
+from platform_core.settings import *  # noqa: E402,F403

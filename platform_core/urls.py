@@ -1,0 +1,18 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from elements.urls import catalog_urlpatterns, operation_urlpatterns, resource_urlpatterns
+from instances.urls import urlpatterns as instance_urlpatterns
+
+api_v2 = instance_urlpatterns + catalog_urlpatterns + resource_urlpatterns
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("elements/api-v2/", include(api_v2)),
+    *operation_urlpatterns,
+]
+
+handler400 = "platform_core.exceptions.handler400"
+handler403 = "platform_core.exceptions.handler403"
+handler404 = "platform_core.exceptions.handler404"
+handler500 = "platform_core.exceptions.handler500"
