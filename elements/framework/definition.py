@@ -69,7 +69,7 @@ class Call:
 _PATH_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: one object per operation
 class Operation:
     """One thing an element can do, reachable in resource style, operation style, or both.
 
@@ -91,6 +91,8 @@ class Operation:
     object_name: str | None = None
     idempotent: bool = False
     array_body: str | None = None
+    # Output keys that hold secrets meant for the caller alone (never logged, even traced).
+    secret_output_keys: tuple[str, ...] = ()
 
     def __post_init__(self):
         if not self.path and not self.name:
@@ -129,7 +131,7 @@ class ElementObject:
     bulk: Any = None  # a bulk source factory, when the object can be bulk-downloaded
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: one object per element
 class Element:
     id: int
     key: str
@@ -147,10 +149,13 @@ class Element:
     docs_url: str = ""
 
     def __post_init__(self):
+        from elements.framework.common import common_operations
+
+        object.__setattr__(self, "configuration", self.configuration + COMMON_CONFIG_FIELDS)
+        object.__setattr__(self, "operations", self.operations + common_operations())
         ids = [op.id for op in self.operations]
         if len(ids) != len(set(ids)):
             raise ValueError(f"Element {self.key}: duplicate operation ids")
-        object.__setattr__(self, "configuration", self.configuration + COMMON_CONFIG_FIELDS)
 
     @property
     def secret_keys(self) -> frozenset[str]:

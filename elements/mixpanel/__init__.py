@@ -1,8 +1,8 @@
 """The Mixpanel element: everything the platform knows about Mixpanel is in this folder."""
 
-from elements.framework.definition import ConfigField, Element, ElementObject
-from elements.mixpanel.operations import OPERATIONS, verify
-from elements.mixpanel.vendor import hosts
+from elements.framework.definition import ConfigField, Element, ElementObject, ObjectField
+from elements.mixpanel import events, profiles, service_accounts
+from elements.mixpanel.vendor import hosts, verify
 
 CONFIGURATION = (
     ConfigField(
@@ -50,10 +50,44 @@ CONFIGURATION = (
 )
 
 OBJECTS = (
-    ElementObject(name="activities", description="Events tracked or imported into Mixpanel."),
-    ElementObject(name="users", description="User profiles (Mixpanel engage)."),
-    ElementObject(name="service-accounts", description="The organization's service accounts."),
+    ElementObject(
+        name="activities",
+        description="Events tracked or imported into Mixpanel.",
+        fields=(
+            ObjectField("event", "string", "Event name."),
+            ObjectField("properties.time", "number", "Seconds (or ms) since the epoch, UTC."),
+            ObjectField("properties.distinct_id", "string", "Who did it."),
+            ObjectField("properties.$insert_id", "string", "Deduplication key."),
+            ObjectField("properties", "object", "Any other event properties."),
+        ),
+    ),
+    ElementObject(
+        name="users",
+        description="User profiles (Mixpanel engage).",
+        fields=(
+            ObjectField("$distinct_id", "string", "The profile's id."),
+            ObjectField("$properties.$email", "string"),
+            ObjectField("$properties.$city", "string"),
+            ObjectField("$properties.$created", "string"),
+            ObjectField("$properties.$last_seen", "string"),
+            ObjectField("$properties", "object", "Any other profile properties."),
+        ),
+    ),
+    ElementObject(
+        name="service-accounts",
+        description="The organization's service accounts.",
+        fields=(
+            ObjectField("id", "integer"),
+            ObjectField("username", "string"),
+            ObjectField("last_used", "string"),
+            ObjectField("expires", "string"),
+            ObjectField("creator", "integer"),
+            ObjectField("created", "string"),
+        ),
+    ),
 )
+
+OPERATIONS = service_accounts.OPERATIONS + profiles.OPERATIONS + events.OPERATIONS
 
 ELEMENT = Element(
     id=13973,

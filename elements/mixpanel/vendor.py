@@ -45,3 +45,24 @@ def project_query(configuration: dict) -> dict:
 
 def organization_id(call: Call) -> int | None:
     return call.inputs.get("organization_id") or call.configuration.get("organization_id")
+
+
+def verify(call: Call):
+    """The one cheap vendor call that proves the credentials work (instance create, ping)."""
+    config = call.configuration
+    auth = auth_header(config)
+    if uses_service_account(config):
+        if config.get("organization_id"):
+            path = f"/api/app/organizations/{config['organization_id']}/service-accounts"
+        else:
+            path = "/api/app/me"
+        return call.vendor.request("GET", "app", path, auth=auth, idempotent=True)
+    # An API secret alone cannot use the app API: ask the query API for one top event.
+    return call.vendor.request(
+        "GET",
+        "app",
+        "/api/query/events/top",
+        query={"type": "general", "limit": 1, **project_query(config)},
+        auth=auth,
+        idempotent=True,
+    )

@@ -1,0 +1,372 @@
+"""Events: tracking (reference §6), import of any size (§5) and top events.
+
+Import splits the caller's events into Mixpanel-sized requests (at most 2000 events and
+``IMPORT_MAX_BYTES`` each), sends them with bounded concurrency, and maps each request's
+``failed_records`` back to the caller's positions. Retries are safe because Mixpanel
+deduplicates on ``$insert_id``; a request whose events lack one is never retried.
+"""
+
+import json
+import secrets
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from elements.framework.ceql import CeqlError, Comparison, parse_where
+from elements.framework.definition import Call, Operation, Result
+from elements.framework.vendor import VendorError, raise_for_status
+from elements.mixpanel.schemas import EVENT, IMPORT_OUTPUT, TRACK_OUTPUT
+from elements.mixpanel.vendor import auth_header, project_query
+from platform_core.exceptions import BadRequest, ValidationFailed
+
+IMPORT_MAX_EVENTS = 2000
+IMPORT_MAX_BYTES = 10 * 1024 * 1024  # uncompressed, per request (reference §5)
+IMPORT_CONCURRENCY = 4
+
+
+# --- import ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Batch:
+    offset: int  # position of the first event in the caller's list
+    events: list[bytes]  # each event already serialized
+
+    def body(self) -> bytes:
+        return b"[" + b",".join(self.events) + b"]"
+
+
+@dataclass
+class ImportTally:
+    imported: int = 0
+    failed: list = field(default_factory=list)
+    errors: list = field(default_factory=list)  # VendorErrors of batches that never got in
+
+    def merge(self, other: "ImportTally") -> "ImportTally":
+        self.imported += other.imported
+        self.failed += other.failed
+        self.errors += other.errors
+        return self
+
+
+def _serialize(events: list[dict], common: dict) -> list[bytes]:
+    out = []
+    for event in events:
+        if common:
+            event = {**event, "properties": {**common, **(event.get("properties") or {})}}
+        out.append(json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode())
+    return out
+
+
+def split_batches(serialized: list[bytes], *, max_events: int, max_bytes: int) -> list[Batch]:
+    batches: list[Batch] = []
+    current: list[bytes] = []
+    size = 2
+    start = 0
+    for index, event in enumerate(serialized):
+        if current and (len(current) >= max_events or size + len(event) + 1 > max_bytes):
+            batches.append(Batch(start, current))
+            current, size, start = [], 2, index
+        current.append(event)
+        size += len(event) + 1
+    if current:
+        batches.append(Batch(start, current))
+    return batches
+
+
+def _send(call: Call, batch: Batch, strict: str) -> ImportTally:
+    """One vendor request for ``batch``; what got in and what did not, in caller positions."""
+    tally = ImportTally()
+    has_insert_ids = all(b'"$insert_id"' in e for e in batch.events)
+    response = call.vendor.request(
+        "POST",
+        "api",
+        "/import",
+        query={"strict": strict, **project_query(call.configuration)},
+        body=batch.body(),
+        content_type="application/json",
+        auth=auth_header(call.configuration),
+        idempotent=has_insert_ids,
+        check=False,
+    )
+    if response.status == 413 and len(batch.events) > 1:
+        # The vendor's byte limit is lower than ours: halve and try again.
+        half = len(batch.events) // 2
+        first = _send(call, Batch(batch.offset, batch.events[:half]), strict)
+        second = _send(call, Batch(batch.offset + half, batch.events[half:]), strict)
+        return first.merge(second)
+    body = response.json() if response.status in (200, 400) else None
+    if response.status == 400 and isinstance(body, dict) and "failed_records" in body:
+        tally.imported += int(body.get("num_records_imported") or 0)
+        for record in body["failed_records"] or []:
+            if isinstance(record, dict) and isinstance(record.get("index"), int):
+                record = {**record, "index": record["index"] + batch.offset}
+            tally.failed.append(record)
+        return tally
+    try:
+        raise_for_status(response)
+    except VendorError as exc:
+        tally.errors.append(exc)
+        for i in range(len(batch.events)):
+            tally.failed.append(
+                {
+                    "index": batch.offset + i,
+                    "field": None,
+                    "message": f"not imported: {exc.message} {exc.provider_message or ''}".strip(),
+                }
+            )
+        return tally
+    tally.imported += int((body or {}).get("num_records_imported") or len(batch.events))
+    return tally
+
+
+def import_events(call: Call) -> Result:
+    events = call.inputs["events"]
+    strict = _strict_flag(call.inputs.get("strict", "1"))
+    serialized = _serialize(events, call.inputs.get("properties") or {})
+    batches = split_batches(serialized, max_events=IMPORT_MAX_EVENTS, max_bytes=IMPORT_MAX_BYTES)
+    tally = ImportTally()
+    if len(batches) == 1:
+        tally = _send(call, batches[0], strict)
+    else:
+        # Each batch returns its own tally (no state shared across threads); summed after.
+        with ThreadPoolExecutor(max_workers=IMPORT_CONCURRENCY) as pool:
+            for part in pool.map(lambda batch: _send(call, batch, strict), batches):
+                tally.merge(part)
+    if tally.errors and tally.imported == 0 and len(tally.errors) == len(batches):
+        raise tally.errors[0]  # nothing got in anywhere: the vendor's own error is clearer
+    tally.failed.sort(key=lambda r: r.get("index", -1) if isinstance(r, dict) else -1)
+    if not tally.failed:
+        status = "OK"
+    elif tally.imported:
+        status = "PARTIAL"
+    else:
+        status = "FAILED"
+    return Result(
+        {"status": status, "num_records_imported": tally.imported, "failed_records": tally.failed}
+    )
+
+
+def _strict_flag(value) -> str:
+    if value in (True, "1", 1, "true"):
+        return "1"
+    if value in (False, "0", 0, "false"):
+        return "0"
+    raise ValidationFailed(errors=[{"field": "strict", "message": "must be '0' or '1'"}])
+
+
+# --- track ----------------------------------------------------------------------------------
+
+
+def _track(call: Call, event: dict, query: dict) -> tuple[dict, int]:
+    token = call.configuration.get("project_token")
+    if not token:
+        raise BadRequest("Tracking needs the instance's project_token configuration.")
+    properties = dict(event.get("properties") or {})
+    properties.setdefault("time", int(time.time()))
+    # A $insert_id makes the event deduplicated by Mixpanel, so a retry cannot double it.
+    properties.setdefault("$insert_id", secrets.token_hex(16))
+    payload = {"event": event["event"], "properties": {**properties, "token": token}}
+    response = call.vendor.request(
+        "POST",
+        "api",
+        "/track",
+        query={"verbose": 1, **query},
+        json_body=[payload],
+        idempotent=True,
+    )
+    body = response.json()
+    if not isinstance(body, dict) or body.get("status") not in (0, 1):
+        raise VendorError(
+            "Mixpanel's track answer was not understood.",
+            provider_status=response.status,
+            provider_message=response.text()[:500],
+        )
+    return {"event": event["event"], "properties": properties, **body}, response.status
+
+
+def track_activity(call: Call) -> Result:
+    tracked, status = _track(call, call.inputs, {})
+    if tracked["status"] != 1:
+        raise VendorError(
+            "Mixpanel did not accept the event.",
+            status_code=400,
+            provider_status=status,
+            provider_message=str(tracked.get("error")),
+        )
+    return Result(
+        {"event": tracked["event"], "properties": tracked["properties"], "status": 1},
+        vendor_status=status,
+    )
+
+
+def track_event(call: Call) -> Result:
+    query = {k: call.inputs[k] for k in ("strict", "project_id") if k in call.inputs}
+    tracked, status = _track(call, call.inputs, query)
+    return Result(
+        {"status": tracked["status"], "error": tracked.get("error")}, vendor_status=status
+    )
+
+
+# --- top events -----------------------------------------------------------------------------
+
+TOP_TYPES = ("general", "unique", "average")
+
+
+def _top_type(where: str | None) -> str:
+    if not where:
+        return "general"
+    try:
+        expr = parse_where(where)
+    except CeqlError as exc:
+        raise ValidationFailed(errors=[{"field": "where", "message": str(exc)}]) from None
+    if (
+        isinstance(expr, Comparison)
+        and expr.field == "type"
+        and expr.op == "="
+        and expr.value in TOP_TYPES
+    ):
+        return expr.value
+    raise ValidationFailed(
+        errors=[{"field": "where", "message": "only type='general'|'unique'|'average'"}]
+    )
+
+
+def top_activities(call: Call) -> Result:
+    response = call.vendor.request(
+        "GET",
+        "app",
+        "/api/query/events/top",
+        query={
+            "type": _top_type(call.inputs.get("where")),
+            "limit": call.inputs.get("limit"),
+            **project_query(call.configuration),
+        },
+        auth=auth_header(call.configuration),
+        idempotent=True,
+    )
+    body = response.json()
+    events = body.get("events") if isinstance(body, dict) else None
+    if not isinstance(events, list):
+        raise VendorError("Mixpanel's top events had no events.", provider_status=response.status)
+    return Result(events, vendor_status=response.status)
+
+
+# --- definitions ----------------------------------------------------------------------------
+
+_STRICT = {
+    "type": ["string", "boolean"],
+    "enum": ["0", "1", True, False],
+    "description": "'1' (default): Mixpanel validates each event and itemises failures.",
+}
+_IMPORT_INPUT = {
+    "type": "object",
+    "properties": {
+        "strict": _STRICT,
+        "events": {"type": "array", "items": {"type": "object"}, "minItems": 1},
+        "properties": {"type": "object", "description": "Merged into every event."},
+    },
+    "required": ["events"],
+    "additionalProperties": False,
+}
+
+OPERATIONS = (
+    Operation(
+        id="createActivity",
+        method="POST",
+        path="/activities",
+        object_name="activities",
+        handler=track_activity,
+        description='Track one event ({"event": ..., "properties": {...}}).',
+        vendor_method="POST",
+        vendor_path="/track",
+        input_schema={**EVENT, "additionalProperties": False},
+        output_schema={
+            "type": "object",
+            "properties": {**EVENT["properties"], "status": {"type": "integer"}},
+            "required": ["event", "properties", "status"],
+        },
+        idempotent=True,
+    ),
+    Operation(
+        id="importActivities",
+        method="POST",
+        path="/activities/import",
+        object_name="activities",
+        handler=import_events,
+        description=(
+            'Import a batch of events of any size (a JSON array, or {"events": [...]}); '
+            "split into Mixpanel-sized requests."
+        ),
+        vendor_method="POST",
+        vendor_path="/import",
+        input_schema=_IMPORT_INPUT,
+        output_schema=IMPORT_OUTPUT,
+        idempotent=True,
+        array_body="events",
+    ),
+    Operation(
+        id="getTopActivities",
+        method="GET",
+        path="/activities/top",
+        object_name="activities",
+        handler=top_activities,
+        description="Top events today; where=type='general' (or 'unique', 'average').",
+        vendor_method="GET",
+        vendor_path="/api/query/events/top",
+        input_schema={
+            "type": "object",
+            "properties": {
+                "where": {"type": "string", "maxLength": 200},
+                "limit": {"type": "integer", "minimum": 1, "maximum": 100},
+            },
+            "additionalProperties": False,
+        },
+        output_schema={"type": "array", "items": {"type": "object"}},
+        idempotent=True,
+    ),
+    Operation(
+        id="import_events",
+        name="import_events",
+        method="POST",
+        object_name="activities",
+        handler=import_events,
+        description="Import events with strict validation; failed_records index the input.",
+        vendor_method="POST",
+        vendor_path="/import",
+        input_schema=_IMPORT_INPUT,
+        output_schema=IMPORT_OUTPUT,
+        idempotent=True,
+    ),
+    Operation(
+        id="track_event",
+        name="track_event",
+        method="POST",
+        object_name="activities",
+        handler=track_event,
+        description="Track one event with its properties (time, distinct_id, $insert_id).",
+        vendor_method="POST",
+        vendor_path="/track",
+        input_schema={
+            "type": "object",
+            "properties": {
+                "strict": {"type": "string", "enum": ["0", "1"], "x-in": "query"},
+                "project_id": {"type": "string", "maxLength": 64, "x-in": "query"},
+                "event": {"type": "string", "minLength": 1, "maxLength": 255},
+                "properties": {
+                    "type": "object",
+                    "properties": {
+                        "time": {"type": "number"},
+                        "distinct_id": {"type": ["string", "integer"]},
+                        "$insert_id": {"type": "string", "maxLength": 36},
+                    },
+                    "required": ["time", "distinct_id", "$insert_id"],
+                },
+            },
+            "required": ["event", "properties"],
+            "additionalProperties": False,
+        },
+        output_schema=TRACK_OUTPUT,
+        idempotent=True,
+    ),
+)
