@@ -1,17 +1,20 @@
 """Element endpoints: the catalog (contract §4) and element calls in both URL styles (§5)."""
 
+import time
+
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from elements import serializers
 from elements.framework import dispatch
-from elements.framework.openapi import openapi_document
+from elements.framework.openapi import openapi_document, without_location_hints
 from elements.framework.registry import all_elements, element_by_key, element_by_key_or_id
 from instances.services import configuration_of
 from platform_core.authentication import ElementAuthentication
 from platform_core.exceptions import NotFound
 from platform_core.permissions import InstanceEnabled
+from usage.services import usage_record_call
 
 INSTANCE_HEADER = "Elements-Element-Instance-Id"
 
@@ -63,30 +66,70 @@ class ElementDocsView(APIView):
 
 
 class ElementCallView(APIView):
-    """The shared tail of both URL styles: inputs, the operation, the response."""
+    """The shared tail of both URL styles: inputs, the operation, the response, the usage log."""
 
     authentication_classes = [ElementAuthentication]
     permission_classes = [IsAuthenticated, InstanceEnabled]
 
+    def initial(self, request, *args, **kwargs):
+        self.started = time.perf_counter()
+        self.operation = self.inputs = self.configuration = None
+        self.vendor_status = None
+        super().initial(request, *args, **kwargs)
+
     def run(self, request, op, path_params):
         instance = request.auth.instance
         element = element_by_key(instance.element_key)
-        inputs = dispatch.assemble_inputs(
+        self.operation = op
+        self.inputs = dispatch.assemble_inputs(
             op,
             query={k: request.query_params.getlist(k) for k in request.query_params},
             body=request.data if request.data != {} else None,
             path_params=path_params,
         )
+        self.configuration = configuration_of(instance)
         result = dispatch.run_operation(
             element,
             op,
             instance_id=instance.pk,
-            configuration=configuration_of(instance),
-            inputs=inputs,
+            configuration=self.configuration,
+            inputs=self.inputs,
             request_id=request.request_id,
         )
+        self.vendor_status = result.vendor_status
         headers = {INSTANCE_HEADER: str(instance.pk), **result.headers}
         return Response(result.body, headers=headers)
+
+    def handle_exception(self, exc):
+        self.vendor_status = getattr(exc, "provider_status", None)
+        response = super().handle_exception(exc)
+        auth = getattr(self.request, "auth", None)
+        if auth is not None:
+            response[INSTANCE_HEADER] = str(auth.instance.pk)
+        return response
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        auth = getattr(request, "auth", None)
+        if auth is not None:  # calls that never authenticated belong to no one's log
+            instance = auth.instance
+            usage_record_call(
+                request_id=request.request_id,
+                user_id=instance.user_id,
+                instance=instance,
+                element=element_by_key(instance.element_key),
+                operation=self.operation,
+                method=request.method,
+                path=request.path,
+                status=response.status_code,
+                vendor_status=self.vendor_status,
+                duration_ms=(time.perf_counter() - getattr(self, "started", time.perf_counter()))
+                * 1000,
+                configuration=self.configuration,
+                request_body=self.inputs,
+                response_body=getattr(response, "data", None),
+            )
+        return response
 
 
 class ResourceCallView(ElementCallView):
@@ -131,13 +174,11 @@ class OperationSchemaView(APIView):
         op = element.named_operation(operation) if element else None
         if op is None:
             raise NotFound(f"No operation {element_key[:64]}/{operation[:64]}.")
-        from elements.framework.openapi import _clean
-
         return Response(
             {
                 "operation": op.name,
                 "method": op.method,
-                "input_schema": _clean(op.input_schema),
-                "output_schema": _clean(op.output_schema),
+                "input_schema": without_location_hints(op.input_schema),
+                "output_schema": without_location_hints(op.output_schema),
             }
         )

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "tenants",
     "elements",
     "instances",
+    "usage",
 ]
 
 MIDDLEWARE = [
@@ -142,6 +143,10 @@ PLATFORM = {
     "DEFAULT_PAGE_SIZE": env_int("DEFAULT_PAGE_SIZE", 200),
     "MAX_PAGE_SIZE": env_int("MAX_PAGE_SIZE", 1000),
 }
+
+# Usage log (contract §7): "spool" writes off the request path (usage/writer.py).
+USAGE_LOG_MODE = os.environ.get("USAGE_LOG_MODE", "spool")
+USAGE_SPOOL_DIR = Path(os.environ.get("USAGE_SPOOL_DIR", VAR_DIR / "usage-spool"))
 
 if not DEBUG:
     SESSION_COOKIE_HTTPONLY = True

@@ -8,3 +8,6 @@ os.environ.setdefault("CREDENTIALS_KEYS", "f3qzN8mPq0mGmLqT6S6d2Qk4e5cU9wq8bJ1xH
 os.environ.setdefault("ALLOWED_HOSTS", "localhost,127.0.0.1,testserver")
 
 from platform_core.settings import *  # noqa: E402,F403
+
+# In-process tests write the usage log in the caller's thread, inside the test transaction.
+USAGE_LOG_MODE = "sync"

@@ -3,8 +3,9 @@ from django.urls import include, path
 
 from elements.urls import catalog_urlpatterns, operation_urlpatterns, resource_urlpatterns
 from instances.urls import urlpatterns as instance_urlpatterns
+from usage.urls import urlpatterns as usage_urlpatterns
 
-api_v2 = instance_urlpatterns + catalog_urlpatterns + resource_urlpatterns
+api_v2 = instance_urlpatterns + usage_urlpatterns + catalog_urlpatterns + resource_urlpatterns
 
 urlpatterns = [
     path("admin/", admin.site.urls),

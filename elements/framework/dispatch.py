@@ -54,6 +54,7 @@ def match_resource(element: Element, method: str, path: str) -> tuple[Operation,
 
 
 def _coerce_query_value(values: list[str], spec: Mapping) -> Any:
+    """A query or path string as the type the schema wants, when it reads as one."""
     kind = spec.get("type")
     if kind == "array":
         return values
@@ -77,7 +78,11 @@ def assemble_inputs(
 ) -> dict:
     """One input dict from path, query string and JSON body, as the schema says where each
     property comes from. Unknown query parameters and body keys are 400."""
-    inputs: dict[str, Any] = dict(path_params)
+    path_props = dict(op.properties_in("path"))
+    inputs: dict[str, Any] = {
+        name: _coerce_query_value([value], path_props.get(name, {}))
+        for name, value in path_params.items()
+    }
     errors = []
     query_props = dict(op.properties_in("query"))
     for name, values in query.items():

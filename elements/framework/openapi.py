@@ -36,12 +36,12 @@ ERROR_STATUSES = {
 }
 
 
-def _clean(schema: Any) -> Any:
+def without_location_hints(schema: Any) -> Any:
     """The schema without our ``x-in`` location hints."""
     if isinstance(schema, dict):
-        return {k: _clean(v) for k, v in schema.items() if k != "x-in"}
+        return {k: without_location_hints(v) for k, v in schema.items() if k != "x-in"}
     if isinstance(schema, list):
-        return [_clean(v) for v in schema]
+        return [without_location_hints(v) for v in schema]
     return schema
 
 
@@ -65,7 +65,7 @@ def _parameters(op: Operation, *, operation_style: bool) -> list[dict]:
                     "name": name,
                     "in": location,
                     "required": location == "path" or name in required,
-                    "schema": _clean(spec),
+                    "schema": without_location_hints(spec),
                     "description": spec.get("description", ""),
                 }
             )
@@ -77,7 +77,11 @@ def _request_body(op: Operation) -> dict | None:
     if not body_props:
         return None
     required = [p for p in op.input_schema.get("required", ()) if p in body_props]
-    schema = {"type": "object", "properties": _clean(body_props), "additionalProperties": False}
+    schema = {
+        "type": "object",
+        "properties": without_location_hints(body_props),
+        "additionalProperties": False,
+    }
     if required:
         schema["required"] = required
     return {"required": bool(required), "content": {"application/json": {"schema": schema}}}
@@ -87,7 +91,11 @@ def operation_object(op: Operation, *, operation_style: bool) -> dict:
     responses = {
         "200": {
             "description": "Success",
-            "content": {"application/json": {"schema": _clean(copy.deepcopy(op.output_schema))}},
+            "content": {
+                "application/json": {
+                    "schema": without_location_hints(copy.deepcopy(op.output_schema))
+                }
+            },
         }
     }
     for status, text in ERROR_STATUSES.items():

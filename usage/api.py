@@ -1,0 +1,77 @@
+"""``GET /usage`` and ``GET /usage/{requestId}`` (contract §7), scoped to the caller."""
+
+from django.utils.dateparse import parse_date, parse_datetime
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from platform_core.exceptions import NotFound, ValidationFailed
+from platform_core.pagination import page_params, paged_headers
+from usage import selectors
+
+
+def usage_representation(record) -> dict:
+    out = {
+        "requestId": record.request_id,
+        "instanceId": record.instance_id,
+        "elementKey": record.element_key,
+        "operation": record.operation,
+        "method": record.method,
+        "path": record.path,
+        "status": record.status,
+        "vendorStatus": record.vendor_status,
+        "durationMs": record.duration_ms,
+        "dateTime": record.created_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+    }
+    if record.request_body is not None or record.response_body is not None:
+        out["requestBody"] = record.request_body
+        out["responseBody"] = record.response_body
+    return out
+
+
+def _int_param(query, name):
+    raw = query.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValidationFailed(errors=[{"field": name, "message": "must be an integer"}]) from None
+
+
+def _datetime_param(query, name):
+    raw = query.get(name)
+    if raw in (None, ""):
+        return None
+    value = None
+    try:
+        value = parse_datetime(raw) or parse_date(raw)
+    except ValueError:
+        value = None
+    if value is None:
+        raise ValidationFailed(errors=[{"field": name, "message": "must be an ISO-8601 date"}])
+    return value
+
+
+class UsageListView(APIView):
+    def get(self, request):
+        size, after = page_params(request.query_params)
+        records = selectors.usage_list(
+            user_id=request.user.pk,
+            instance_id=_int_param(request.query_params, "instanceId"),
+            status=_int_param(request.query_params, "status"),
+            date_from=_datetime_param(request.query_params, "from"),
+            date_to=_datetime_param(request.query_params, "to"),
+            after_id=after,
+            limit=size,
+        )
+        return Response(
+            [usage_representation(r) for r in records], headers=paged_headers(records, size)
+        )
+
+
+class UsageDetailView(APIView):
+    def get(self, request, request_id):
+        record = selectors.usage_get(user_id=request.user.pk, request_id=request_id)
+        if record is None:
+            raise NotFound(f"No usage record {request_id[:40]}.")
+        return Response(usage_representation(record))
