@@ -342,10 +342,10 @@ def test_api_secret_instance_cannot_manage_service_accounts(tenant, sim):
 
 
 def test_region_selects_the_host_but_base_url_overrides_it(tenant, sim):
+    import os
+
     from elements.framework.dispatch import vendor_client
     from elements.mixpanel import ELEMENT
-
-    import os
 
     saved = os.environ.pop("MIXPANEL_BASE_URL")
     try:
