@@ -38,6 +38,18 @@ from platform_core.exceptions import PlatformError
 logger = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# urllib3's own retries cover only connections that never opened (nothing was sent, so always
+# safe); status-based retries are ours, below, because they depend on idempotency.
+CONNECT_ONLY = urllib3.Retry(
+    total=None,
+    connect=2,
+    read=0,
+    redirect=0,
+    status=0,
+    other=0,
+    respect_retry_after_header=False,
+    raise_on_status=False,
+)
 MAX_PROVIDER_MESSAGE = 1000
 USER_AGENT = "elements-platform/1.0"
 
@@ -221,7 +233,7 @@ class VendorClient:
                 url,
                 headers=send_headers,
                 timeout=self._timeout(None),
-                retries=urllib3.Retry(total=2, connect=2, read=0, status=0, redirect=0),
+                retries=CONNECT_ONLY,
                 preload_content=False,
                 decode_content=True,
             )
@@ -256,8 +268,7 @@ class VendorClient:
                     body=body,
                     headers=headers,
                     timeout=self._timeout(timeout),
-                    # A connection that never opened sent nothing: always safe to retry.
-                    retries=urllib3.Retry(total=2, connect=2, read=0, status=0, redirect=0),
+                    retries=CONNECT_ONLY,
                 )
                 response = VendorResponse(raw.status, raw.headers, raw.data, path)
             except ReadTimeoutError as exc:
