@@ -1,0 +1,11 @@
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+WORKDIR /app
+COPY requirements.txt .
+RUN pip install --no-cache-dir -r requirements.txt
+COPY . .
+RUN DEBUG=1 python manage.py collectstatic --noinput >/dev/null
+RUN useradd --create-home platform && mkdir -p /app/var && chown -R platform /app/var
+USER platform
+EXPOSE 8000
+CMD ["gunicorn", "platform_core.wsgi", "--bind", "0.0.0.0:8000", "--workers", "4", "--threads", "8", "--worker-class", "gthread"]

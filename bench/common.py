@@ -1,0 +1,54 @@
+"""Shared pieces of the benchmarks: timing loops, percentiles, the services they run against."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import statistics
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/test"
+
+
+def database_url() -> str:
+    return os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def run_load(port: int, path: str, headers: dict, *, calls: int, concurrency: int, warmup: int):
+    """Latencies (ms) and throughput (calls/s) of ``calls`` GETs over keep-alive connections."""
+    local = threading.local()
+
+    def one(_):
+        if not hasattr(local, "conn"):
+            local.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        started = time.perf_counter()
+        local.conn.request("GET", path, headers=headers)
+        response = local.conn.getresponse()
+        response.read()
+        elapsed = (time.perf_counter() - started) * 1000
+        if response.status != 200:
+            raise RuntimeError(f"{path} answered {response.status}")
+        return elapsed
+
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(one, range(warmup)))
+        started = time.perf_counter()
+        latencies = list(pool.map(one, range(calls)))
+        wall = time.perf_counter() - started
+    return latencies, calls / wall
+
+
+def summary(latencies: list[float]) -> dict:
+    return {
+        "p50": percentile(latencies, 50),
+        "p99": percentile(latencies, 99),
+        "mean": statistics.fmean(latencies),
+    }

@@ -1,0 +1,180 @@
+"""The platform as a black box: its own database, migrations, a tenant, and gunicorn on a free
+loopback port. Used by the load test and the benchmarks; talks only real HTTP.
+
+PostgreSQL when DATABASE_URL points at it (a fresh database is created and dropped), else a
+temporary SQLite file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_KEY = "f3qzN8mPq0mGmLqT6S6d2Qk4e5cU9wq8bJ1xH0sYcVg="
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LivePlatform:
+    def __init__(
+        self, *, mixpanel_base_url: str, workers: int = 2, threads: int = 8, extra_env=None
+    ):
+        self.mixpanel_base_url = mixpanel_base_url
+        self.workers = workers
+        self.threads = threads
+        self.extra_env = extra_env or {}
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.tmp = Path(tempfile.mkdtemp(prefix="live-platform-"))
+        self.db_name = None
+        self.proc = None
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def env(self) -> dict:
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "platform_core.settings",
+            "DEBUG": "0",
+            "SECRET_KEY": "live-test-secret-key-0123456789abcdef",
+            "CREDENTIALS_KEYS": TEST_KEY,
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "MIXPANEL_BASE_URL": self.mixpanel_base_url,
+            "PLATFORM_VAR_DIR": str(self.tmp),
+            "DATABASE_URL": self.database_url,
+            "LOG_LEVEL": "WARNING",
+            **self.extra_env,
+        }
+        env.pop("USAGE_LOG_MODE", None)
+        return env
+
+    def _make_database(self) -> str:
+        configured = os.environ.get("DATABASE_URL", "")
+        if not configured.startswith("postgres"):
+            return f"sqlite:///{self.tmp / 'live.sqlite3'}"
+        import psycopg
+
+        self.db_name = f"live_{uuid.uuid4().hex[:10]}"
+        admin = urlsplit(configured)
+        with psycopg.connect(configured, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{self.db_name}"')
+        self._admin_url = configured
+        return urlunsplit(admin._replace(path=f"/{self.db_name}"))
+
+    def manage(self, *args) -> str:
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stderr[-3000:]}")
+        return result.stdout
+
+    def start(self) -> LivePlatform:
+        self.database_url = self._make_database()
+        self.manage("migrate", "--noinput")
+        tenant = json.loads(
+            self.manage("create_organization", "Live", "--email", "live@x.test", "--json")
+        )
+        self.user_secret = tenant["user_secret"]
+        self.organization_secret = tenant["organization_secret"]
+        gunicorn = Path(sys.executable).parent / "gunicorn"
+        self.proc = subprocess.Popen(
+            [
+                str(gunicorn),
+                "platform_core.wsgi",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                str(self.workers),
+                "--threads",
+                str(self.threads),
+                "--worker-class",
+                "gthread",
+                "--keep-alive",
+                "30",
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=self.env(),
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.tmp / "gunicorn.log", "wb"),
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(self.base_url + "/elements/api-v2/elements/keys", timeout=1)
+            except urllib.error.HTTPError:
+                return self  # answering (401): up
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise RuntimeError((self.tmp / "gunicorn.log").read_text()[-3000:])
+                time.sleep(0.2)
+        raise RuntimeError("gunicorn did not come up in 30 s")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.db_name:
+            import psycopg
+
+            with psycopg.connect(self._admin_url, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def __enter__(self) -> LivePlatform:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    @property
+    def platform_auth(self) -> str:
+        return f"User {self.user_secret}, Organization {self.organization_secret}"
+
+    def element_auth(self, token: str) -> str:
+        return f"User {self.user_secret}, Element {token}"
+
+    def create_instance(self, configuration: dict) -> dict:
+        body = json.dumps(
+            {"element": {"key": "mixpanel"}, "name": "live", "configuration": configuration}
+        ).encode()
+        request = urllib.request.Request(
+            self.base_url + "/elements/api-v2/instances",
+            data=body,
+            method="POST",
+            headers={"Authorization": self.platform_auth, "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())
