@@ -51,12 +51,11 @@ def main():
                 live.port, *proxied, calls=args.calls, concurrency=concurrency, warmup=args.warmup
             )
             b, p = summary(base_lat), summary(plat_lat)
-            print(
-                f"{concurrency:>4} {'direct':<9} {b['p50']:>8.3f} {b['p99']:>8.3f} {base_tput:>9.0f}"
-            )
-            print(
-                f"{concurrency:>4} {'platform':<9} {p['p50']:>8.3f} {p['p99']:>8.3f} {plat_tput:>9.0f}"
-            )
+            for label, stats, tput in (("direct", b, base_tput), ("platform", p, plat_tput)):
+                print(
+                    f"{concurrency:>4} {label:<9} {stats['p50']:>8.3f} {stats['p99']:>8.3f} "
+                    f"{tput:>9.0f}"
+                )
             print(
                 f"{concurrency:>4} added p50 {p['p50'] - b['p50']:+.3f} ms, "
                 f"p99 {p['p99'] - b['p99']:+.3f} ms; throughput ratio platform/direct "

@@ -5,6 +5,7 @@ element operation's input.
 """
 
 import json
+import re
 from collections.abc import Mapping
 from functools import lru_cache
 
@@ -13,21 +14,23 @@ from jsonschema import Draft202012Validator
 from platform_core.exceptions import ValidationFailed
 
 MAX_ERRORS = 20
+MAX_FIELD_LENGTH = 200
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _freeze(schema: Mapping) -> str:
-    return json.dumps(schema, sort_keys=True)
-
-
-@lru_cache(maxsize=512)
-def _validator_for(frozen: str) -> Draft202012Validator:
-    schema = json.loads(frozen)
+def compiled_validator(schema: Mapping) -> Draft202012Validator:
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema)
 
 
+@lru_cache(maxsize=64)
+def _validator_for(frozen: str) -> Draft202012Validator:
+    return compiled_validator(json.loads(frozen))
+
+
 def validator_for(schema: Mapping) -> Draft202012Validator:
-    return _validator_for(_freeze(schema))
+    """A validator for a schema known only as a value (request bodies of platform views)."""
+    return _validator_for(json.dumps(schema, sort_keys=True))
 
 
 def field_name(error) -> str:
@@ -44,30 +47,85 @@ def field_name(error) -> str:
         )
         if extra:
             path.append(extra[0])
-    return ".".join(p for p in path if p) or "body"
+    return (".".join(p for p in path if p) or "body")[:MAX_FIELD_LENGTH]
+
+
+def _plural(count, noun: str, nouns: str = "") -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {nouns or noun + 's'}"
+
+
+# The rule each keyword states. The validator's own messages embed the offending value, which
+# may be a credential the client sent or a megabyte of text: never echo it back.
+_RULES = {
+    "type": lambda v: "must be of type " + (" or ".join(v) if isinstance(v, list) else str(v)),
+    "required": lambda v: "is required",
+    "additionalProperties": lambda v: "unknown field",
+    "minLength": lambda v: f"must be at least {_plural(v, 'character')}",
+    "maxLength": lambda v: f"must be at most {_plural(v, 'character')}",
+    "minItems": lambda v: f"must have at least {_plural(v, 'item')}",
+    "maxItems": lambda v: f"must have at most {_plural(v, 'item')}",
+    "minProperties": lambda v: f"must have at least {_plural(v, 'property', 'properties')}",
+    "maxProperties": lambda v: f"must have at most {_plural(v, 'property', 'properties')}",
+    "minimum": lambda v: f"must be at least {v}",
+    "maximum": lambda v: f"must be at most {v}",
+    "exclusiveMinimum": lambda v: f"must be greater than {v}",
+    "exclusiveMaximum": lambda v: f"must be less than {v}",
+    "enum": lambda v: "must be one of " + ", ".join(json.dumps(c) for c in v),
+    "const": lambda v: f"must be {json.dumps(v)}",
+    "pattern": lambda v: f"must match {v}",
+    "uniqueItems": lambda v: "must not repeat items",
+}
 
 
 def _message(error) -> str:
-    if error.validator == "additionalProperties":
-        return "unknown field"
-    message = error.message
-    # Never echo huge or hostile values back: the validator's messages embed the instance.
-    if len(message) > 300:
-        message = message[:300] + "..."
-    return message
+    rule = _RULES.get(error.validator)
+    message = rule(error.validator_value) if rule else f"does not satisfy {error.validator}"
+    return message if len(message) <= 300 else message[:300] + "..."
 
 
-def schema_errors(validator: Draft202012Validator, data) -> list[dict]:
+def _text_problem(text: str, reject_nul: bool) -> str | None:
+    if _LONE_SURROGATE.search(text):
+        return "must be valid Unicode text (it contains a lone surrogate)"
+    if reject_nul and "\x00" in text:
+        return "must not contain NUL characters"
+    return None
+
+
+def text_errors(data, *, reject_nul: bool = False) -> list[dict]:
+    """Strings JSON allows but nothing downstream can take: lone surrogates (not UTF-8, so not
+    storable, loggable or renderable) and, when asked, NUL (PostgreSQL text refuses it).
+    Iterative, so a deeply nested body cannot exhaust the stack here."""
+    errors: list[dict] = []
+    stack = [("", data)]
+    while stack and len(errors) < MAX_ERRORS:
+        path, value = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                name = f"{path}.{key}" if path else str(key)
+                problem = _text_problem(str(key), reject_nul)
+                if problem:
+                    errors.append({"field": name[:MAX_FIELD_LENGTH], "message": "key " + problem})
+                stack.append((name, item))
+        elif isinstance(value, list):
+            stack.extend((f"{path}.{i}" if path else str(i), item) for i, item in enumerate(value))
+        elif isinstance(value, str):
+            problem = _text_problem(value, reject_nul)
+            if problem:
+                errors.append({"field": path[:MAX_FIELD_LENGTH] or "body", "message": problem})
+    return errors[:MAX_ERRORS]
+
+
+def schema_errors(validator: Draft202012Validator, data, *, reject_nul: bool = False) -> list[dict]:
     errors = []
     for error in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
         errors.append({"field": field_name(error), "message": _message(error)})
         if len(errors) >= MAX_ERRORS:
             break
-    return errors
+    return errors or text_errors(data, reject_nul=reject_nul)
 
 
 def validate(schema: Mapping, data, *, message: str = "The request failed validation."):
-    errors = schema_errors(validator_for(schema), data)
+    errors = schema_errors(validator_for(schema), data, reject_nul=True)
     if errors:
         raise ValidationFailed(message, errors=errors)
     return data

@@ -8,7 +8,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
+
+from platform_core.validation import compiled_validator
 
 # Configuration every element accepts (contract §6: bulk callbacks are signed with it).
 SIGNATURE_KEY_FIELD = "event.notification.signature.key"
@@ -97,6 +100,16 @@ class Operation:
     def __post_init__(self):
         if not self.path and not self.name:
             raise ValueError(f"Operation {self.id} needs a resource path or an operation name")
+
+    # Compiled once per operation (cached_property writes the instance dict directly, which a
+    # frozen dataclass allows).
+    @cached_property
+    def input_validator(self):
+        return compiled_validator(self.input_schema)
+
+    @cached_property
+    def output_validator(self):
+        return compiled_validator(self.output_schema)
 
     @property
     def path_params(self) -> tuple[str, ...]:

@@ -16,7 +16,7 @@ from typing import Any
 from elements.framework.definition import Call, Element, Operation, Result
 from elements.framework.vendor import VendorClient, VendorGarbage
 from platform_core.exceptions import BadRequest, NotFound, PlatformError, ValidationFailed
-from platform_core.validation import schema_errors, validator_for
+from platform_core.validation import schema_errors
 
 
 class MethodNotAllowed(PlatformError):
@@ -109,7 +109,7 @@ def assemble_inputs(
                 inputs[key] = value
     if errors:
         raise ValidationFailed(errors=errors)
-    errors = schema_errors(validator_for(op.input_schema), inputs)
+    errors = schema_errors(op.input_validator, inputs)
     if errors:
         raise ValidationFailed(errors=errors)
     return inputs
@@ -144,7 +144,7 @@ def run_operation(
     )
     outcome = op.handler(call)
     result = outcome if isinstance(outcome, Result) else Result(body=outcome)
-    errors = schema_errors(validator_for(op.output_schema), result.body)
+    errors = schema_errors(op.output_validator, result.body)
     if errors:
         # The vendor's answer did not have the shape the operation promises.
         raise VendorGarbage(
