@@ -3,7 +3,13 @@
 import logging
 import secrets
 
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import (
+    BadRequest,
+    PermissionDenied,
+    RequestDataTooBig,
+    SuspiciousOperation,
+)
+from django.http import Http404
 
 from platform_core.exceptions import error_response
 
@@ -46,7 +52,9 @@ class RequestIdMiddleware:
 
     def __call__(self, request):
         request.request_id = new_request_id()
-        response = self._oversize(request) or self.get_response(request)
+        response = (
+            self._oversize(request) or self._nul_in_url(request) or self.get_response(request)
+        )
         if response.status_code >= 400 and not _is_json(response) and _is_api_path(request.path):
             # Django's own pages (e.g. the DEBUG 404 page) never reach an API client.
             response = error_response(
@@ -73,9 +81,19 @@ class RequestIdMiddleware:
             )
         return None
 
+    @staticmethod
+    def _nul_in_url(request):
+        # PostgreSQL text cannot hold NUL: a %00 reaching a query would be a 500.
+        query = request.GET.lists()
+        if "\x00" in request.path or any("\x00" in k or "\x00" in "".join(v) for k, v in query):
+            return error_response(request, 400, "The URL contains a NUL character.")
+        return None
+
     def process_exception(self, request, exception):
         if isinstance(exception, RequestDataTooBig):
             return error_response(request, 413, "Request body is too large.")
+        if isinstance(exception, (Http404, PermissionDenied, SuspiciousOperation, BadRequest)):
+            return None  # Django answers these itself, through handler404/403/400
         # Logged with the request id only: request bodies may carry credentials.
         logger.error(
             "unhandled %s on %s %s request_id=%s",

@@ -2,6 +2,7 @@
 
 from elements.framework.definition import ConfigField, Element, ElementObject, ObjectField
 from elements.mixpanel import events, profiles, service_accounts
+from elements.mixpanel.bulk import ActivitiesSource, ServiceAccountsSource, UsersSource
 from elements.mixpanel.vendor import hosts, verify
 
 CONFIGURATION = (
@@ -53,6 +54,7 @@ OBJECTS = (
     ElementObject(
         name="activities",
         description="Events tracked or imported into Mixpanel.",
+        bulk=ActivitiesSource(),
         fields=(
             ObjectField("event", "string", "Event name."),
             ObjectField("properties.time", "number", "Seconds (or ms) since the epoch, UTC."),
@@ -64,6 +66,7 @@ OBJECTS = (
     ElementObject(
         name="users",
         description="User profiles (Mixpanel engage).",
+        bulk=UsersSource(),
         fields=(
             ObjectField("$distinct_id", "string", "The profile's id."),
             ObjectField("$properties.$email", "string"),
@@ -76,6 +79,7 @@ OBJECTS = (
     ElementObject(
         name="service-accounts",
         description="The organization's service accounts.",
+        bulk=ServiceAccountsSource(),
         fields=(
             ObjectField("id", "integer"),
             ObjectField("username", "string"),

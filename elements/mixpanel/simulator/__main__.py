@@ -2,19 +2,25 @@
 
 Prints exactly one line ``LISTENING http://<host>:<port>`` on stdout once the socket is bound,
 then serves until SIGTERM/SIGINT.
+
+``python elements/mixpanel/simulator [args]`` (the directory itself) runs the same CLI without
+importing the parent packages ``elements`` / ``elements.mixpanel`` -- useful where those pull in
+Django or are not importable; the simulator itself only needs the standard library.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import json
 import signal
 import sys
 import threading
+from pathlib import Path
 from typing import Any
 
-from .server import SimulatorServer
-from .state import State
+STANDALONE_PACKAGE = "mixpanel_simulator"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,6 +81,9 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .server import SimulatorServer
+    from .state import State
+
     args = build_parser().parse_args(argv)
     try:
         state = State(**overrides_from_args(args))
@@ -98,5 +107,21 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def standalone_main() -> int:
+    """Load this directory as the top-level package ``mixpanel_simulator`` and run the CLI."""
+    here = Path(__file__).resolve().parent
+    if sys.path and Path(sys.path[0] or ".").resolve() == here:
+        sys.path.pop(0)  # don't expose server.py, state.py ... as top-level modules
+    spec = importlib.util.spec_from_file_location(
+        STANDALONE_PACKAGE, here / "__init__.py", submodule_search_locations=[str(here)]
+    )
+    assert spec is not None and spec.loader is not None
+    package = importlib.util.module_from_spec(spec)
+    sys.modules[STANDALONE_PACKAGE] = package
+    spec.loader.exec_module(package)
+    cli = importlib.import_module(f"{STANDALONE_PACKAGE}.__main__")
+    return cli.main()
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main() if __package__ else standalone_main())

@@ -239,16 +239,17 @@ def engage_query(ctx, req: Request) -> Reply:
                 if output is not None:
                     props = {k: props[k] for k in output if k in props}
                 results.append({"$distinct_id": did, "$properties": props})
-            body = dumps(
-                {
-                    "page": page,
-                    "page_size": page_size,
-                    "session_id": session_id,
-                    "status": "ok",
-                    "total": len(matched),
-                    "results": results,
-                }
-            )
+            answer = {
+                "page": page,
+                "page_size": page_size,
+                "session_id": session_id,
+                "status": "ok",
+                "total": len(matched),
+                "results": results,
+            }
+            if page and not state.settings["engage_total_on_later_pages"]:
+                del answer["total"]
+            body = dumps(answer)
     finally:
         slot.release()
     return 200, body, JSON, None
@@ -441,11 +442,11 @@ def engage_update(ctx, req: Request) -> Reply:
 def import_events(ctx, req: Request) -> Reply:
     state: State = ctx.state
     params = req.params
+    _auth(ctx, req, auth.IMPORT)
     strict_raw = (params.get("strict") or "1").lower()
     if strict_raw not in ("0", "1", "true", "false"):
         raise ApiError(400, "'strict' is invalid: must be 0 or 1")
     strict = strict_raw in ("1", "true")
-    _auth(ctx, req, auth.IMPORT)
     if req.content_type == "application/x-www-form-urlencoded":
         return _legacy_import(ctx, req, strict)
     try:

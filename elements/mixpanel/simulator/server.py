@@ -184,6 +184,7 @@ class SimulatorHandler(BaseHTTPRequestHandler):
     server_version = "MixpanelSimulator/1.0"
     disable_nagle_algorithm = True
     server: SimulatorServer
+    _entry: list | None = None  # the recorded-request entry of the request being handled
 
     # ----------------------------------------------------------------------------------------
     # plumbing
@@ -213,6 +214,9 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         if self.close_connection:
             head += "Connection: close\r\n"
         self.wfile.write(head.encode("latin-1") + b"\r\n" + body)
+        entry = self._entry
+        if entry is not None:
+            entry[6] = status
         if self.server.verbose:
             self.log_request(status, len(body))
 
@@ -292,6 +296,7 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             raw_path = raw_path[slash:] if slash >= 0 else "/"
         path, _, qs = raw_path.partition("?")
         method = self.command
+        self._entry = None
         if path.startswith("/__sim__/"):
             self._control(method, path, qs)
             return
@@ -392,7 +397,7 @@ class SimulatorHandler(BaseHTTPRequestHandler):
     # ----------------------------------------------------------------------------------------
     def _record(self, method: str, path: str, qs: str, body: bytes, parsed: Any) -> list:
         h = self.headers
-        entry = [
+        entry = [  # rendered lazily by _render_entry
             time.time(),
             method,
             path,
@@ -404,6 +409,7 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             parsed,
         ]
         self.server.state.recorded.append(entry)
+        self._entry = entry
         return entry
 
     # ----------------------------------------------------------------------------------------
@@ -483,6 +489,8 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             head += "Connection: close\r\n"
         write = self.wfile.write
         write(head.encode("latin-1") + b"\r\n")
+        if self._entry is not None:
+            self._entry[6] = 200
         comp = zlib.compressobj(1, zlib.DEFLATED, 31) if use_gzip else None
         chunk_target = self.server.state.settings["export_chunk_bytes"] or 65536
         chunked = self.request_version != "HTTP/1.0"
@@ -706,6 +714,7 @@ def _render_entry(entry: list) -> dict:
         "query_string": qs,
         "query": query,
         "headers": {k: v for k, v in entry[4] if v is not None},
+        "status": entry[6],  # None when no response was sent (drop/hang faults)
         "body_size": entry[5],
         "body_kind": kind,
         "body": body,

@@ -73,6 +73,8 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     # 400 + "Unable to authenticate request" as expired credentials; others use 401.
     "query_auth_error_status": 401,
     "query_auth_error_message": "Unable to authenticate request",
+    # [I] engage: repeat "total" on pages > 0 (Airbyte believes it is only on page 0).
+    "engage_total_on_later_pages": True,
     # [I] GET /service-accounts/{id}: enveloped {"status","results"} (True) or bare object.
     "sa_get_enveloped": True,
     # [C] reject export to_date later than today (UTC) with a 400.
@@ -202,7 +204,8 @@ class State:
     # lifecycle
     # ----------------------------------------------------------------------------------------
     def reset(self) -> None:
-        with self.lock:
+        # Lock order everywhere: profiles_lock before lock.
+        with self.profiles_lock, self.lock:
             s = copy.deepcopy(DEFAULT_SETTINGS)
             self.settings: dict[str, Any] = s
             self.rate_limits: dict[str, Any] = dict(DEFAULT_RATE_LIMITS)
@@ -249,7 +252,7 @@ class State:
         """Apply a config dict (POST /__sim__/config).  Raises ValueError on bad input."""
         if not isinstance(cfg, dict):
             raise ValueError("config must be a JSON object")
-        with self.lock:
+        with self.profiles_lock, self.lock:
             unknown = [
                 k
                 for k in cfg

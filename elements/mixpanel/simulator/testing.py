@@ -31,9 +31,10 @@ from .state import (
     DEFAULT_SA_USERNAME,
 )
 
-__all__ = ["REPO_ROOT", "SimulatorProcess", "basic_auth"]
+__all__ = ["REPO_ROOT", "SIMULATOR_DIR", "SimulatorProcess", "basic_auth"]
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+SIMULATOR_DIR = Path(__file__).resolve().parent
+REPO_ROOT = SIMULATOR_DIR.parents[2]
 
 
 def basic_auth(user: str, secret: str = "", *, plain: bool = False) -> str:
@@ -45,7 +46,13 @@ def basic_auth(user: str, secret: str = "", *, plain: bool = False) -> str:
 
 
 class SimulatorProcess:
-    """Start ``python -m elements.mixpanel.simulator`` and wait for its LISTENING line."""
+    """Start the simulator and wait for its LISTENING line.
+
+    ``extra_args`` are CLI flags (``"--rate-limits"``, ``"--profiles", "1000"`` ...).  By default
+    (``standalone=True``) the simulator directory is run directly (``python .../simulator``),
+    which skips importing the parent packages ``elements`` / ``elements.mixpanel`` (faster start,
+    less memory, no Django); ``standalone=False`` runs ``python -m elements.mixpanel.simulator``.
+    """
 
     def __init__(
         self,
@@ -56,6 +63,7 @@ class SimulatorProcess:
         cwd: str | os.PathLike | None = None,
         env: dict[str, str] | None = None,
         python: str | None = None,
+        standalone: bool = True,
     ) -> None:
         self.host = host
         self.port = port
@@ -64,6 +72,7 @@ class SimulatorProcess:
         self.cwd = Path(cwd) if cwd is not None else REPO_ROOT
         self.env = env
         self.python = python or sys.executable
+        self.standalone = standalone
         self.proc: subprocess.Popen | None = None
         self.base_url = ""
         self._stderr_file = None
@@ -75,10 +84,10 @@ class SimulatorProcess:
         if self.proc is not None:
             return self
         self._stderr_file = tempfile.TemporaryFile()  # noqa: SIM115 - closed in __exit__
+        target = [str(SIMULATOR_DIR)] if self.standalone else ["-m", "elements.mixpanel.simulator"]
         cmd = [
             self.python,
-            "-m",
-            "elements.mixpanel.simulator",
+            *target,
             "--host",
             self.host,
             "--port",

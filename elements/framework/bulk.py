@@ -1,0 +1,45 @@
+"""What an element gives the bulk job runner: pages of records, each with a checkpoint.
+
+The runner (``bulk/``) knows nothing about any vendor. It asks a ``BulkSource`` for pages,
+starting from the last checkpoint it committed (``None`` for a new job); after durably writing a
+page's records it commits that page's ``checkpoint``. A source resumed from a checkpoint yields
+exactly the records after it, so a job that dies and restarts has every record exactly once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from elements.framework.definition import Call
+
+
+@dataclass(frozen=True)
+class BulkQuery:
+    object_name: str
+    where: Any = None  # a parsed CEQL expression (elements.framework.ceql), or None
+    where_text: str | None = None  # the CEQL text as the caller wrote it
+    date_from: datetime | None = None
+    date_to: datetime | None = None
+
+
+@dataclass
+class Page:
+    """Records to append, as JSON text lines (``raw``) and parsed (``records``), plus the
+    records that could not be read, and where to resume after this page (None: finished)."""
+
+    records: list[dict] = field(default_factory=list)
+    raw: list[bytes] = field(default_factory=list)  # one serialized JSON object per record
+    failed: list[dict] = field(default_factory=list)  # {"position", "error", "raw"}
+    checkpoint: dict | None = None
+    done: bool = False
+
+
+class BulkSource(Protocol):
+    def pages(self, call: Call, query: BulkQuery, checkpoint: dict | None) -> Iterator[Page]: ...
+
+
+class BulkQueryError(ValueError):
+    """The query names something the object cannot do (shown to the caller as a 400)."""

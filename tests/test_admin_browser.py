@@ -1,0 +1,133 @@
+"""The admin UI in a real browser: headless Chromium driven by selenium over a live server.
+
+An operator logs in through the login form, opens an instance, disables it with the button on
+its page, and sees the result on the page, in the database and in the list.
+
+Needs Debian's ``chromium`` and ``chromium-driver``. Without them the test is skipped, unless CI
+is set: then it fails, so a CI image without a browser cannot pass silently.
+"""
+
+import os
+import shutil
+import urllib.request
+
+import pytest
+
+from conftest import IN_CI, SA_CONFIGURATION, SIM_SA_SECRET, make_tenant
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+CHROMEDRIVER = "/usr/bin/chromedriver"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SCREENSHOT = "/tmp/admin-instance.png"
+PASSWORD = "operator-password-0123456789"
+CHROME_ARGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1280,900",
+)
+
+
+def _unavailable(reason: str):
+    if IN_CI:
+        pytest.fail(f"CI is set but the browser test cannot run: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def browser(tmp_path):
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        _unavailable("selenium is not installed (pip install -r requirements-dev.txt)")
+    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not os.path.exists(p)]
+    if missing:
+        _unavailable(
+            f"{' and '.join(missing)} not found (apt-get install chromium chromium-driver)"
+        )
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in CHROME_ARGS:
+        options.add_argument(arg)
+    profile = tmp_path / "chromium-profile"
+    profile.mkdir()
+    options.add_argument(f"--user-data-dir={profile}")
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def test_operator_disables_an_instance_from_its_page(
+    live_server, transactional_db, browser, django_user_model
+):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from elements.framework.registry import element_by_key
+    from instances.models import Instance
+    from instances.services import instance_create
+
+    django_user_model.objects.create_superuser("operator", "operator@example.test", PASSWORD)
+    tenant = make_tenant()
+    created = instance_create(
+        user=tenant.user,
+        element=element_by_key("mixpanel"),
+        name="Checkout analytics",
+        configuration=dict(SA_CONFIGURATION),
+        tags=["prod"],
+        validate=False,
+    )
+    instance, token = created.instance, created.token
+    wait = WebDriverWait(browser, 15)
+
+    # The admin's stylesheets are served by the live server (staticfiles handler).
+    with urllib.request.urlopen(f"{live_server.url}/static/admin/css/base.css") as response:
+        assert response.status == 200
+
+    # Log in through the login form.
+    browser.get(f"{live_server.url}/admin/login/?next=/admin/")
+    browser.find_element(By.ID, "id_username").send_keys("operator")
+    browser.find_element(By.ID, "id_password").send_keys(PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "#login-form [type=submit]").click()
+    wait.until(ec.presence_of_element_located((By.ID, "logout-form")))
+
+    # The instances list, then the instance.
+    browser.get(f"{live_server.url}/admin/instances/instance/")
+    browser.find_element(By.LINK_TEXT, "Checkout analytics").click()
+    wait.until(ec.presence_of_element_located((By.ID, "instance-disable-form")))
+    page = browser.page_source
+    assert "********" in page
+    for secret in (token, SIM_SA_SECRET, SA_CONFIGURATION["username"]):
+        assert secret not in page
+
+    # Disable it with the button on its page.
+    browser.find_element(By.CSS_SELECTOR, "#instance-disable-form button").click()
+    message = wait.until(
+        ec.visibility_of_element_located((By.CSS_SELECTOR, "ul.messagelist li.success"))
+    )
+    assert "is now disabled" in message.text
+    assert browser.find_elements(By.ID, "instance-enable-form")  # the button flipped
+    assert browser.find_element(By.CSS_SELECTOR, ".field-state .readonly").text == "disabled"
+    assert Instance.objects.get(pk=instance.pk).disabled
+    # The whole page, masked configuration included.
+    height = browser.execute_script("return document.documentElement.scrollHeight")
+    browser.set_window_size(1280, max(900, min(int(height) + 150, 4000)))
+    browser.save_screenshot(SCREENSHOT)
+    browser.set_window_size(1280, 900)
+
+    # The list shows it disabled.
+    browser.get(f"{live_server.url}/admin/instances/instance/")
+    row = browser.find_element(By.XPATH, "//tr[.//a[text()='Checkout analytics']]")
+    assert row.find_element(By.CSS_SELECTOR, "td.field-state").text == "disabled"
