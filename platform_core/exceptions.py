@@ -6,6 +6,7 @@ and ``errors: [{"field", "message"}]`` for validation failures. DRF's own except
 """
 
 import logging
+import traceback
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
@@ -113,9 +114,20 @@ _DRF_MESSAGES = {
 }
 
 
+def _raised_parsing_the_body(exc) -> bool:
+    return any(
+        frame.f_code.co_name == "_parse"
+        and frame.f_globals.get("__name__") == "rest_framework.request"
+        for frame, _ in traceback.walk_tb(exc.__traceback__)
+    )
+
+
 def exception_handler(exc, context):
     """DRF exception handler: every exception becomes the contract's error shape."""
     request = context.get("request")
+    if isinstance(exc, RecursionError) and _raised_parsing_the_body(exc):
+        # json gives up on deeply nested documents with RecursionError, which DRF lets through.
+        return error_response(request, 400, "The request body is nested too deeply.")
     if isinstance(exc, PlatformError):
         return error_response(
             request,

@@ -19,7 +19,7 @@ def decode_cursor(token: str) -> int:
     try:
         padded = token + "=" * (-len(token) % 4)
         after = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))["after"]
-        if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+        if not isinstance(after, int) or isinstance(after, bool) or not 0 <= after < 2**63:
             raise ValueError
         return after
     except (ValueError, KeyError, TypeError, UnicodeEncodeError):

@@ -43,6 +43,7 @@ class LivePlatform:
         self.tmp = Path(tempfile.mkdtemp(prefix="live-platform-"))
         self.db_name = None
         self.proc = None
+        self.log = None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -98,6 +99,7 @@ class LivePlatform:
         self.user_secret = tenant["user_secret"]
         self.organization_secret = tenant["organization_secret"]
         gunicorn = Path(sys.executable).parent / "gunicorn"
+        self.log = open(self.tmp / "gunicorn.log", "wb")  # noqa: SIM115 (closed in stop())
         self.proc = subprocess.Popen(
             [
                 str(gunicorn),
@@ -118,7 +120,7 @@ class LivePlatform:
             cwd=ROOT,
             env=self.env(),
             stdout=subprocess.DEVNULL,
-            stderr=open(self.tmp / "gunicorn.log", "wb"),
+            stderr=self.log,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -126,9 +128,10 @@ class LivePlatform:
                 urllib.request.urlopen(self.base_url + "/elements/api-v2/elements/keys", timeout=1)
             except urllib.error.HTTPError:
                 return self  # answering (401): up
-            except OSError:
+            except OSError as exc:
                 if self.proc.poll() is not None:
-                    raise RuntimeError((self.tmp / "gunicorn.log").read_text()[-3000:])
+                    log = (self.tmp / "gunicorn.log").read_text()[-3000:]
+                    raise RuntimeError(f"gunicorn exited:\n{log}") from exc
                 time.sleep(0.2)
         raise RuntimeError("gunicorn did not come up in 30 s")
 
@@ -140,6 +143,8 @@ class LivePlatform:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if getattr(self, "log", None):
+            self.log.close()
         if self.db_name:
             import psycopg
 

@@ -5,7 +5,6 @@ never retry blindly."""
 import time
 
 import pytest
-from django.test import override_settings
 
 pytestmark = [pytest.mark.django_db, pytest.mark.integration]
 
