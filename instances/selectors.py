@@ -7,11 +7,13 @@ from tenants.secrets import hash_secret
 
 
 def instance_by_token(token: str) -> Instance | None:
-    return (
+    # order_by() drops the model's default ordering: a unique lookup needs no ORDER BY.
+    found = list(
         Instance.objects.select_related("user__organization")
         .filter(token_hash=hash_secret(token))
-        .first()
+        .order_by()[:1]
     )
+    return found[0] if found else None
 
 
 def instance_get(*, user: TenantUser, instance_id) -> Instance:

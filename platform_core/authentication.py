@@ -60,11 +60,12 @@ class OrganizationUserAuthentication(BaseAuthentication):
             return None
         if "user" not in creds or "organization" not in creds:
             raise AuthenticationFailed("This call needs 'User <secret>, Organization <secret>'.")
-        user = (
+        found = list(
             TenantUser.objects.select_related("organization")
             .filter(secret_hash=hash_secret(creds["user"]))
-            .first()
+            .order_by()[:1]
         )
+        user = found[0] if found else None
         if user is None or not secret_matches(creds["organization"], user.organization.secret_hash):
             raise AuthenticationFailed("Invalid User or Organization secret.")
         return user, None
