@@ -332,3 +332,20 @@ def test_platform_calls_need_user_and_organization(tenant, sim):
         response = client.get(f"{BASE}/instances", **kwargs)
         assert response.status_code == 401, header
         assert set(response.json()) == {"requestId", "message"}
+
+
+def test_token_lookup_builds_the_same_objects_as_the_orm(tenant, sa_instance):
+    """instance_by_token is hand-written SQL on the hot path; it must equal the ORM's result."""
+    from instances.selectors import instance_by_token
+
+    fast = instance_by_token(sa_instance["token"])
+    orm = Instance.objects.select_related("user__organization").get(pk=fast.pk)
+    for obj_fast, obj_orm in (
+        (fast, orm),
+        (fast.user, orm.user),
+        (fast.user.organization, orm.user.organization),
+    ):
+        for field in type(obj_orm)._meta.concrete_fields:
+            got, want = getattr(obj_fast, field.attname), getattr(obj_orm, field.attname)
+            assert got == want and type(got) is type(want), field.name
+    assert instance_by_token("not-a-token") is None
