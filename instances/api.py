@@ -15,6 +15,8 @@ from platform_core.exceptions import NotFound, ValidationFailed
 from platform_core.pagination import page_params, paged_headers
 from platform_core.validation import validate
 
+MAX_SEARCH_TEXT = 255
+
 
 def _represent(instance, *, token=None, configuration=None) -> dict:
     return instance_representation(
@@ -72,10 +74,15 @@ class InstanceCollectionView(APIView):
         size, after = page_params(request.query_params)
         element_key = element.key if element else request.query_params.get("elementKey")
         tags = request.query_params.getlist("tags[]") or request.query_params.getlist("tags")
+        search_text = request.query_params.get("searchText")
+        if search_text and len(search_text) > MAX_SEARCH_TEXT:
+            raise ValidationFailed(
+                errors=[{"field": "searchText", "message": f"at most {MAX_SEARCH_TEXT} characters"}]
+            )
         instances = selectors.instance_list(
             user=request.user,
             tags=tags,
-            search_text=request.query_params.get("searchText"),
+            search_text=search_text,
             element_key=element_key,
             after_id=after,
             limit=size,

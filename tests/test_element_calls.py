@@ -2,6 +2,7 @@
 with what Mixpanel received asserted (contract §5)."""
 
 import base64
+import logging
 import time
 
 import pytest
@@ -80,10 +81,11 @@ def test_operation_style_needs_the_tokens_own_instance(element, sim, iid):
 
 
 def test_create_service_account_both_styles_and_the_secret_is_never_stored(
-    element, sim, iid, tenant
+    element, sim, iid, tenant, caplog
 ):
     from usage.models import UsageRecord
 
+    caplog.set_level(logging.DEBUG)
     resource = element.post(
         f"{HUB}/service-accounts", {"username": "etl-bot", "role": "admin"}, format="json"
     )
@@ -112,6 +114,9 @@ def test_create_service_account_both_styles_and_the_secret_is_never_stored(
 
     dump = dump_every_table()
     assert created["secret"] not in dump and body["secret"] not in dump
+    # ... and in no log line, at any level.
+    assert created["secret"] not in caplog.text and body["secret"] not in caplog.text
+    assert caplog.records  # the capture was live
     assert UsageRecord.objects.filter(operation="create").exists()
 
 
