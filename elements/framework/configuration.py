@@ -25,8 +25,10 @@ def _coerce(field: ConfigField, value: Any) -> tuple[Any, str | None]:
         if isinstance(value, int):
             return value, None
         # Cloud Elements configurations are often all strings: accept "123".
-        if isinstance(value, str) and value.strip().isdigit() and len(value) < 19:
-            return int(value.strip()), None
+        # isdecimal+isascii: "²".isdigit() is true, but int("²") fails.
+        text = value.strip() if isinstance(value, str) else ""
+        if text.isascii() and text.isdecimal() and len(text) < 19:
+            return int(text), None
         return None, "must be an integer"
     if field.type == "boolean":
         if isinstance(value, bool):
