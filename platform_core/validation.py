@@ -1,7 +1,9 @@
 """JSON Schema validation with the contract's error list: ``[{"field", "message"}]``.
 
-One validator per schema, compiled once; used for platform request bodies and for every
-element operation's input.
+Each schema is compiled once, twice over: fastjsonschema turns it into Python code that answers
+"valid?" quickly (an import of 200,000 events is checked in milliseconds instead of seconds),
+and jsonschema explains a failure field by field. Used for platform request bodies and for
+every element operation's input and output.
 """
 
 import json
@@ -9,6 +11,7 @@ import re
 from collections.abc import Mapping
 from functools import lru_cache
 
+import fastjsonschema
 from jsonschema import Draft202012Validator
 
 from platform_core.exceptions import ValidationFailed
@@ -18,17 +21,34 @@ MAX_FIELD_LENGTH = 200
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def compiled_validator(schema: Mapping) -> Draft202012Validator:
-    Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
+class CompiledSchema:
+    """A schema ready to check data: a fast yes/no, and an explainer for the no."""
+
+    def __init__(self, schema: Mapping):
+        Draft202012Validator.check_schema(schema)
+        self.explainer = Draft202012Validator(schema)
+        self._fast = fastjsonschema.compile(dict(schema))
+
+    def passes(self, data) -> bool:
+        try:
+            self._fast(data)
+        except fastjsonschema.JsonSchemaException:
+            return False
+        except RecursionError:
+            return False  # too deep for generated code: let the explainer judge
+        return True
+
+
+def compiled_validator(schema: Mapping) -> CompiledSchema:
+    return CompiledSchema(schema)
 
 
 @lru_cache(maxsize=64)
-def _validator_for(frozen: str) -> Draft202012Validator:
+def _validator_for(frozen: str) -> CompiledSchema:
     return compiled_validator(json.loads(frozen))
 
 
-def validator_for(schema: Mapping) -> Draft202012Validator:
+def validator_for(schema: Mapping) -> CompiledSchema:
     """A validator for a schema known only as a value (request bodies of platform views)."""
     return _validator_for(json.dumps(schema, sort_keys=True))
 
@@ -91,10 +111,22 @@ def _text_problem(text: str, reject_nul: bool) -> str | None:
     return None
 
 
+def _text_is_clean(data, reject_nul: bool) -> bool:
+    """The common case, at C speed: the whole value encodes as UTF-8 (no lone surrogate) and,
+    when asked, holds no NUL."""
+    try:
+        encoded = json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except (UnicodeEncodeError, RecursionError, ValueError, TypeError):
+        return False
+    return not (reject_nul and b"\\u0000" in encoded)
+
+
 def text_errors(data, *, reject_nul: bool = False) -> list[dict]:
     """Strings JSON allows but nothing downstream can take: lone surrogates (not UTF-8, so not
     storable, loggable or renderable) and, when asked, NUL (PostgreSQL text refuses it).
     Iterative, so a deeply nested body cannot exhaust the stack here."""
+    if _text_is_clean(data, reject_nul):
+        return []
     errors: list[dict] = []
     stack = [("", data)]
     while stack and len(errors) < MAX_ERRORS:
@@ -115,9 +147,12 @@ def text_errors(data, *, reject_nul: bool = False) -> list[dict]:
     return errors[:MAX_ERRORS]
 
 
-def schema_errors(validator: Draft202012Validator, data, *, reject_nul: bool = False) -> list[dict]:
+def schema_errors(validator: CompiledSchema, data, *, reject_nul: bool = False) -> list[dict]:
+    if validator.passes(data):
+        return text_errors(data, reject_nul=reject_nul)
     errors = []
-    for error in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
+    explained = validator.explainer.iter_errors(data)
+    for error in sorted(explained, key=lambda e: list(e.absolute_path)):
         errors.append({"field": field_name(error), "message": _message(error)})
         if len(errors) >= MAX_ERRORS:
             break

@@ -37,7 +37,7 @@ def run(op_id: str, inputs: dict, vendor: FakeVendor, config=SA_CONFIG):
     call = Call(ELEMENT, 1, config, inputs, vendor)
     outcome = op.handler(call)
     # The output must satisfy the operation's own schema, as run_operation checks.
-    assert not list(op.output_validator.iter_errors(getattr(outcome, "body", outcome)))
+    assert op.output_validator.passes(getattr(outcome, "body", outcome))
     return outcome.body
 
 
@@ -106,3 +106,25 @@ def test_run_operation_rejects_output_that_breaks_the_schema():
             inputs={},
         )
     assert caught.value.status_code == 502
+
+
+def test_import_splits_by_count_and_by_bytes(monkeypatch):
+    from elements.mixpanel import events as events_module
+
+    class CountingVendor(FakeVendor):
+        def request(self, method, host, path, *, check=True, body=b"", **kwargs):
+            batch = json.loads(body)
+            self.sent.append(len(batch))
+            assert len(body) <= events_module.IMPORT_MAX_BYTES or len(batch) == 1
+            reply = json.dumps({"code": 200, "num_records_imported": len(batch), "status": "OK"})
+            return VendorResponse(200, {}, reply.encode(), "/import")
+
+    monkeypatch.setattr(events_module, "IMPORT_MAX_BYTES", 20_000)
+    batch = [
+        {"event": "e", "properties": {"time": 1, "distinct_id": str(i), "$insert_id": f"i{i}"}}
+        for i in range(4500)
+    ]
+    vendor = CountingVendor()
+    body = run("import_events", {"events": batch}, vendor)
+    assert body == {"status": "OK", "num_records_imported": 4500, "failed_records": []}
+    assert sum(vendor.sent) == 4500 and max(vendor.sent) <= 2000 and len(vendor.sent) > 3
