@@ -84,7 +84,7 @@ class ElementCallView(APIView):
         self.inputs = dispatch.assemble_inputs(
             op,
             query={k: request.query_params.getlist(k) for k in request.query_params},
-            body=request.data if request.data != {} else None,
+            body=dispatch.parse_body(request.body, content_type=request.content_type),
             path_params=path_params,
         )
         self.configuration = configuration_of(instance)

@@ -147,16 +147,20 @@ def text_errors(data, *, reject_nul: bool = False) -> list[dict]:
     return errors[:MAX_ERRORS]
 
 
-def schema_errors(validator: CompiledSchema, data, *, reject_nul: bool = False) -> list[dict]:
+def schema_errors(
+    validator: CompiledSchema, data, *, reject_nul: bool = False, check_text: bool = True
+) -> list[dict]:
     if validator.passes(data):
-        return text_errors(data, reject_nul=reject_nul)
+        return text_errors(data, reject_nul=reject_nul) if check_text else []
     errors = []
     explained = validator.explainer.iter_errors(data)
     for error in sorted(explained, key=lambda e: list(e.absolute_path)):
         errors.append({"field": field_name(error), "message": _message(error)})
         if len(errors) >= MAX_ERRORS:
             break
-    return errors or text_errors(data, reject_nul=reject_nul)
+    if errors or not check_text:
+        return errors
+    return text_errors(data, reject_nul=reject_nul)
 
 
 def validate(schema: Mapping, data, *, message: str = "The request failed validation."):

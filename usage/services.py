@@ -18,6 +18,8 @@ def _traceable(value, *, element, configuration, secret_keys=()):
     encoded = json.dumps(value, default=str)
     if len(encoded) > MAX_TRACED_BODY:
         return {"truncated": True, "bytes": len(encoded)}
+    if "\\u0000" in encoded:  # PostgreSQL's jsonb cannot hold NUL
+        return json.loads(encoded.replace("\\u0000", "\\ufffd"))
     return value
 
 

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
+import orjson
 import urllib3
 from urllib3.exceptions import (
     ConnectTimeoutError,
@@ -101,8 +102,9 @@ class VendorResponse:
 
     def json(self):
         try:
-            return json.loads(self.data)
-        except (ValueError, UnicodeDecodeError) as exc:
+            # orjson refuses what the platform could not pass on (lone surrogates, NaN).
+            return orjson.loads(self.data)
+        except orjson.JSONDecodeError as exc:
             raise VendorGarbage(
                 "The vendor answered with a body that is not JSON.",
                 provider_status=self.status,

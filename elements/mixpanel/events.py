@@ -6,11 +6,12 @@ Import splits the caller's events into Mixpanel-sized requests (at most 2000 eve
 deduplicates on ``$insert_id``; a request whose events lack one is never retried.
 """
 
-import json
 import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+
+import orjson
 
 from elements.framework.ceql import CeqlError, Comparison, parse_where
 from elements.framework.definition import Call, Operation, Result
@@ -60,8 +61,8 @@ def _with_common(events: list[dict], common: dict) -> list[dict]:
 def _send(call: Call, batch: Batch, strict: str) -> ImportTally:
     """One vendor request for ``batch`` (split further while it is over the byte limit); what
     got in and what did not, in the caller's positions."""
-    # One dumps per request, not per event: the whole import is serialized at C speed.
-    body = json.dumps(batch.events, separators=(",", ":"), ensure_ascii=False).encode()
+    # One dumps per request, not per event (orjson: several times the standard library's speed).
+    body = orjson.dumps(batch.events)
     if len(body) > IMPORT_MAX_BYTES and len(batch.events) > 1:
         first, second = batch.split()
         return _send(call, first, strict).merge(_send(call, second, strict))
