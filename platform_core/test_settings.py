@@ -11,3 +11,7 @@ from platform_core.settings import *  # noqa: E402,F403
 
 # In-process tests write the usage log in the caller's thread, inside the test transaction.
 USAGE_LOG_MODE = "sync"
+
+# Two test runs against one PostgreSQL server (a developer's and CI's) need distinct databases.
+if os.environ.get("TEST_DATABASE_NAME"):
+    DATABASES["default"]["TEST"] = {"NAME": os.environ["TEST_DATABASE_NAME"]}  # noqa: F405
