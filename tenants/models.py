@@ -29,7 +29,7 @@ class TenantUser(models.Model):
 
     class Meta:
         ordering = ["id"]
-        verbose_name = "user"
+        verbose_name = "API user"
 
     # DRF's IsAuthenticated reads this from request.user.
     is_authenticated = True
