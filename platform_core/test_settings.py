@@ -15,3 +15,7 @@ USAGE_LOG_MODE = "sync"
 # Two test runs against one PostgreSQL server (a developer's and CI's) need distinct databases.
 if os.environ.get("TEST_DATABASE_NAME"):
     DATABASES["default"]["TEST"] = {"NAME": os.environ["TEST_DATABASE_NAME"]}  # noqa: F405
+
+# Tests serve no collected static files (the browser test's live server uses the finders);
+# without this WhiteNoise warns on every request that var/static does not exist.
+STATIC_ROOT = None
