@@ -30,6 +30,11 @@ def env_int(name: str, default: int) -> int:
     return int(value) if value else default
 
 
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value else float(default)
+
+
 DEBUG = env_bool("DEBUG", False)
 
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
@@ -57,6 +62,7 @@ INSTALLED_APPS = [
     "elements",
     "instances",
     "usage",
+    "bulk",
 ]
 
 MIDDLEWARE = [
@@ -145,6 +151,23 @@ PLATFORM = {
     "CALLBACK_ALLOW_PRIVATE_NETWORKS": env_bool("CALLBACK_ALLOW_PRIVATE_NETWORKS", False),
     "DEFAULT_PAGE_SIZE": env_int("DEFAULT_PAGE_SIZE", 200),
     "MAX_PAGE_SIZE": env_int("MAX_PAGE_SIZE", 1000),
+    # Bulk jobs (bulk/, README "Bulk downloads").
+    "BULK_RESULT_RETENTION_DAYS": env_float("BULK_RESULT_RETENTION_DAYS", 3),
+    "BULK_ENCRYPT_RESULTS": env_bool("BULK_ENCRYPT_RESULTS", True),
+    # Ask vendors for gzip-compressed exports (a 5-10x smaller transfer over a real network).
+    "BULK_EXPORT_GZIP": env_bool("BULK_EXPORT_GZIP", True),
+    # Records per checkpoint (and result part) of a raw export.
+    "BULK_EXPORT_PAGE_RECORDS": env_int("BULK_EXPORT_PAGE_RECORDS", 5000),
+    "BULK_LEASE_SECONDS": env_float("BULK_LEASE_SECONDS", 60),
+    "BULK_SWEEP_INTERVAL": env_float("BULK_SWEEP_INTERVAL", 30),
+    "BULK_REQUEUE_AFTER": env_float("BULK_REQUEUE_AFTER", 120),
+    "BULK_MAX_ATTEMPTS": env_int("BULK_MAX_ATTEMPTS", 10),
+    "BULK_PAGE_RETRIES": env_int("BULK_PAGE_RETRIES", 5),
+    "BULK_RETRY_BACKOFF": env_float("BULK_RETRY_BACKOFF", 2),
+    "BULK_MAX_RETRY_WAIT": env_float("BULK_MAX_RETRY_WAIT", 300),
+    "BULK_CALLBACK_MAX_ATTEMPTS": env_int("BULK_CALLBACK_MAX_ATTEMPTS", 8),
+    "BULK_CALLBACK_BACKOFF": env_float("BULK_CALLBACK_BACKOFF", 5),
+    "BULK_CALLBACK_TIMEOUT": env_float("BULK_CALLBACK_TIMEOUT", 10),
 }
 
 # Usage log (contract §7): "spool" writes off the request path (usage/writer.py).
@@ -171,12 +194,14 @@ LOGGING = {
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or "filesystem://"
 if CELERY_BROKER_URL == "filesystem://":
     _broker_dir = VAR_DIR / "broker"
-    for _sub in ("queue", "processed"):
+    for _sub in ("queue", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        # Broadcast (control) exchanges; without this kombu writes ./control in the cwd.
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
 CELERY_TASK_IGNORE_RESULT = True
@@ -185,3 +210,29 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # A job runs for as long as it needs: its row's lease, not the broker, decides who
+        # runs it, so a redelivery after this timeout is harmless (the claim fails).
+        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
+    }
+    if os.environ.get("CELERY_BROKER_KEY_PREFIX"):
+        # Several platforms (tests) can share one Redis server without seeing each other's
+        # queues.
+        CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = os.environ["CELERY_BROKER_KEY_PREFIX"]
+# Periodic tasks (celery beat): the bulk sweeper re-queues jobs whose worker died or whose
+# broker message was lost; the purge deletes result files past their retention.
+# A sweep that waited longer than its interval behind busy workers is dropped: the next one
+# does the same work.
+CELERY_BEAT_SCHEDULE = {
+    "bulk-sweep": {
+        "task": "bulk.sweep",
+        "schedule": PLATFORM["BULK_SWEEP_INTERVAL"],
+        "options": {"expires": PLATFORM["BULK_SWEEP_INTERVAL"]},
+    },
+    "bulk-purge-results": {
+        "task": "bulk.purge_results",
+        "schedule": env_float("BULK_PURGE_INTERVAL", 3600),
+        "options": {"expires": env_float("BULK_PURGE_INTERVAL", 3600)},
+    },
+}

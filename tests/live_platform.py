@@ -3,13 +3,19 @@ loopback port. Used by the load test and the benchmarks; talks only real HTTP.
 
 PostgreSQL when DATABASE_URL points at it (a fresh database is created and dropped), else a
 temporary SQLite file.
+
+``start_worker()`` starts a real ``celery -A platform_core worker`` (optionally with beat) with
+the same environment as gunicorn; ``Worker.kill()`` SIGKILLs its whole process group. Without
+CELERY_BROKER_URL in ``extra_env`` both use the embedded filesystem broker in the temp dir.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -44,6 +50,7 @@ class LivePlatform:
         self.db_name = None
         self.proc = None
         self.log = None
+        self.workers_started: list[Worker] = []
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -135,7 +142,60 @@ class LivePlatform:
                 time.sleep(0.2)
         raise RuntimeError("gunicorn did not come up in 30 s")
 
+    def start_worker(
+        self,
+        *,
+        concurrency: int = 1,
+        beat: bool = True,
+        extra_env: dict | None = None,
+        ready_timeout: float = 60,
+    ) -> Worker:
+        """A ``celery -A platform_core worker`` subprocess (with embedded beat unless
+        ``beat=False``), in its own process group; returns once it is ready."""
+        number = len(self.workers_started) + 1
+        celery = Path(sys.executable).parent / "celery"
+        log_path = self.tmp / f"worker-{number}.log"
+        cmd = [
+            str(celery),
+            "-A",
+            "platform_core",
+            "worker",
+            "--loglevel",
+            "INFO",
+            "--concurrency",
+            str(concurrency),
+            "--hostname",
+            f"live{number}-{uuid.uuid4().hex[:6]}@%h",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ]
+        if beat:
+            cmd += ["--beat", "--schedule", str(self.tmp / f"beat-schedule-{number}")]
+        log = open(log_path, "wb")  # noqa: SIM115 (closed by Worker)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env={**self.env(), **(extra_env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        worker = Worker(proc, log, log_path)
+        self.workers_started.append(worker)
+        deadline = time.monotonic() + ready_timeout
+        while time.monotonic() < deadline:
+            if b" ready." in log_path.read_bytes():
+                return worker
+            if proc.poll() is not None:
+                raise RuntimeError(f"celery worker exited:\n{worker.log_text()[-3000:]}")
+            time.sleep(0.1)
+        worker.kill()
+        raise RuntimeError(f"celery worker not ready in {ready_timeout} s:\n{worker.log_text()}")
+
     def stop(self) -> None:
+        for worker in self.workers_started:
+            worker.stop()
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -183,3 +243,70 @@ class LivePlatform:
         )
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.loads(response.read())
+
+
+class Worker:
+    """A running ``celery worker`` (main process, pool children, maybe beat)."""
+
+    def __init__(self, proc: subprocess.Popen, log, log_path: Path):
+        self.proc = proc
+        self.log = log
+        self.log_path = log_path
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def child_pids(self) -> list[int]:
+        try:
+            text = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text()
+        except OSError:
+            return []
+        return [int(p) for p in text.split()]
+
+    @staticmethod
+    def memory_kb(pid: int) -> dict[str, int]:
+        out = {}
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                key, _, value = line.partition(":")
+                if key in ("VmRSS", "VmHWM"):
+                    out[key] = int(value.split()[0])
+        except OSError:
+            pass
+        return out
+
+    def peak_rss_kb(self) -> dict[int, int]:
+        """VmHWM (kB) of each child process (the pool processes that run the tasks)."""
+        return {pid: self.memory_kb(pid).get("VmHWM", 0) for pid in self.child_pids()}
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def kill(self) -> None:
+        """SIGKILL the whole worker: main process, pool children and beat, at once."""
+        if self.alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.pid, signal.SIGKILL)
+            self.proc.wait(10)
+        self.log.close()
+
+    def stop(self, timeout: float = 15) -> None:
+        """Warm shutdown (SIGTERM), then SIGKILL if it takes longer than ``timeout``."""
+        if self.alive():
+            self.proc.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout)
+        if self.alive():
+            self.kill()
+        else:
+            # Pool children or beat left behind by the main process.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pid, signal.SIGKILL)
+            self.log.close()

@@ -28,17 +28,30 @@ class BulkQuery:
 @dataclass
 class Page:
     """Records to append, as JSON text lines (``raw``) and parsed (``records``), plus the
-    records that could not be read, and where to resume after this page (None: finished)."""
+    records that could not be read, and where to resume after this page (None: finished).
+
+    A source may leave ``records`` empty and give the top-level ``keys`` of its ``raw`` records
+    instead: keeping millions of parsed export records alive only for the runner to look at
+    their keys is the most expensive step of a bulk job. The runner counts ``raw``.
+    """
 
     records: list[dict] = field(default_factory=list)
     raw: list[bytes] = field(default_factory=list)  # one serialized JSON object per record
     failed: list[dict] = field(default_factory=list)  # {"position", "error", "raw"}
     checkpoint: dict | None = None
     done: bool = False
+    # Optional progress after this page, in the source's own unit (e.g. days): (done, total).
+    progress: tuple[int, int] | None = None
+    # The records' top-level keys, in order of first appearance, when ``records`` is empty.
+    keys: list[str] | None = None
 
 
 class BulkSource(Protocol):
     def pages(self, call: Call, query: BulkQuery, checkpoint: dict | None) -> Iterator[Page]: ...
+
+    # Optional: raise BulkQueryError for a query that can never run, before any vendor call
+    # (the platform calls it when the job is submitted, so the caller gets a 400).
+    # def validate(self, query: BulkQuery) -> None: ...
 
 
 class BulkQueryError(ValueError):

@@ -15,19 +15,23 @@ import zlib
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
+from urllib3.exceptions import HTTPError as Urllib3Error
+from urllib3.exceptions import ReadTimeoutError
+
 from elements.framework.bulk import BulkQuery, BulkQueryError, Page
 from elements.framework.ceql import CeqlError
 from elements.framework.definition import Call
-from elements.framework.vendor import VendorError, VendorUnreachable
+from elements.framework.vendor import VendorError, VendorTimeout, VendorUnreachable
 from elements.mixpanel import service_accounts
 from elements.mixpanel.profiles import engage
 from elements.mixpanel.selectors import RAW_QUERY_FIELD, expr_to_selector
 from elements.mixpanel.vendor import auth_header, project_query
+from platform_core.conf import platform_settings
 
-EXPORT_PAGE_RECORDS = 5000
 ENGAGE_PAGE_SIZE = 1000
 TERMINATED = b"terminated early"
 DEFAULT_DAYS = 30
+_SCAN = json.JSONDecoder().scan_once
 
 
 class ExportTerminatedEarly(VendorError):
@@ -60,8 +64,9 @@ def _days(query: BulkQuery) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days + 1)]
 
 
-def _lines(response) -> Iterator[bytes]:
-    """Lines of a streamed body, gunzipped when the vendor compressed it."""
+def _line_batches(response) -> Iterator[list[bytes]]:
+    """The lines of a streamed body, a chunk's worth at a time, gunzipped when the vendor
+    compressed it."""
     gzipped = response.headers.get("Content-Encoding", "").lower() == "gzip"
     decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS) if gzipped else None
     pending = b""
@@ -70,26 +75,30 @@ def _lines(response) -> Iterator[bytes]:
             chunk = decompressor.decompress(chunk)
         pending += chunk
         *complete, pending = pending.split(b"\n")
-        yield from complete
+        yield complete
     if decompressor is not None:
         pending += decompressor.flush()
     if pending:
-        yield pending
+        yield [pending]
 
 
 class ActivitiesSource:
+    def validate(self, query: BulkQuery) -> None:
+        _selector(query)
+        _days(query)
+
     def pages(self, call: Call, query: BulkQuery, checkpoint: dict | None) -> Iterator[Page]:
         selector = _selector(query)
         days = _days(query)
         start_day = checkpoint.get("day") if checkpoint else None
         skip = checkpoint.get("line", 0) if checkpoint else 0
-        for day in days:
+        for index, day in enumerate(days):
             if start_day and day.isoformat() < start_day:
                 continue
             to_skip = skip if start_day == day.isoformat() else 0
-            yield from self._day(call, day, selector, to_skip)
+            yield from self._day(call, day, selector, to_skip, (index, len(days)))
 
-    def _day(self, call: Call, day: date, selector, skip: int) -> Iterator[Page]:
+    def _day(self, call: Call, day: date, selector, skip: int, progress) -> Iterator[Page]:
         params = {"from_date": day.isoformat(), "to_date": day.isoformat()}
         if selector:
             params["where"] = selector
@@ -99,50 +108,85 @@ class ActivitiesSource:
             "/api/2.0/export",
             query={**params, **project_query(call.configuration)},
             auth=auth_header(call.configuration),
+            headers=None if platform_settings.BULK_EXPORT_GZIP else {"Accept-Encoding": "identity"},
         )
         position = 0
         page = Page()
+        raw, failed = page.raw, page.failed
+        keys: dict[str, None] = {}  # insertion-ordered set
+        count = 0
+        finished = False
+        scan = _SCAN
+        page_records = platform_settings.BULK_EXPORT_PAGE_RECORDS
         try:
-            for line in _lines(response):
-                line = line.strip()
-                if not line:
-                    continue
-                if line == TERMINATED:
-                    raise ExportTerminatedEarly(provider_message="terminated early")
-                position += 1
-                if position <= skip:
-                    continue
-                try:
-                    record = json.loads(line)
-                    if not isinstance(record, dict):
-                        raise ValueError("not a JSON object")
-                except ValueError as exc:
-                    page.failed.append(
-                        {
-                            "position": f"{day.isoformat()}#{position}",
-                            "error": f"unreadable record: {exc}"[:200],
-                            "raw": line[:500].decode("utf-8", "replace"),
-                        }
-                    )
-                else:
-                    page.records.append(record)
-                    page.raw.append(line)
-                if len(page.records) + len(page.failed) >= EXPORT_PAGE_RECORDS:
-                    page.checkpoint = {"day": day.isoformat(), "line": position}
-                    yield page
-                    page = Page()
-        except (OSError, ValueError) as exc:  # connection cut or body cut mid-stream
-            if isinstance(exc, VendorError):
-                raise
+            for lines in _line_batches(response):
+                for line in lines:
+                    line = line.strip()
+                    if not line:
+                        continue
+                    if line == TERMINATED:
+                        raise ExportTerminatedEarly(provider_message="terminated early")
+                    position += 1
+                    if position <= skip:
+                        continue
+                    if count >= page_records:
+                        # A full page goes out once another record follows: the day's last
+                        # page instead carries the next day's checkpoint (one commit less).
+                        page.checkpoint = {"day": day.isoformat(), "line": position - 1}
+                        page.progress = progress
+                        page.keys = list(keys)
+                        yield page
+                        page = Page()
+                        raw, failed = page.raw, page.failed
+                        keys = {}
+                        count = 0
+                    try:
+                        # scan_once is json.loads without its per-call wrappers.
+                        text = line.decode("utf-8")
+                        record, end = scan(text, 0)
+                        if end != len(text):
+                            raise ValueError("extra data after the record")
+                        if type(record) is not dict:
+                            raise ValueError("not a JSON object")
+                    except (ValueError, StopIteration) as exc:
+                        reason = str(exc) if isinstance(exc, ValueError) else "not JSON"
+                        failed.append(
+                            {
+                                "position": f"{day.isoformat()}#{position}",
+                                "error": f"unreadable record: {reason}"[:200],
+                                "raw": line[:500].decode("utf-8", "replace"),
+                            }
+                        )
+                    else:
+                        # The parsed record is dropped: the page carries the raw line and
+                        # the keys (see Page).
+                        for key in record:
+                            if key not in keys:
+                                keys[key] = None
+                        raw.append(line)
+                    count += 1
+            finished = True
+        except ReadTimeoutError as exc:
+            raise VendorTimeout("The export stream stalled.") from exc
+        except (OSError, ValueError, zlib.error, Urllib3Error) as exc:
+            # Connection cut, body cut mid-stream, or a broken gzip stream.
             raise VendorUnreachable("The export stream broke off.") from exc
         finally:
+            if not finished:
+                # Unread data must not go back to the pool with the connection.
+                response.close()
             response.release_conn()
         next_day = (day + timedelta(days=1)).isoformat()
         page.checkpoint = {"day": next_day, "line": 0}
+        page.progress = (progress[0] + 1, progress[1])
+        page.keys = list(keys)
         yield page
 
 
 class UsersSource:
+    def validate(self, query: BulkQuery) -> None:
+        _selector(query)
+
     def pages(self, call: Call, query: BulkQuery, checkpoint: dict | None) -> Iterator[Page]:
         selector = _selector(query)
         page_number = checkpoint.get("page", 0) if checkpoint else 0
@@ -160,11 +204,12 @@ class UsersSource:
             session_id = body.get("session_id") or session_id
             records = body["results"]
             total = body.get("total")
+            # Mixpanel may clamp the page size: its answer says which one it used.
+            size = body.get("page_size")
+            size = size if isinstance(size, int) and size > 0 else ENGAGE_PAGE_SIZE
             more = (
-                total > (page_number + 1) * ENGAGE_PAGE_SIZE
-                if isinstance(total, int)
-                else len(records) >= ENGAGE_PAGE_SIZE
-            )
+                total > (page_number + 1) * size if isinstance(total, int) else len(records) >= size
+            ) and bool(records)
             page_number += 1
             yield Page(
                 records=records,
@@ -177,9 +222,12 @@ class UsersSource:
 
 
 class ServiceAccountsSource:
-    def pages(self, call: Call, query: BulkQuery, checkpoint: dict | None) -> Iterator[Page]:
+    def validate(self, query: BulkQuery) -> None:
         if query.where is not None:
             raise BulkQueryError("service-accounts cannot be filtered.")
+
+    def pages(self, call: Call, query: BulkQuery, checkpoint: dict | None) -> Iterator[Page]:
+        self.validate(query)
         accounts = service_accounts.list_accounts(call).body
         yield Page(
             records=accounts,

@@ -1,0 +1,143 @@
+"""Bulk endpoints of contract §6, on ``/bulk/...`` and ``/hubs/{hub}/bulk/...``.
+
+Header ``User`` + ``Element``: jobs belong to the instance the token names; any other job id,
+another tenant's included, is a 404.
+"""
+
+from django.http import StreamingHttpResponse
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from bulk import formats, selectors, services
+from bulk.models import BulkJob
+from platform_core.authentication import ElementAuthentication
+from platform_core.exceptions import Conflict, NotFound, PlatformError, ValidationFailed
+from platform_core.pagination import page_params, paged_headers
+from platform_core.permissions import InstanceEnabled
+
+
+class NotAcceptable(PlatformError):
+    status_code = 406
+    default_detail = "Cannot produce the result in the requested format."
+
+
+class Gone(PlatformError):
+    status_code = 410
+    default_detail = "The results were deleted."
+
+
+class JsonOnly(BaseContentNegotiation):
+    """Errors and status objects are always JSON; the download view picks its own format."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return JSONRenderer(), JSONRenderer.media_type
+
+
+class BulkView(APIView):
+    authentication_classes = [ElementAuthentication]
+    permission_classes = [IsAuthenticated, InstanceEnabled]
+    content_negotiation_class = JsonOnly
+
+    def job(self, request, job_id) -> BulkJob:
+        return selectors.job_get(instance=request.auth.instance, job_id=job_id)
+
+
+class BulkQueryView(BulkView):
+    def post(self, request):
+        params = request.query_params
+        body = {}
+        if "q" not in params and request.body:
+            data = request.data
+            if isinstance(data, dict):
+                body = data
+
+        def value(name):
+            return params.get(name) if name in params else body.get(name)
+
+        job = services.job_submit(
+            instance=request.auth.instance,
+            q=value("q"),
+            date_from=value("from"),
+            date_to=value("to"),
+            callback_url=request.headers.get(services.CALLBACK_HEADER),
+        )
+        return Response({"id": job.pk, "status": job.status})
+
+
+class BulkJobsView(BulkView):
+    def get(self, request):
+        size, before = page_params(request.query_params)
+        status = request.query_params.get("status")
+        if status and status not in BulkJob.Status.values:
+            raise ValidationFailed(
+                errors=[
+                    {"field": "status", "message": f"one of {', '.join(BulkJob.Status.values)}"}
+                ]
+            )
+        jobs = selectors.job_list(
+            instance=request.auth.instance, status=status, before_id=before, limit=size
+        )
+        return Response(
+            [services.job_representation(j) for j in jobs], headers=paged_headers(jobs, size)
+        )
+
+
+class BulkStatusView(BulkView):
+    def get(self, request, job_id):
+        return Response(services.job_representation(self.job(request, job_id)))
+
+
+class BulkCancelView(BulkView):
+    def put(self, request, job_id):
+        job = services.job_cancel(self.job(request, job_id))
+        return Response(services.job_representation(job))
+
+
+class BulkErrorsView(BulkView):
+    def get(self, request, job_id):
+        job = self.job(request, job_id)
+        size, after = page_params(request.query_params)
+        errors = selectors.job_errors(job=job, after_id=after, limit=size)
+        return Response(
+            [{"position": e.position, "message": e.message, "record": e.raw} for e in errors],
+            headers=paged_headers(errors, size),
+        )
+
+
+class BulkResultView(BulkView):
+    def get(self, request, job_id, object_name):
+        job = self.job(request, job_id)
+        if object_name != job.object_name:
+            raise NotFound(f"Job {job.pk} downloads {job.object_name}, not {object_name[:100]}.")
+        media = formats.negotiate(request.headers.get("Accept"))
+        if media is None:
+            raise NotAcceptable(
+                "Cannot produce the result as "
+                f"{request.headers.get('Accept', '')[:100]!r}; ask for one of "
+                f"{', '.join(formats.OFFERED)}."
+            )
+        if job.status != BulkJob.Status.COMPLETED:
+            raise Conflict(
+                f"Job {job.pk} is {job.status}; its result can be downloaded once it is COMPLETED."
+            )
+        if job.results_deleted_at:
+            raise Gone(f"The results of job {job.pk} were deleted after the retention period.")
+        parts = selectors.job_parts(job)
+        if media == formats.CSV:
+            stream = formats.csv_stream(parts, list(job.fields or []))
+            content_type = "text/csv; charset=utf-8"
+        elif media == formats.JSON:
+            stream = formats.json_array_stream(parts)
+            content_type = formats.JSON
+        else:
+            stream = formats.ndjson_stream(parts)
+            content_type = media
+        response = StreamingHttpResponse(stream, content_type=content_type)
+        response["Vary"] = "Accept"
+        return response

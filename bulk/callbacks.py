@@ -1,0 +1,229 @@
+"""Job-end callbacks (contract §6): the final status object POSTed to the caller's URL.
+
+The URL is checked when the job is submitted and again right before each delivery: http or
+https, a host that resolves, and, unless ``CALLBACK_ALLOW_PRIVATE_NETWORKS``, only public
+addresses (no private, loopback, link-local, multicast, reserved or unspecified ones). The
+request goes to the address that was checked (no second DNS lookup that could answer
+differently), and redirects are not followed.
+
+The body is signed ``Elements-Webhook-Signature: sha256=<base64 HMAC-SHA256(body)>`` with the
+instance's ``event.notification.signature.key``; without that key it is sent unsigned.
+Delivery is claimed on the job row (PENDING -> SENDING -> DELIVERED), retried with exponential
+backoff, and a delivered callback is never sent again.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import random
+import socket
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+import urllib3
+from django.utils import timezone
+
+from bulk.models import BulkJob
+from elements.framework.definition import SIGNATURE_KEY_FIELD
+from instances.crypto import CredentialsUnreadable
+from instances.services import configuration_of
+from platform_core.conf import platform_settings
+
+logger = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "Elements-Webhook-Signature"
+MAX_URL_LENGTH = 2000
+USER_AGENT = "elements-platform-callbacks/1.0"
+Callback = BulkJob.Callback
+
+
+class CallbackRefused(ValueError):
+    """A callback URL the platform will not call."""
+
+
+@dataclass(frozen=True)
+class Target:
+    scheme: str
+    host: str
+    port: int
+    address: str
+    path: str
+
+
+def _refused_address(ip) -> bool:
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return (
+        ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_multicast
+        or ip.is_reserved
+        or ip.is_unspecified
+        or not ip.is_global
+    )
+
+
+def check_callback_url(url: str, *, allow_private: bool | None = None) -> Target:
+    """The address to call for ``url``, or CallbackRefused saying why not."""
+    if allow_private is None:
+        allow_private = platform_settings.CALLBACK_ALLOW_PRIVATE_NETWORKS
+    if not url or len(url) > MAX_URL_LENGTH:
+        raise CallbackRefused(f"must be a URL of at most {MAX_URL_LENGTH} characters")
+    if any(c.isspace() or ord(c) < 32 for c in url):
+        raise CallbackRefused("must not contain spaces or control characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise CallbackRefused("is not a valid URL") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise CallbackRefused("must be an http or https URL")
+    host = parts.hostname
+    if not host:
+        raise CallbackRefused("has no host")
+    if parts.username is not None or parts.password is not None:
+        raise CallbackRefused("must not carry credentials")
+    port = port or (443 if scheme == "https" else 80)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        raise CallbackRefused(f"host {host} does not resolve") from None
+    addresses = []
+    for info in infos:
+        text = info[4][0].split("%", 1)[0]
+        try:
+            ip = ipaddress.ip_address(text)
+        except ValueError:
+            continue
+        if _refused_address(ip) and not allow_private:
+            raise CallbackRefused(
+                f"host {host} resolves to {ip}, a private, loopback, link-local or reserved address"
+            )
+        addresses.append(text)
+    if not addresses:
+        raise CallbackRefused(f"host {host} does not resolve")
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    return Target(scheme=scheme, host=host, port=port, address=addresses[0], path=path)
+
+
+def sign(body: bytes, key: str) -> str:
+    digest = hmac.new(key.encode(), body, hashlib.sha256).digest()
+    return "sha256=" + base64.b64encode(digest).decode("ascii")
+
+
+def post(target: Target, body: bytes, headers: dict, timeout: float) -> int:
+    """POST to the checked address; the Host header and TLS name are the URL's host."""
+    default_port = 443 if target.scheme == "https" else 80
+    host_header = target.host if ":" not in target.host else f"[{target.host}]"
+    if target.port != default_port:
+        host_header += f":{target.port}"
+    kwargs = {
+        "timeout": urllib3.Timeout(connect=timeout, read=timeout),
+        "retries": False,
+        "maxsize": 1,
+    }
+    if target.scheme == "https":
+        pool = urllib3.HTTPSConnectionPool(
+            target.address,
+            target.port,
+            server_hostname=target.host,
+            assert_hostname=target.host,
+            cert_reqs="CERT_REQUIRED",
+            **kwargs,
+        )
+    else:
+        pool = urllib3.HTTPConnectionPool(target.address, target.port, **kwargs)
+    try:
+        response = pool.urlopen(
+            "POST",
+            target.path,
+            body=body,
+            headers={**headers, "Host": host_header},
+            redirect=False,
+            assert_same_host=False,
+            preload_content=True,
+        )
+        return response.status
+    finally:
+        pool.close()
+
+
+def backoff(attempt: int) -> float:
+    base = platform_settings.BULK_CALLBACK_BACKOFF * (2 ** max(0, attempt - 1))
+    return min(base, 3600.0) * (1 + random.random() / 4)
+
+
+def claim_delivery(job_id: int) -> BulkJob | None:
+    now = timezone.now()
+    claimed = BulkJob.objects.filter(
+        pk=job_id,
+        callback_status=Callback.PENDING,
+        callback_next_at__lte=now + timedelta(seconds=1),
+    ).update(callback_status=Callback.SENDING, callback_next_at=now)
+    if not claimed:
+        return None
+    return BulkJob.objects.select_related("instance").get(pk=job_id)
+
+
+def deliver(job_id: int) -> tuple[str, float | None]:
+    """One delivery attempt. Returns the outcome and, when it should be retried, the delay."""
+    from bulk.services import job_representation
+
+    job = claim_delivery(job_id)
+    if job is None:
+        return "not claimed", None
+    attempt = job.callback_attempts + 1
+    error = ""
+    try:
+        target = check_callback_url(job.callback_url)
+    except CallbackRefused as exc:
+        _settle(job, Callback.FAILED, attempt, f"The callback URL {exc}.")
+        return "refused", None
+    body = json.dumps(job_representation(job), separators=(",", ":")).encode()
+    headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
+    try:
+        key = configuration_of(job.instance).get(SIGNATURE_KEY_FIELD)
+    except CredentialsUnreadable:
+        key = None
+    if key:
+        headers[SIGNATURE_HEADER] = sign(body, str(key))
+    try:
+        status = post(target, body, headers, platform_settings.BULK_CALLBACK_TIMEOUT)
+    except Exception as exc:  # noqa: BLE001 - any failure to reach the receiver is retried
+        status = None
+        error = f"{type(exc).__name__}: {exc}"[:500]
+    if status is not None and 200 <= status < 300:
+        _settle(job, Callback.DELIVERED, attempt, "")
+        return "delivered", None
+    error = error or f"HTTP {status}"
+    if attempt >= platform_settings.BULK_CALLBACK_MAX_ATTEMPTS:
+        _settle(job, Callback.FAILED, attempt, error)
+        return "failed", None
+    delay = backoff(attempt)
+    next_at = timezone.now() + timedelta(seconds=delay)
+    _settle(job, Callback.PENDING, attempt, error, next_at=next_at)
+    logger.info("bulk job %s: callback attempt %s failed (%s)", job.pk, attempt, error)
+    return "retry", delay
+
+
+def _settle(job: BulkJob, status: str, attempt: int, error: str, next_at=None) -> None:
+    updates = {
+        "callback_status": status,
+        "callback_attempts": attempt,
+        "callback_last_error": error,
+    }
+    if status == Callback.DELIVERED:
+        updates["callback_delivered_at"] = timezone.now()
+    if next_at is not None:
+        updates["callback_next_at"] = next_at
+    BulkJob.objects.filter(pk=job.pk, callback_status=Callback.SENDING).update(**updates)

@@ -1,0 +1,570 @@
+"""Runs one bulk job: claim it, read pages from the element's source, commit each page.
+
+The runner knows nothing about any vendor: it asks the object's ``BulkSource`` for pages from
+the last committed checkpoint and, for each page,
+
+1. writes the page's records as a new result part (``storage.write_part``), then
+2. in ONE transaction, and only while this worker still holds the job's lease and the job is
+   still RUNNING: stores the page's checkpoint, the counts, the part row and the error rows.
+
+A worker that dies between 1 and 2 leaves a part no row points at; the next worker deletes it
+and starts from the committed checkpoint, so every record is in the result exactly once.
+
+Commits run in order in a second thread (``Committer``) while this one reads the next page,
+and a ``Heartbeat`` thread renews the lease; each has its own database connection.
+
+Vendor rate limits, 5xx answers and broken streams are retried from the committed checkpoint
+with backoff (``Retry-After`` honoured); a vendor refusal (4xx) or too many retries ends the job
+in ERROR with the provider's message.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+import os
+import queue
+import random
+import socket
+import threading
+import time
+import uuid
+from contextlib import closing, contextmanager
+from datetime import timedelta
+
+from django.db import DatabaseError, connection, transaction
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from bulk import storage
+from bulk.models import BulkJob, BulkJobError, BulkPart
+from elements.framework.bulk import BulkQuery, BulkQueryError, Page
+from elements.framework.ceql import CeqlError, parse_select
+from elements.framework.definition import Call
+from elements.framework.dispatch import vendor_client
+from elements.framework.registry import element_by_key
+from elements.framework.vendor import VendorError
+from instances.crypto import CredentialsUnreadable
+from instances.services import configuration_of
+from platform_core.conf import platform_settings
+
+logger = logging.getLogger(__name__)
+
+MAX_ERROR_ROWS = 10_000  # per job; recordsFailedCount still counts every failed record
+Status = BulkJob.Status
+
+
+class Stop(Exception):
+    """The job is no longer ours to run: cancelled, or another worker took the lease."""
+
+
+def worker_identity() -> str:
+    return f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
+
+
+def claim(job_id: int, worker_id: str) -> BulkJob | None:
+    """Take the job's lease with one conditional UPDATE: a CREATED job, or a RUNNING one whose
+    worker stopped renewing its heartbeat. None when another worker holds it or it has ended."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=platform_settings.BULK_LEASE_SECONDS)
+    claimed = (
+        BulkJob.objects.filter(pk=job_id)
+        .filter(
+            Q(status=Status.CREATED)
+            | Q(status=Status.RUNNING, heartbeat_at__lt=stale)
+            | Q(status=Status.RUNNING, heartbeat_at__isnull=True)
+        )
+        .update(
+            status=Status.RUNNING,
+            worker_id=worker_id,
+            heartbeat_at=now,
+            attempts=F("attempts") + 1,
+            started_at=Coalesce(F("started_at"), Value(now)),
+        )
+    )
+    if not claimed:
+        return None
+    return BulkJob.objects.select_related("instance").get(pk=job_id)
+
+
+class Heartbeat(threading.Thread):
+    """Renews the lease while the job runs; notices when it is lost (cancel, or a sweeper gave
+    the job to another worker after this one stalled)."""
+
+    def __init__(self, job_id: int, worker_id: str, interval: float):
+        super().__init__(name=f"bulk-heartbeat-{job_id}", daemon=True)
+        self.job_id = job_id
+        self.worker_id = worker_id
+        self.interval = interval
+        self.stopped = threading.Event()
+        self.lost = threading.Event()
+
+    def run(self):
+        try:
+            while not self.stopped.wait(self.interval):
+                try:
+                    renewed = BulkJob.objects.filter(
+                        pk=self.job_id, status=Status.RUNNING, worker_id=self.worker_id
+                    ).update(heartbeat_at=timezone.now())
+                except Exception:  # the database blinked: try again next beat
+                    logger.warning("bulk job %s: heartbeat failed", self.job_id, exc_info=True)
+                    continue
+                if not renewed:
+                    self.lost.set()
+                    return
+        finally:
+            connection.close()  # this thread's own connection
+
+    def stop(self):
+        self.stopped.set()
+        self.join(timeout=10)
+
+
+class Committer(threading.Thread):
+    """Commits pages, in order, in its own thread (and database connection) while the runner's
+    thread reads and parses the next page: file writes and database round trips wait on I/O,
+    so this hides most of a commit. At most one page waits while another is committed. A
+    commit that fails (Stop: cancelled or lease lost; or any error) is raised in the runner's
+    thread at its next ``submit`` or ``drain``; nothing after it is committed."""
+
+    def __init__(self, runner: JobRunner):
+        super().__init__(name=f"bulk-commit-{runner.job.pk}", daemon=True)
+        self.runner = runner
+        self.pages: queue.Queue = queue.Queue(maxsize=1)
+        self.error: BaseException | None = None
+        self.done = threading.Event()  # a commit said the job has all it needs
+        self.start()
+
+    def run(self):
+        try:
+            while True:
+                page = self.pages.get()
+                try:
+                    if page is None:
+                        return
+                    if self.error is None and not self.done.is_set() and self.runner.commit(page):
+                        self.done.set()
+                except BaseException as exc:  # handed to the runner's thread
+                    self.error = exc
+                finally:
+                    page = None
+                    self.pages.task_done()
+        finally:
+            connection.close()  # this thread's own connection
+
+    def check(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def submit(self, page: Page) -> None:
+        self.check()
+        self.pages.put(page)
+
+    def drain(self) -> None:
+        """Wait until every submitted page is committed; raise what went wrong."""
+        self.pages.join()
+        self.check()
+
+    def close(self) -> None:
+        self.pages.put(None)
+        self.join(timeout=60)
+
+
+def is_retryable(exc: VendorError) -> bool:
+    status = exc.status_code
+    return status == 429 or status >= 500 or (exc.provider_status or 0) >= 500
+
+
+def retry_delay(exc: VendorError, retry: int) -> float:
+    """Seconds before retry number ``retry`` (1-based): the vendor's Retry-After, else
+    exponential backoff with jitter."""
+    after = (getattr(exc, "headers", None) or {}).get("Retry-After")
+    if after:
+        try:
+            return max(0.0, float(after))
+        except ValueError:
+            pass
+    base = platform_settings.BULK_RETRY_BACKOFF * (2 ** (retry - 1))
+    return base * (1 + random.random() / 4)
+
+
+def vendor_message(exc: VendorError) -> str:
+    message = exc.message
+    if exc.provider_message:
+        status = f" (HTTP {exc.provider_status})" if exc.provider_status else ""
+        message = f"{message} Provider said{status}: {exc.provider_message}"
+    return message[:2000]
+
+
+def project(record: dict, fields: tuple[str, ...]) -> dict:
+    """``select a, b.c from ...``: the named (dotted) fields, nested as in the record."""
+    out: dict = {}
+    for path in fields:
+        value = record
+        parts = path.split(".")
+        for part in parts:
+            if not isinstance(value, dict) or part not in value:
+                break
+            value = value[part]
+        else:
+            target = out
+            for part in parts[:-1]:
+                target = target.setdefault(part, {})
+            target[parts[-1]] = value
+    return out
+
+
+@contextmanager
+def _gc_per_page():
+    """Python's cyclic GC, left automatic, rescans every record of the page being built (and
+    the worker's whole heap) again and again: a third of the run time. Pages hold no cycles and
+    are freed by reference counting, so automatic collection is paused while a job runs and
+    done every few pages instead (``_collect``)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _collect(pages: int) -> None:
+    if pages % 100 == 0:
+        gc.collect()
+    elif pages % 10 == 0:
+        gc.collect(1)
+
+
+def _dumps(record: dict) -> bytes:
+    return json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class JobRunner:
+    def __init__(
+        self,
+        job: BulkJob,
+        worker_id: str,
+        *,
+        source=None,
+        sleep=None,
+        heartbeat: bool = True,
+        pipelined: bool = True,
+    ):
+        self.job = job
+        self.use_heartbeat = heartbeat
+        self.pipelined = pipelined
+        self.worker_id = worker_id
+        self.source = source
+        self.heartbeat: Heartbeat | None = None
+        self._sleep = sleep
+        self.fields: list[str] = list(job.fields or [])
+        self.seen = set(self.fields)
+        self.limit: int | None = None
+        self.projection: tuple[str, ...] | None = None
+        self.pages_done = 0
+
+    # --- the run -----------------------------------------------------------------------------
+
+    def run(self) -> str:
+        job = self.job
+        if job.attempts > platform_settings.BULK_MAX_ATTEMPTS:
+            return self._finish_quietly(
+                f"Gave up after {job.attempts - 1} attempts: the worker running this job "
+                "stopped each time."
+            )
+        if self.use_heartbeat:
+            interval = max(0.2, platform_settings.BULK_LEASE_SECONDS / 4)
+            self.heartbeat = Heartbeat(job.pk, self.worker_id, interval)
+            self.heartbeat.start()
+        try:
+            return self._run()
+        except Stop:
+            return "stopped"
+        except DatabaseError:
+            raise  # the row cannot be updated now: the sweeper hands the job out again later
+        except OSError as exc:
+            logger.exception("bulk job %s: result storage failed", job.pk)
+            return self._finish_quietly(f"Could not write the result: {exc.strerror or exc}")
+        except Exception:
+            logger.exception("bulk job %s: internal error", job.pk)
+            return self._finish_quietly("Internal error while running the job.")
+        finally:
+            if self.heartbeat is not None:
+                self.heartbeat.stop()
+
+    def _finish_quietly(self, message: str) -> str:
+        try:
+            return self.finish(Status.ERROR, message)
+        except Stop:
+            return "stopped"
+
+    def _run(self) -> str:
+        job = self.job
+        try:
+            call, query, source = self._prepare()
+        except (BulkQueryError, CeqlError, LookupError) as exc:
+            return self.finish(Status.ERROR, f"The query cannot run: {exc}")
+        except CredentialsUnreadable:
+            return self.finish(
+                Status.ERROR, "The instance's stored credentials cannot be decrypted."
+            )
+        if job.instance.disabled:
+            return self.finish(Status.ERROR, "The element instance is disabled.")
+        self._delete_orphans()
+        committer = Committer(self) if self.pipelined else None
+        try:
+            return self._pages(call, query, source, committer)
+        finally:
+            if committer is not None:
+                committer.close()
+
+    def _pages(self, call, query, source, committer: Committer | None) -> str:
+        job = self.job
+        retries = 0
+        while True:
+            if self.heartbeat and self.heartbeat.lost.is_set():
+                raise Stop()
+            try:
+                done = False
+                with closing(source.pages(call, query, job.checkpoint)) as pages, _gc_per_page():
+                    for page in pages:
+                        if committer is not None:
+                            committer.submit(page)  # committed while the next page is read
+                            done = committer.done.is_set()
+                        else:
+                            done = self.commit(page)
+                        del page  # before the collection below: the page is garbage now
+                        retries = 0
+                        self.pages_done += 1
+                        _collect(self.pages_done)
+                        if done:
+                            break
+                if committer is not None:
+                    committer.drain()
+                return self.finish(Status.COMPLETED, "")
+            except BulkQueryError as exc:
+                if committer is not None:
+                    committer.drain()
+                return self.finish(Status.ERROR, f"The query cannot run: {exc}")
+            except VendorError as exc:
+                if committer is not None:
+                    committer.drain()  # keep what was read before the failure
+                if not is_retryable(exc):
+                    return self.finish(Status.ERROR, vendor_message(exc))
+                if retries >= platform_settings.BULK_PAGE_RETRIES:
+                    return self.finish(
+                        Status.ERROR, f"Gave up after {retries} retries. {vendor_message(exc)}"
+                    )
+                retries += 1
+                delay = retry_delay(exc, retries)
+                if delay > platform_settings.BULK_MAX_RETRY_WAIT:
+                    return self.finish(
+                        Status.ERROR,
+                        f"The vendor asked to wait {delay:.0f} s. {vendor_message(exc)}",
+                    )
+                logger.info(
+                    "bulk job %s: %s; retry %s in %.1f s", job.pk, exc.message, retries, delay
+                )
+                self.wait(delay)
+
+    def _prepare(self):
+        job = self.job
+        element = element_by_key(job.element_key)
+        if element is None:
+            raise LookupError(f"the element {job.element_key} is no longer installed")
+        source = self.source
+        if source is None:
+            obj = next((o for o in element.bulk_objects if o.name == job.object_name), None)
+            if obj is None:
+                raise LookupError(f"{job.element_key} cannot bulk-download {job.object_name}")
+            source = obj.bulk
+        select = parse_select(job.query_text)
+        self.limit = select.limit
+        self.projection = select.fields
+        configuration = configuration_of(job.instance)
+        call = Call(
+            element=element,
+            instance_id=job.instance_id,
+            configuration=configuration,
+            inputs={},
+            vendor=vendor_client(element, configuration),
+            request_id=f"bulk-{job.pk}",
+        )
+        query = BulkQuery(
+            object_name=job.object_name,
+            where=select.where,
+            where_text=job.query_text,
+            date_from=job.date_from,
+            date_to=job.date_to,
+        )
+        return call, query, source
+
+    def _delete_orphans(self) -> None:
+        """Parts a dead worker wrote but never committed."""
+        committed = set(BulkPart.objects.filter(job_id=self.job.pk).values_list("name", flat=True))
+        orphans = [name for name in storage.job_files(self.job.pk) if name not in committed]
+        if orphans:
+            logger.info("bulk job %s: deleting %s uncommitted parts", self.job.pk, len(orphans))
+            storage.delete_files(orphans)
+
+    def wait(self, seconds: float) -> None:
+        if self._sleep is not None:
+            self._sleep(seconds)
+            if self.heartbeat and self.heartbeat.lost.is_set():
+                raise Stop()
+            return
+        if self.heartbeat and self.heartbeat.lost.wait(seconds):
+            raise Stop()
+
+    # --- one page ----------------------------------------------------------------------------
+
+    def commit(self, page: Page) -> bool:
+        """Write the page's part, then commit checkpoint + counts + part in one transaction.
+        True when the job has all it needs (the source said done, or the limit is reached)."""
+        job = self.job
+        if self.heartbeat and self.heartbeat.lost.is_set():
+            raise Stop()
+        records, raw = page.records, page.raw
+        done = page.done
+        if self.limit is not None:
+            remaining = max(0, self.limit - job.records_count)
+            if len(raw) >= remaining:
+                records, raw, done = records[:remaining], raw[:remaining], True
+        if self.projection:
+            if not records:
+                records = [json.loads(line) for line in raw]
+            records = [project(r, self.projection) for r in records]
+            raw = [_dumps(r) for r in records]
+        seen, new_fields = self.seen, []
+        if records:
+            for record in records:
+                for key in record:
+                    if key not in seen:
+                        seen.add(key)
+                        new_fields.append(key)
+        else:
+            new_fields = [key for key in page.keys or () if key not in seen]
+            seen.update(new_fields)
+        if new_fields:
+            self.fields.extend(new_fields)
+
+        seq = job.parts_count + 1
+        name = None
+        data = b""
+        encrypt = platform_settings.BULK_ENCRYPT_RESULTS
+        if raw:
+            data = b"\n".join(raw) + b"\n"
+            name = storage.write_part(
+                storage.part_name(job.pk, seq, job.attempts), data, encrypt=encrypt
+            )
+        failed = page.failed
+        room = max(0, MAX_ERROR_ROWS - job.records_failed_count)
+        updates = {
+            "checkpoint": page.checkpoint,
+            "records_count": F("records_count") + len(raw),
+            "records_failed_count": F("records_failed_count") + len(failed),
+            "heartbeat_at": timezone.now(),
+        }
+        if name:
+            updates["parts_count"] = seq
+            updates["bytes_written"] = F("bytes_written") + len(data)
+        if new_fields:
+            updates["fields"] = self.fields
+        if page.progress:
+            updates["progress_done"], updates["progress_total"] = page.progress
+        try:
+            with transaction.atomic():
+                owned = BulkJob.objects.filter(
+                    pk=job.pk, status=Status.RUNNING, worker_id=self.worker_id
+                ).update(**updates)
+                if not owned:
+                    raise Stop()
+                if name:
+                    BulkPart.objects.create(
+                        job_id=job.pk,
+                        seq=seq,
+                        name=name,
+                        records=len(raw),
+                        size=len(data),
+                        encrypted=encrypt,
+                    )
+                if failed and room:
+                    BulkJobError.objects.bulk_create(
+                        [
+                            BulkJobError(
+                                job_id=job.pk,
+                                position=str(f.get("position", ""))[:100],
+                                message=str(f.get("error", "unreadable record"))[:500],
+                                raw=str(f.get("raw", ""))[:2000],
+                            )
+                            for f in failed[:room]
+                        ]
+                    )
+        except Stop:
+            if name:
+                storage.delete_files([name])  # rolled back: nobody will ever point at it
+            raise
+        job.checkpoint = page.checkpoint
+        job.records_count += len(raw)
+        job.records_failed_count += len(failed)
+        if name:
+            job.parts_count = seq
+        return done
+
+    # --- the end -----------------------------------------------------------------------------
+
+    def finish(self, status: str, message: str) -> str:
+        """End the job (only while still ours and RUNNING) and queue its callback."""
+        job = self.job
+        updates = {
+            "status": status,
+            "status_message": message,
+            "completed_at": timezone.now(),
+            "worker_id": "",
+        }
+        if job.callback_url:
+            updates["callback_status"] = BulkJob.Callback.PENDING
+            updates["callback_next_at"] = timezone.now()
+        ended = BulkJob.objects.filter(
+            pk=job.pk, status=Status.RUNNING, worker_id=self.worker_id
+        ).update(**updates)
+        if not ended:
+            raise Stop()
+        logger.info(
+            "bulk job %s: %s (%s records, %s failed)",
+            job.pk,
+            status,
+            job.records_count,
+            job.records_failed_count,
+        )
+        if job.callback_url:
+            from bulk.services import enqueue_callback
+
+            transaction.on_commit(lambda: enqueue_callback(job.pk))
+        return status
+
+
+def run_job(
+    job_id: int,
+    worker_id: str | None = None,
+    *,
+    source=None,
+    sleep=None,
+    heartbeat=True,
+    pipelined=True,
+) -> str:
+    """Claim and run one job; what happened, for logs and tests."""
+    worker_id = worker_id or worker_identity()
+    job = claim(job_id, worker_id)
+    if job is None:
+        return "not claimed"
+    started = time.monotonic()
+    runner = JobRunner(
+        job, worker_id, source=source, sleep=sleep, heartbeat=heartbeat, pipelined=pipelined
+    )
+    outcome = runner.run()
+    logger.info("bulk job %s: %s after %.1f s", job_id, outcome, time.monotonic() - started)
+    return outcome

@@ -1,0 +1,295 @@
+"""Writes for bulk jobs: submit, cancel, retry, the sweeper and the retention purge.
+
+Celery messages only carry a job id. Every enqueue may fail (broker down) or be lost (Redis
+restarted without persistence): the job row stays and ``sweep`` hands it out again.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, time, timedelta
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+from bulk import storage
+from bulk.callbacks import CallbackRefused, check_callback_url
+from bulk.models import BulkJob, BulkPart
+from elements.framework.bulk import BulkQuery, BulkQueryError
+from elements.framework.ceql import CeqlError, parse_select
+from elements.framework.registry import element_by_key
+from instances.models import Instance
+from platform_core.conf import platform_settings
+from platform_core.exceptions import Conflict, ValidationFailed
+
+logger = logging.getLogger(__name__)
+
+CALLBACK_HEADER = "Elements-Async-Callback-Url"
+Status = BulkJob.Status
+Callback = BulkJob.Callback
+
+
+def iso(dt) -> str | None:
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if dt else None
+
+
+def job_representation(job: BulkJob) -> dict:
+    return {
+        "id": job.pk,
+        "status": job.status,
+        "objectName": job.object_name,
+        "recordsCount": job.records_count,
+        "recordsFailedCount": job.records_failed_count,
+        "createdDate": iso(job.created_at),
+        "startedDate": iso(job.started_at),
+        "completedDate": iso(job.completed_at),
+        "statusMessage": job.status_message or None,
+    }
+
+
+# --- queueing ----------------------------------------------------------------------------------
+
+
+def enqueue_job(job_id: int) -> bool:
+    from bulk.tasks import run_job
+
+    try:
+        run_job.apply_async((job_id,), retry=True, retry_policy={"max_retries": 2})
+        return True
+    except Exception:  # broker unreachable: the sweeper queues it once the broker is back
+        logger.warning("bulk job %s: could not queue it; the sweeper will", job_id, exc_info=True)
+        return False
+
+
+def enqueue_callback(job_id: int, countdown: float | None = None) -> bool:
+    from bulk.tasks import deliver_callback
+
+    try:
+        deliver_callback.apply_async(
+            (job_id,), countdown=countdown, retry=True, retry_policy={"max_retries": 2}
+        )
+        return True
+    except Exception:
+        logger.warning("bulk job %s: could not queue its callback", job_id, exc_info=True)
+        return False
+
+
+# --- submit ------------------------------------------------------------------------------------
+
+
+def _when(raw, name: str) -> datetime | None:
+    if raw in (None, ""):
+        return None
+    if not isinstance(raw, str):
+        raise ValidationFailed(
+            f"{name} must be an ISO-8601 date or date-time.",
+            errors=[{"field": name, "message": "must be an ISO-8601 date or date-time"}],
+        )
+    value = None
+    try:
+        value = parse_datetime(raw)
+        if value is None:
+            day = parse_date(raw)
+            if day is not None:
+                value = datetime.combine(day, time.min)
+    except ValueError:
+        value = None
+    if value is None:
+        raise ValidationFailed(
+            f"{name} is not an ISO-8601 date or date-time: {raw[:60]!r}.",
+            errors=[{"field": name, "message": "must be an ISO-8601 date or date-time"}],
+        )
+    if timezone.is_naive(value):
+        value = value.replace(tzinfo=UTC)
+    return value
+
+
+def job_submit(
+    *,
+    instance: Instance,
+    q,
+    date_from=None,
+    date_to=None,
+    callback_url: str | None = None,
+) -> BulkJob:
+    """Check everything a caller can get wrong (400s), store the job, queue it."""
+    if not isinstance(q, str) or not q.strip():
+        raise ValidationFailed(
+            "q is required: a CEQL query such as 'select * from activities'.",
+            errors=[{"field": "q", "message": "is required"}],
+        )
+    try:
+        select = parse_select(q)
+    except CeqlError as exc:
+        raise ValidationFailed(
+            f"q is not a valid query: {exc}",
+            errors=[{"field": "q", "message": str(exc)}],
+        ) from None
+    element = element_by_key(instance.element_key)
+    objects = {o.name: o for o in element.bulk_objects} if element else {}
+    obj = objects.get(select.object_name)
+    if obj is None:
+        names = ", ".join(sorted(objects)) or "nothing"
+        raise ValidationFailed(
+            f"Unknown object {select.object_name[:100]!r}: this element can bulk-download {names}.",
+            errors=[{"field": "q", "message": f"unknown object {select.object_name[:100]!r}"}],
+        )
+    start = _when(date_from, "from")
+    end = _when(date_to, "to")
+    now = timezone.now()
+    if start and start > (end or now):
+        raise ValidationFailed(
+            "from is later than to.",
+            errors=[{"field": "from", "message": "is later than to"}],
+        )
+    # The range is fixed now: a job that resumes tomorrow still reads the same days.
+    end = end or now
+    query = BulkQuery(
+        object_name=obj.name, where=select.where, where_text=q, date_from=start, date_to=end
+    )
+    validate = getattr(obj.bulk, "validate", None)
+    if validate is not None:
+        try:
+            validate(query)
+        except (BulkQueryError, CeqlError) as exc:
+            raise ValidationFailed(
+                f"The query cannot run: {exc}", errors=[{"field": "q", "message": str(exc)}]
+            ) from None
+    if callback_url:
+        try:
+            check_callback_url(callback_url)
+        except CallbackRefused as exc:
+            raise ValidationFailed(
+                f"{CALLBACK_HEADER}: the URL {exc}.",
+                errors=[{"field": CALLBACK_HEADER, "message": str(exc)}],
+            ) from None
+    job = BulkJob.objects.create(
+        instance=instance,
+        user_id=instance.user_id,
+        element_key=instance.element_key,
+        object_name=obj.name,
+        query_text=q,
+        date_from=start,
+        date_to=end,
+        callback_url=callback_url or "",
+        queued_at=now,
+    )
+    transaction.on_commit(lambda: enqueue_job(job.pk))
+    return job
+
+
+# --- cancel and retry --------------------------------------------------------------------------
+
+
+def job_cancel(job: BulkJob, *, message: str = "Cancelled by the user.") -> BulkJob:
+    """CREATED or RUNNING -> CANCELLED. A running worker notices at its next page and stops."""
+    if job.status == Status.CANCELLED:
+        return job
+    updates = {
+        "status": Status.CANCELLED,
+        "status_message": message,
+        "completed_at": timezone.now(),
+        "worker_id": "",
+    }
+    if job.callback_url:
+        updates["callback_status"] = Callback.PENDING
+        updates["callback_next_at"] = timezone.now()
+    cancelled = BulkJob.objects.filter(
+        pk=job.pk, status__in=(Status.CREATED, Status.RUNNING)
+    ).update(**updates)
+    job.refresh_from_db()
+    if not cancelled:
+        if job.status == Status.CANCELLED:
+            return job
+        raise Conflict(f"Job {job.pk} has already ended ({job.status}); it cannot be cancelled.")
+    if job.callback_url:
+        transaction.on_commit(lambda: enqueue_callback(job.pk))
+    return job
+
+
+def job_retry(job: BulkJob) -> bool:
+    """ERROR or CANCELLED -> CREATED, resuming from the last committed checkpoint (admin)."""
+    retried = BulkJob.objects.filter(
+        pk=job.pk, status__in=(Status.ERROR, Status.CANCELLED), results_deleted_at__isnull=True
+    ).update(
+        status=Status.CREATED,
+        status_message="",
+        completed_at=None,
+        attempts=0,
+        queued_at=timezone.now(),
+        callback_status=Callback.NONE,
+        callback_attempts=0,
+        callback_last_error="",
+    )
+    if retried:
+        transaction.on_commit(lambda: enqueue_job(job.pk))
+    return bool(retried)
+
+
+# --- periodic tasks ----------------------------------------------------------------------------
+
+
+def sweep(now: datetime | None = None) -> dict:
+    """Hand out again what nobody is working on:
+
+    - RUNNING jobs whose heartbeat is older than the lease (the worker died);
+    - CREATED jobs queued longer ago than BULK_REQUEUE_AFTER (the message was lost);
+    - callbacks due for a while that nobody sent, or stuck mid-send.
+    Each re-queue moves ``queued_at``/``callback_next_at`` forward, so a job is re-queued at most
+    once per lease (or BULK_REQUEUE_AFTER) however often the sweeper runs.
+    """
+    now = now or timezone.now()
+    lease = timedelta(seconds=platform_settings.BULK_LEASE_SECONDS)
+    counts = {"stale": 0, "unclaimed": 0, "callbacks": 0}
+
+    stale = Q(status=Status.RUNNING, heartbeat_at__lt=now - lease) & (
+        Q(queued_at__isnull=True) | Q(queued_at__lt=now - lease)
+    )
+    for job_id in BulkJob.objects.filter(stale).values_list("id", flat=True)[:1000]:
+        if BulkJob.objects.filter(stale, pk=job_id).update(queued_at=now):
+            logger.warning("bulk job %s: its worker stopped renewing the lease; re-queued", job_id)
+            enqueue_job(job_id)
+            counts["stale"] += 1
+
+    waited = timedelta(seconds=platform_settings.BULK_REQUEUE_AFTER)
+    unclaimed = Q(status=Status.CREATED) & (
+        Q(queued_at__isnull=True) | Q(queued_at__lt=now - waited)
+    )
+    for job_id in BulkJob.objects.filter(unclaimed).values_list("id", flat=True)[:1000]:
+        if BulkJob.objects.filter(unclaimed, pk=job_id).update(queued_at=now):
+            logger.warning("bulk job %s: not claimed since it was queued; re-queued", job_id)
+            enqueue_job(job_id)
+            counts["unclaimed"] += 1
+
+    grace = timedelta(seconds=max(10.0, platform_settings.BULK_SWEEP_INTERVAL))
+    due = Q(callback_status=Callback.PENDING, callback_next_at__lt=now - grace)
+    sending_for = grace + timedelta(seconds=2 * platform_settings.BULK_CALLBACK_TIMEOUT)
+    stuck = Q(callback_status=Callback.SENDING, callback_next_at__lt=now - sending_for)
+    for job_id in BulkJob.objects.filter(due | stuck).values_list("id", flat=True)[:1000]:
+        if BulkJob.objects.filter(due | stuck, pk=job_id).update(
+            callback_status=Callback.PENDING, callback_next_at=now
+        ):
+            enqueue_callback(job_id)
+            counts["callbacks"] += 1
+    return counts
+
+
+def purge_results(now: datetime | None = None) -> int:
+    """Delete the result files of jobs that ended more than BULK_RESULT_RETENTION_DAYS ago."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=platform_settings.BULK_RESULT_RETENTION_DAYS)
+    expired = BulkJob.objects.filter(
+        status__in=BulkJob.TERMINAL, completed_at__lt=cutoff, results_deleted_at__isnull=True
+    )
+    purged = 0
+    for job_id in expired.values_list("id", flat=True)[:10_000]:
+        storage.delete_job_files(job_id)
+        with transaction.atomic():
+            BulkPart.objects.filter(job_id=job_id).delete()
+            BulkJob.objects.filter(pk=job_id).update(results_deleted_at=now)
+        purged += 1
+    if purged:
+        logger.info("bulk: deleted the results of %s jobs past retention", purged)
+    return purged

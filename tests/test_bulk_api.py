@@ -1,0 +1,325 @@
+"""The bulk API of contract §6, in-process: input checks, status, list, errors, cancel, download
+formats, and tenant isolation. Jobs are run in the test's own thread by the real runner against
+the simulator (the live tests run them in a Celery worker)."""
+
+import csv
+import io
+import json
+from urllib.parse import quote
+
+import pytest
+
+from bulk import runner, services
+from bulk.models import BulkJob, BulkJobError
+from conftest import SA_CONFIGURATION, add_user
+from elements.mixpanel.simulator import datagen
+
+pytestmark = pytest.mark.django_db
+
+BULK = "/elements/api-v2/bulk"
+DAYS = ("2024-03-01", "2024-03-02")
+
+
+@pytest.fixture(autouse=True)
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+
+
+@pytest.fixture(autouse=True)
+def queued(monkeypatch):
+    sent = []
+    monkeypatch.setattr(services, "enqueue_job", sent.append)
+    monkeypatch.setattr(services, "enqueue_callback", lambda job_id, countdown=None: None)
+    return sent
+
+
+@pytest.fixture
+def client(tenant, sa_instance):
+    return tenant.element_client(sa_instance["token"])
+
+
+def submit(client, q, *, path=BULK, **params):
+    query = "&".join([f"q={quote(q)}"] + [f"{k}={quote(v)}" for k, v in params.items()])
+    return client.post(f"{path}/query?{query}")
+
+
+def run_to_end(job_id: int) -> BulkJob:
+    assert runner.run_job(job_id, heartbeat=False, pipelined=False) in ("COMPLETED", "ERROR")
+    return BulkJob.objects.get(pk=job_id)
+
+
+def error_fields(response) -> list[str]:
+    return [e["field"] for e in response.json().get("errors", [])]
+
+
+# --- submit --------------------------------------------------------------------------------
+
+
+def test_submit_returns_the_id_and_queues_the_job(
+    client, queued, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = submit(client, "select * from activities", **{"from": DAYS[0], "to": DAYS[1]})
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert set(body) == {"id", "status"} and body["status"] == "CREATED"
+    assert queued == [body["id"]]
+    job = BulkJob.objects.get(pk=body["id"])
+    assert job.object_name == "activities" and job.date_from.isoformat().startswith(DAYS[0])
+
+
+def test_submit_under_hubs_and_with_a_json_body(client):
+    response = client.post(
+        f"/elements/api-v2/hubs/general/bulk/query?q={quote('select * from users')}"
+    )
+    assert response.status_code == 200, response.content
+    response = client.post(f"{BULK}/query", {"q": "select * from service-accounts"}, format="json")
+    assert response.status_code == 200, response.content
+
+
+@pytest.mark.parametrize(
+    "q, params, field, words",
+    [
+        (None, {}, "q", "required"),
+        ("", {}, "q", "required"),
+        ("select * form activities", {}, "q", "position"),
+        ("select * from activities where", {}, "q", "position"),
+        ("select * from invoices", {}, "q", "Unknown object"),
+        ("select * from service-accounts where id = 1", {}, "q", "cannot be filtered"),
+        ("select * from activities", {"from": "yesterday"}, "from", "ISO-8601"),
+        ("select * from activities", {"to": "2024-13-45"}, "to", "ISO-8601"),
+        ("select * from activities", {"from": "2024-03-05", "to": "2024-03-01"}, "from", "later"),
+        ("select * from activities", {"from": "2999-01-01"}, "from", "later"),
+    ],
+)
+def test_bad_input_is_a_400_in_the_error_shape(client, q, params, field, words):
+    query = [f"q={quote(q)}"] if q is not None else []
+    query += [f"{k}={quote(v)}" for k, v in params.items()]
+    response = client.post(f"{BULK}/query?{'&'.join(query)}")
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert body["requestId"] == response["Elements-Request-Id"]
+    assert words in body["message"] and field in error_fields(response)
+    assert not BulkJob.objects.exists()
+
+
+def test_an_unparseable_query_names_the_position(client):
+    response = submit(client, "select * from activities where $city = ")
+    assert response.status_code == 400
+    assert "at position 39" in response.json()["message"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://127.0.0.1:9/hook", "http://10.0.0.8/hook", "ftp://example.com/", "not a url"],
+)
+def test_callback_urls_to_private_networks_are_refused(client, url, settings):
+    settings.PLATFORM = {**settings.PLATFORM, "CALLBACK_ALLOW_PRIVATE_NETWORKS": False}
+    response = client.post(
+        f"{BULK}/query?q={quote('select * from users')}",
+        HTTP_ELEMENTS_ASYNC_CALLBACK_URL=url,
+    )
+    assert response.status_code == 400, response.content
+    assert error_fields(response) == ["Elements-Async-Callback-Url"]
+
+
+def test_a_private_callback_url_is_accepted_when_allowed(client, settings):
+    settings.PLATFORM = {**settings.PLATFORM, "CALLBACK_ALLOW_PRIVATE_NETWORKS": True}
+    response = client.post(
+        f"{BULK}/query?q={quote('select * from users')}",
+        HTTP_ELEMENTS_ASYNC_CALLBACK_URL="http://127.0.0.1:9/hook",
+    )
+    assert response.status_code == 200
+    assert BulkJob.objects.get().callback_url == "http://127.0.0.1:9/hook"
+
+
+def test_bulk_needs_user_and_element(tenant, sa_instance):
+    assert tenant.client().post(f"{BULK}/query?q=x").status_code == 401  # User + Organization
+    from rest_framework.test import APIClient
+
+    assert APIClient().get(f"{BULK}/jobs").status_code == 401
+
+
+def test_a_disabled_instance_is_403(tenant, sa_instance, client):
+    tenant.client().delete(f"/elements/api-v2/instances/{sa_instance['id']}/enabled")
+    assert submit(client, "select * from users").status_code == 403
+
+
+# --- status, list, errors, cancel ----------------------------------------------------------
+
+
+def test_status_list_and_cancel(client):
+    ids = [submit(client, "select * from users").json()["id"] for _ in range(3)]
+    status = client.get(f"{BULK}/{ids[0]}/status").json()
+    assert set(status) == {
+        "id",
+        "status",
+        "objectName",
+        "recordsCount",
+        "recordsFailedCount",
+        "createdDate",
+        "startedDate",
+        "completedDate",
+        "statusMessage",
+    }
+    assert status["status"] == "CREATED" and status["recordsCount"] == 0
+    assert status["createdDate"].endswith("Z") and status["startedDate"] is None
+
+    page = client.get(f"{BULK}/jobs?pageSize=2")
+    assert [j["id"] for j in page.json()] == ids[::-1][:2]
+    rest = client.get(f"{BULK}/jobs?pageSize=2&nextPage={page['Elements-Next-Page-Token']}")
+    assert [j["id"] for j in rest.json()] == ids[:1]
+    assert client.get(f"{BULK}/jobs?status=BOGUS").status_code == 400
+
+    cancelled = client.put(f"{BULK}/{ids[1]}/cancel")
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "CANCELLED"
+    assert cancelled.json()["completedDate"]
+    assert client.put(f"{BULK}/{ids[1]}/cancel").status_code == 200  # already cancelled
+    assert [j["id"] for j in client.get(f"{BULK}/jobs?status=CANCELLED").json()] == [ids[1]]
+    assert client.get(f"{BULK}/{ids[1]}/users").status_code == 409
+
+
+def test_a_completed_job_cannot_be_cancelled(client, sim):
+    sim.configure(profiles={"count": 10})
+    job_id = submit(client, "select * from users").json()["id"]
+    run_to_end(job_id)
+    response = client.put(f"{BULK}/{job_id}/cancel")
+    assert response.status_code == 409 and "COMPLETED" in response.json()["message"]
+
+
+def test_errors_are_paged(client):
+    job_id = submit(client, "select * from activities").json()["id"]
+    BulkJobError.objects.bulk_create(
+        BulkJobError(job_id=job_id, position=f"2024-03-01#{i}", message="unreadable", raw="{x")
+        for i in range(5)
+    )
+    first = client.get(f"{BULK}/{job_id}/errors?pageSize=3")
+    assert [e["position"] for e in first.json()] == [f"2024-03-01#{i}" for i in range(3)]
+    assert first.json()[0] == {"position": "2024-03-01#0", "message": "unreadable", "record": "{x"}
+    token = first["Elements-Next-Page-Token"]
+    assert len(client.get(f"{BULK}/{job_id}/errors?pageSize=3&nextPage={token}").json()) == 2
+
+
+# --- download ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def activities_job(client, sim):
+    sim.configure(events_per_day=700)
+    job_id = submit(client, "select * from activities", **{"from": DAYS[0], "to": DAYS[1]}).json()[
+        "id"
+    ]
+    job = run_to_end(job_id)
+    assert job.status == "COMPLETED", job.status_message
+    return job
+
+
+def expected_lines() -> list[bytes]:
+    return [line.rstrip(b"\n") for line in datagen.export_lines(DAYS[0], DAYS[1], 700)]
+
+
+def test_download_formats(client, activities_job):
+    url = f"{BULK}/{activities_job.pk}/activities"
+    lines = expected_lines()
+    records = [json.loads(line) for line in lines]
+    assert activities_job.records_count == len(lines) == 1400
+
+    for accept in ("application/x-ndjson", "application/jsonl"):
+        response = client.get(url, HTTP_ACCEPT=accept)
+        assert response.status_code == 200 and response["Content-Type"] == accept
+        assert b"".join(response.streaming_content).splitlines() == lines
+
+    for accept in (None, "*/*", "application/json", "application/json, text/csv;q=0.9"):
+        extra = {"HTTP_ACCEPT": accept} if accept else {}
+        response = client.get(url, **extra)
+        assert response.status_code == 200 and response["Content-Type"] == "application/json"
+        assert json.loads(b"".join(response.streaming_content)) == records
+
+    response = client.get(url, HTTP_ACCEPT="text/csv")
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert len(rows) == 1400
+    assert [{"event": r["event"], "properties": json.loads(r["properties"])} for r in rows] == (
+        records
+    )
+
+    hub = client.get(f"/elements/api-v2/hubs/general/bulk/{activities_job.pk}/activities")
+    assert hub.status_code == 200
+
+
+def test_download_errors(client, activities_job, sim):
+    url = f"{BULK}/{activities_job.pk}/activities"
+    response = client.get(url, HTTP_ACCEPT="application/xml")
+    assert response.status_code == 406
+    assert response.json()["requestId"] and "application/xml" in response.json()["message"]
+    assert client.get(f"{BULK}/{activities_job.pk}/users").status_code == 404
+    assert client.get(f"{BULK}/999999/activities").status_code == 404
+    assert client.get(f"{BULK}/abc/status").status_code == 404
+    running = submit(client, "select * from activities").json()["id"]
+    response = client.get(f"{BULK}/{running}/activities")
+    assert response.status_code == 409 and "CREATED" in response.json()["message"]
+
+
+def test_a_csv_header_is_the_union_of_top_level_keys(client, sim):
+    sim.configure(profiles={"count": 300})
+    job = run_to_end(submit(client, "select * from users").json()["id"])
+    response = client.get(f"{BULK}/{job.pk}/users", HTTP_ACCEPT="text/csv")
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[0] == ["$distinct_id", "$properties"]
+    ndjson = client.get(f"{BULK}/{job.pk}/users", HTTP_ACCEPT="application/x-ndjson")
+    records = [json.loads(x) for x in b"".join(ndjson.streaming_content).splitlines()]
+    assert [{"$distinct_id": r[0], "$properties": json.loads(r[1])} for r in rows[1:]] == records
+    assert sorted(r["$distinct_id"] for r in records) == sorted(
+        datagen.profile(i)["$distinct_id"] for i in range(300)
+    )
+
+
+def test_where_filters_the_export(client, sim):
+    sim.configure(events_per_day=500)
+    q = "select * from activities where $city = 'London'"
+    job = run_to_end(submit(client, q, **{"from": DAYS[0], "to": DAYS[0]}).json()["id"])
+    expected = list(
+        datagen.export_lines(DAYS[0], DAYS[0], 500, where='properties["$city"] == "London"')
+    )
+    assert 0 < job.records_count == len(expected) < 500
+
+
+def test_a_vendor_refusal_ends_in_error(client, sim):
+    sim.faults(status={"status": 403, "body": {"error": "project access revoked"}})
+    job = run_to_end(submit(client, "select * from activities").json()["id"])
+    status = client.get(f"{BULK}/{job.pk}/status").json()
+    assert status["status"] == "ERROR" and "project access revoked" in status["statusMessage"]
+
+
+# --- tenants -------------------------------------------------------------------------------
+
+
+def test_another_tenants_job_is_404(client, other_tenant, sim, activities_job):
+    response = other_tenant.client().post(
+        "/elements/api-v2/instances",
+        {"element": {"key": "mixpanel"}, "name": "theirs", "configuration": SA_CONFIGURATION},
+        format="json",
+    )
+    theirs = other_tenant.element_client(response.json()["token"])
+    for method, path in [
+        ("get", f"{BULK}/{activities_job.pk}/status"),
+        ("get", f"{BULK}/{activities_job.pk}/activities"),
+        ("get", f"{BULK}/{activities_job.pk}/errors"),
+        ("put", f"{BULK}/{activities_job.pk}/cancel"),
+    ]:
+        response = getattr(theirs, method)(path)
+        assert response.status_code == 404, (path, response.content)
+        assert response.json()["message"].startswith("No bulk job")
+    assert theirs.get(f"{BULK}/jobs").json() == []
+    assert client.get(f"{BULK}/jobs").json()[0]["id"] == activities_job.pk
+
+
+def test_another_user_of_the_same_organization_sees_nothing(tenant, client, activities_job):
+    colleague = add_user(tenant)
+    response = colleague.client().post(
+        "/elements/api-v2/instances",
+        {"element": {"key": "mixpanel"}, "name": "mine", "configuration": SA_CONFIGURATION},
+        format="json",
+    )
+    mine = colleague.element_client(response.json()["token"])
+    assert mine.get(f"{BULK}/{activities_job.pk}/status").status_code == 404
