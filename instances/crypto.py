@@ -43,6 +43,15 @@ def encrypt_json(value) -> str:
 
 
 def decrypt_json(token: str):
+    """A fresh copy each call (configurations hold only scalars): callers may change it."""
+    return dict(_decrypt_json_cached(token, tuple(platform_settings.CREDENTIALS_KEYS)))
+
+
+@lru_cache(maxsize=1024)
+def _decrypt_json_cached(token: str, keys: tuple[str, ...]):
+    # Keyed by the ciphertext itself (and the keys in force): a changed configuration is a
+    # new ciphertext, so this can never answer with stale credentials. Saves a Fernet
+    # decryption on every element call.
     return json.loads(decrypt_text(token))
 
 

@@ -5,6 +5,7 @@ pairs in any order, schemes case-insensitive. Platform calls need User + Organiz
 calls need User + Element (Organization optional, and then it must match).
 """
 
+import re
 from dataclasses import dataclass
 
 from rest_framework.authentication import BaseAuthentication
@@ -14,6 +15,7 @@ from tenants.models import TenantUser
 from tenants.secrets import hash_secret, secret_matches
 
 SCHEMES = ("user", "organization", "element")
+_WHITESPACE = re.compile(r"\s")
 MAX_HEADER_LENGTH = 4096
 
 
@@ -29,7 +31,7 @@ def parse_authorization(header: str) -> dict[str, str]:
         if len(pieces) != 2:
             raise AuthenticationFailed("Authorization header malformed: expected 'Scheme value'.")
         scheme, value = pieces[0].lower(), pieces[1].strip()
-        if scheme not in SCHEMES or not value or any(c.isspace() for c in value):
+        if scheme not in SCHEMES or not value or _WHITESPACE.search(value):
             raise AuthenticationFailed("Authorization header malformed.")
         if scheme in credentials:
             raise AuthenticationFailed(f"Authorization header repeats the {pieces[0]} scheme.")

@@ -8,6 +8,8 @@ from rest_framework.negotiation import DefaultContentNegotiation
 
 class JSONFallbackNegotiation(DefaultContentNegotiation):
     def select_renderer(self, request, renderers, format_suffix=None):
+        if len(renderers) == 1:  # nothing to choose between: skip parsing Accept
+            return renderers[0], renderers[0].media_type
         try:
             return super().select_renderer(request, renderers, format_suffix)
         except NotAcceptable:
