@@ -17,6 +17,7 @@ from platform_core.authentication import ElementAuthentication
 from platform_core.exceptions import Conflict, NotFound, PlatformError, ValidationFailed
 from platform_core.pagination import page_params, paged_headers
 from platform_core.permissions import InstanceEnabled
+from usage.views import UsageLoggedMixin
 
 
 class NotAcceptable(PlatformError):
@@ -39,7 +40,7 @@ class JsonOnly(BaseContentNegotiation):
         return JSONRenderer(), JSONRenderer.media_type
 
 
-class BulkView(APIView):
+class BulkView(UsageLoggedMixin, APIView):
     authentication_classes = [ElementAuthentication]
     permission_classes = [IsAuthenticated, InstanceEnabled]
     content_negotiation_class = JsonOnly
@@ -49,6 +50,8 @@ class BulkView(APIView):
 
 
 class BulkQueryView(BulkView):
+    usage_operation = "bulk.query"
+
     def post(self, request):
         params = request.query_params
         body = {}
@@ -71,6 +74,8 @@ class BulkQueryView(BulkView):
 
 
 class BulkJobsView(BulkView):
+    usage_operation = "bulk.jobs"
+
     def get(self, request):
         size, before = page_params(request.query_params)
         status = request.query_params.get("status")
@@ -89,17 +94,23 @@ class BulkJobsView(BulkView):
 
 
 class BulkStatusView(BulkView):
+    usage_operation = "bulk.status"
+
     def get(self, request, job_id):
         return Response(services.job_representation(self.job(request, job_id)))
 
 
 class BulkCancelView(BulkView):
+    usage_operation = "bulk.cancel"
+
     def put(self, request, job_id):
         job = services.job_cancel(self.job(request, job_id))
         return Response(services.job_representation(job))
 
 
 class BulkErrorsView(BulkView):
+    usage_operation = "bulk.errors"
+
     def get(self, request, job_id):
         job = self.job(request, job_id)
         size, after = page_params(request.query_params)
@@ -111,6 +122,8 @@ class BulkErrorsView(BulkView):
 
 
 class BulkResultView(BulkView):
+    usage_operation = "bulk.download"
+
     def get(self, request, job_id, object_name):
         job = self.job(request, job_id)
         if object_name != job.object_name:

@@ -1,7 +1,5 @@
 """Element endpoints: the catalog (contract §4) and element calls in both URL styles (§5)."""
 
-import time
-
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -14,7 +12,7 @@ from instances.services import configuration_of
 from platform_core.authentication import ElementAuthentication
 from platform_core.exceptions import NotFound
 from platform_core.permissions import InstanceEnabled
-from usage.services import usage_record_call
+from usage.views import UsageLoggedMixin
 
 INSTANCE_HEADER = "Elements-Element-Instance-Id"
 
@@ -65,17 +63,12 @@ class ElementDocsView(APIView):
 # --- element calls --------------------------------------------------------------------------
 
 
-class ElementCallView(APIView):
-    """The shared tail of both URL styles: inputs, the operation, the response, the usage log."""
+class ElementCallView(UsageLoggedMixin, APIView):
+    """The shared tail of both URL styles: inputs, the operation, the response (and, through
+    the mixin, the usage log)."""
 
     authentication_classes = [ElementAuthentication]
     permission_classes = [IsAuthenticated, InstanceEnabled]
-
-    def initial(self, request, *args, **kwargs):
-        self.started = time.perf_counter()
-        self.operation = self.inputs = self.configuration = None
-        self.vendor_status = None
-        super().initial(request, *args, **kwargs)
 
     def run(self, request, op, path_params):
         instance = request.auth.instance
@@ -101,34 +94,10 @@ class ElementCallView(APIView):
         return Response(result.body, headers=headers)
 
     def handle_exception(self, exc):
-        self.vendor_status = getattr(exc, "provider_status", None)
         response = super().handle_exception(exc)
         auth = getattr(self.request, "auth", None)
         if auth is not None:
             response[INSTANCE_HEADER] = str(auth.instance.pk)
-        return response
-
-    def finalize_response(self, request, response, *args, **kwargs):
-        response = super().finalize_response(request, response, *args, **kwargs)
-        auth = getattr(request, "auth", None)
-        if auth is not None:  # calls that never authenticated belong to no one's log
-            instance = auth.instance
-            usage_record_call(
-                request_id=request.request_id,
-                user_id=instance.user_id,
-                instance=instance,
-                element=element_by_key(instance.element_key),
-                operation=self.operation,
-                method=request.method,
-                path=request.path,
-                status=response.status_code,
-                vendor_status=self.vendor_status,
-                duration_ms=(time.perf_counter() - getattr(self, "started", time.perf_counter()))
-                * 1000,
-                configuration=self.configuration,
-                request_body=self.inputs,
-                response_body=getattr(response, "data", None),
-            )
         return response
 
 

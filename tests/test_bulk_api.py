@@ -323,3 +323,13 @@ def test_another_user_of_the_same_organization_sees_nothing(tenant, client, acti
     )
     mine = colleague.element_client(response.json()["token"])
     assert mine.get(f"{BULK}/{activities_job.pk}/status").status_code == 404
+
+
+def test_bulk_calls_are_in_the_usage_log(client, tenant):
+    submitted = submit(client, "select * from activities", **{"from": DAYS[0], "to": DAYS[1]})
+    job_id = submitted.json()["id"]
+    status = client.get(f"{BULK}/{job_id}/status")
+    logged = {r["requestId"]: r for r in tenant.client().get("/elements/api-v2/usage").json()}
+    query = logged[submitted["Elements-Request-Id"]]
+    assert query["operation"] == "bulk.query" and query["status"] == 200
+    assert logged[status["Elements-Request-Id"]]["operation"] == "bulk.status"
