@@ -190,6 +190,12 @@ def delete_user(call: Call) -> Result:
 
 _ID = {"type": "string", "minLength": 1, "maxLength": 255, "x-in": "path"}
 _DISTINCT_ID = {"type": ["string", "integer"], "description": "The profile's $distinct_id."}
+_ONE_PROFILE = {
+    "type": "object",
+    "properties": {"id": _ID},
+    "required": ["id"],
+    "additionalProperties": False,
+}
 _UPDATED = {
     "type": "object",
     "properties": {"$distinct_id": {"type": "string"}},
@@ -247,12 +253,7 @@ OPERATIONS = (
         description="Read one profile by $distinct_id.",
         vendor_method="POST",
         vendor_path=ENGAGE_PATH,
-        input_schema={
-            "type": "object",
-            "properties": {"id": _ID},
-            "required": ["id"],
-            "additionalProperties": False,
-        },
+        input_schema=_ONE_PROFILE,
         output_schema=PROFILE,
         idempotent=True,
     ),
@@ -282,12 +283,7 @@ OPERATIONS = (
         description="Delete one profile.",
         vendor_method="POST",
         vendor_path="/engage ($delete)",
-        input_schema={
-            "type": "object",
-            "properties": {"id": _ID},
-            "required": ["id"],
-            "additionalProperties": False,
-        },
+        input_schema=_ONE_PROFILE,
         output_schema=_UPDATED,
         idempotent=True,
     ),

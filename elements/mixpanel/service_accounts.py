@@ -133,6 +133,12 @@ _ORG_INPUT = {
 }
 _ID = {"type": "integer", "minimum": 1, "x-in": "path", "description": "Service account id."}
 _ORG_QUERY = {**ORGANIZATION_ID, "x-in": "query"}
+_ONE_ACCOUNT = {
+    "type": "object",
+    "properties": {"id": _ID, "organization_id": _ORG_QUERY},
+    "required": ["id"],
+    "additionalProperties": False,
+}
 _CREATE_INPUT = {
     "type": "object",
     "properties": {"organization_id": _ORG_QUERY, **SERVICE_ACCOUNT_WRITE},
@@ -181,12 +187,7 @@ OPERATIONS = (
         description="Read one service account.",
         vendor_method="GET",
         vendor_path=VENDOR_PATH + "/{serviceAccountId}",
-        input_schema={
-            "type": "object",
-            "properties": {"id": _ID, "organization_id": _ORG_QUERY},
-            "required": ["id"],
-            "additionalProperties": False,
-        },
+        input_schema=_ONE_ACCOUNT,
         output_schema=SERVICE_ACCOUNT,
         idempotent=True,
     ),
@@ -199,12 +200,7 @@ OPERATIONS = (
         description="Delete a service account (removes it from every project).",
         vendor_method="DELETE",
         vendor_path=VENDOR_PATH + "/{serviceAccountId}",
-        input_schema={
-            "type": "object",
-            "properties": {"id": _ID, "organization_id": _ORG_QUERY},
-            "required": ["id"],
-            "additionalProperties": False,
-        },
+        input_schema=_ONE_ACCOUNT,
         output_schema={
             "type": "object",
             "properties": {"id": {"type": "integer"}, "deleted": {"type": "boolean"}},
