@@ -213,10 +213,12 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             head += "".join(f"{k}: {v}\r\n" for k, v in headers)
         if self.close_connection:
             head += "Connection: close\r\n"
-        self.wfile.write(head.encode("latin-1") + b"\r\n" + body)
+        # Recorded before the answer leaves, so a client that reads /__sim__/requests right
+        # after its response always sees the status.
         entry = self._entry
         if entry is not None:
             entry[6] = status
+        self.wfile.write(head.encode("latin-1") + b"\r\n" + body)
         if self.server.verbose:
             self.log_request(status, len(body))
 
@@ -488,9 +490,9 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         if self.close_connection:
             head += "Connection: close\r\n"
         write = self.wfile.write
-        write(head.encode("latin-1") + b"\r\n")
         if self._entry is not None:
             self._entry[6] = 200
+        write(head.encode("latin-1") + b"\r\n")
         comp = zlib.compressobj(1, zlib.DEFLATED, 31) if use_gzip else None
         chunk_target = self.server.state.settings["export_chunk_bytes"] or 65536
         chunked = self.request_version != "HTTP/1.0"
