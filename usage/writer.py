@@ -21,7 +21,7 @@ import uuid
 from pathlib import Path
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections
 
 logger = logging.getLogger(__name__)
 
@@ -53,17 +53,20 @@ def _pid_alive(pid: int) -> bool:
 
 
 class SpoolWriter:
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, *, background: bool = True):
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / f"{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
         self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self.queue: queue.SimpleQueue[dict] = queue.SimpleQueue()
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()  # guards the spool file and ``pending``
+        self.flush_lock = threading.Lock()  # one flush at a time (thread and atexit)
         self.pending = 0  # records spooled but not yet committed
+        self.held: list[dict] = []  # taken off the queue, not yet stored (database down)
         self.wake = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="usage-writer", daemon=True)
-        self.thread.start()
+        if background:
+            self.thread = threading.Thread(target=self._run, name="usage-writer", daemon=True)
+            self.thread.start()
         atexit.register(self.flush)
 
     def record(self, record: dict) -> None:
@@ -74,20 +77,36 @@ class SpoolWriter:
             self.queue.put(record)
 
     def flush(self) -> None:
-        batch = []
-        while True:
-            try:
-                batch.append(self.queue.get_nowait())
-            except queue.Empty:
-                break
-            if len(batch) >= MAX_BATCH:
+        with self.flush_lock:
+            batch, self.held = self.held, []
+            while True:
+                try:
+                    batch.append(self.queue.get_nowait())
+                except queue.Empty:
+                    break
+                if len(batch) >= MAX_BATCH:
+                    self._commit(batch)
+                    batch = []
+            if batch:
                 self._commit(batch)
-                batch = []
-        if batch:
-            self._commit(batch)
 
     def _commit(self, batch: list[dict]) -> None:
-        _insert(batch)
+        try:
+            _insert(batch)
+        except (OperationalError, InterfaceError):
+            # The database is unreachable: keep the records for the next round.
+            self.held = batch + self.held
+            raise
+        except DatabaseError:
+            # One unstorable record must not hold back the rest, nor grow the spool forever.
+            for record in batch:
+                try:
+                    _insert([record])
+                except DatabaseError:
+                    logger.error(
+                        "dropped an unstorable usage record request_id=%s",
+                        record.get("request_id"),
+                    )
         with self.lock:
             self.pending -= len(batch)
             if self.pending == 0:

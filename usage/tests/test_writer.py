@@ -1,0 +1,60 @@
+"""The spool writer: records survive a dead process; one bad record does not block the rest."""
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from usage import writer
+from usage.models import UsageRecord
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def record(request_id: str, status: int = 200) -> dict:
+    return {
+        "request_id": request_id,
+        "user_id": 1,
+        "instance_id": 1,
+        "element_key": "mixpanel",
+        "operation": "ping",
+        "method": "GET",
+        "path": "/elements/api-v2/ping",
+        "status": status,
+        "vendor_status": None,
+        "duration_ms": 1.0,
+        "created_at": datetime.now(UTC).isoformat(),
+        "request_body": None,
+        "response_body": None,
+    }
+
+
+def test_flush_stores_everything_and_empties_the_spool(tmp_path):
+    spool = writer.SpoolWriter(tmp_path, background=False)
+    for i in range(3):
+        spool.record(record(f"r{i}"))
+    assert spool.path.stat().st_size > 0
+    spool.flush()
+    assert set(UsageRecord.objects.values_list("request_id", flat=True)) == {"r0", "r1", "r2"}
+    assert spool.path.stat().st_size == 0 and spool.pending == 0
+
+
+def test_an_unstorable_record_is_dropped_alone(tmp_path):
+    spool = writer.SpoolWriter(tmp_path, background=False)
+    spool.record(record("good-1"))
+    spool.record(record("bad", status=-1))  # violates the positive-integer check
+    spool.record(record("good-2"))
+    spool.flush()
+    assert set(UsageRecord.objects.values_list("request_id", flat=True)) == {"good-1", "good-2"}
+    assert spool.pending == 0 and spool.path.stat().st_size == 0
+
+
+def test_the_spool_of_a_dead_process_is_imported_once(tmp_path):
+    dead = tmp_path / "999999999-deadbeef.jsonl"  # no such pid
+    lines = [json.dumps(record(f"d{i}")) for i in range(2)] + ['{"cut short']
+    dead.write_text("\n".join(lines) + "\n")
+    spool = writer.SpoolWriter(tmp_path, background=False)
+    spool._recover_dead_spools()
+    spool._recover_dead_spools()  # nothing left to do, nothing stored twice
+    assert sorted(UsageRecord.objects.values_list("request_id", flat=True)) == ["d0", "d1"]
+    assert not dead.exists()
