@@ -66,6 +66,16 @@ def _url_element(key_or_id):
     return element
 
 
+def _owned_instance(request, instance_id, key_or_id=None):
+    """The caller's instance (under the URL's element, if any), or 404."""
+    instance = selectors.instance_get(user=request.user, instance_id=instance_id)
+    element = _url_element(key_or_id)
+    if element is not None and instance.element_key != element.key:
+        raise NotFound(f"No instance with id {instance_id}.")
+    instance.user = request.user  # already loaded: saves a query when it is represented
+    return instance
+
+
 class InstanceCollectionView(APIView):
     """``/instances`` and ``/elements/{keyOrId}/instances``."""
 
@@ -121,33 +131,24 @@ _CREATE_UNDER_ELEMENT = {
 
 class InstanceDetailView(APIView):
     def get(self, request, instance_id, key_or_id=None):
-        return Response(_represent(self._instance(request, instance_id, key_or_id)))
+        return Response(_represent(_owned_instance(request, instance_id, key_or_id)))
 
     def patch(self, request, instance_id, key_or_id=None):
-        instance = self._instance(request, instance_id, key_or_id)
+        instance = _owned_instance(request, instance_id, key_or_id)
         body = validate(INSTANCE_PATCH_SCHEMA, request.data)
         return Response(_represent(self._update(request, instance, body, replace=False)))
 
     def put(self, request, instance_id, key_or_id=None):
-        instance = self._instance(request, instance_id, key_or_id)
+        instance = _owned_instance(request, instance_id, key_or_id)
         body = validate(INSTANCE_PUT_SCHEMA, request.data)
         body.setdefault("tags", [])
         body.setdefault("traceLoggingEnabled", False)
         return Response(_represent(self._update(request, instance, body, replace=True)))
 
     def delete(self, request, instance_id, key_or_id=None):
-        instance = self._instance(request, instance_id, key_or_id)
+        instance = _owned_instance(request, instance_id, key_or_id)
         services.instance_delete(instance=instance)
         return Response({"id": int(instance_id), "deleted": True})
-
-    @staticmethod
-    def _instance(request, instance_id, key_or_id):
-        instance = selectors.instance_get(user=request.user, instance_id=instance_id)
-        element = _url_element(key_or_id)
-        if element is not None and instance.element_key != element.key:
-            raise NotFound(f"No instance with id {instance_id}.")
-        instance.user = request.user
-        return instance
 
     @staticmethod
     def _update(request, instance, body, *, replace):
@@ -171,19 +172,16 @@ class InstanceDetailView(APIView):
 
 class InstanceEnabledView(APIView):
     def put(self, request, instance_id):
-        instance = selectors.instance_get(user=request.user, instance_id=instance_id)
-        instance.user = request.user
+        instance = _owned_instance(request, instance_id)
         return Response(_represent(services.instance_set_enabled(instance=instance, enabled=True)))
 
     def delete(self, request, instance_id):
-        instance = selectors.instance_get(user=request.user, instance_id=instance_id)
-        instance.user = request.user
+        instance = _owned_instance(request, instance_id)
         return Response(_represent(services.instance_set_enabled(instance=instance, enabled=False)))
 
 
 class InstanceTokenView(APIView):
     def put(self, request, instance_id):
-        instance = selectors.instance_get(user=request.user, instance_id=instance_id)
-        instance.user = request.user
+        instance = _owned_instance(request, instance_id)
         token = services.instance_rotate_token(instance=instance)
         return Response(_represent(instance, token=token))

@@ -3,6 +3,7 @@
 
 import base64
 import json
+from collections.abc import Callable
 
 from platform_core.conf import platform_settings
 from platform_core.exceptions import ValidationFailed
@@ -10,23 +11,38 @@ from platform_core.exceptions import ValidationFailed
 NEXT_PAGE_HEADER = "Elements-Next-Page-Token"
 
 
-def encode_cursor(after_id: int) -> str:
-    raw = json.dumps({"after": after_id}, separators=(",", ":")).encode()
+def encode_token(data: dict) -> str:
+    """An opaque next-page token: base64 of a small JSON object."""
+    raw = json.dumps(data, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(token: str) -> int:
+def decode_token(token: str, is_valid: Callable[[dict], bool]) -> dict:
+    """The object inside a token ``encode_token`` made; 400 unless ``is_valid`` accepts it."""
     try:
         padded = token + "=" * (-len(token) % 4)
-        after = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))["after"]
-        if not isinstance(after, int) or isinstance(after, bool) or not 0 <= after < 2**63:
-            raise ValueError
-        return after
+        data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        if isinstance(data, dict) and is_valid(data):
+            return data
     except (ValueError, KeyError, TypeError, UnicodeEncodeError):
-        raise ValidationFailed(
-            "nextPage is not a cursor this API issued.",
-            errors=[{"field": "nextPage", "message": "invalid cursor"}],
-        ) from None
+        pass
+    raise ValidationFailed(
+        "nextPage is not a cursor this API issued.",
+        errors=[{"field": "nextPage", "message": "invalid cursor"}],
+    )
+
+
+def _valid_after(data: dict) -> bool:
+    after = data["after"]
+    return isinstance(after, int) and not isinstance(after, bool) and 0 <= after < 2**63
+
+
+def encode_cursor(after_id: int) -> str:
+    return encode_token({"after": after_id})
+
+
+def decode_cursor(token: str) -> int:
+    return decode_token(token, _valid_after)["after"]
 
 
 def page_params(query) -> tuple[int, int]:

@@ -5,7 +5,6 @@ selector as ``query='...'``) and pages with ``pageSize``/``nextPage``; the curso
 Mixpanel's ``session_id`` and next 0-based ``page``.
 """
 
-import base64
 import json
 
 from elements.framework.ceql import CeqlError
@@ -15,7 +14,7 @@ from elements.mixpanel.schemas import PROFILE, PROFILE_OPERATIONS
 from elements.mixpanel.selectors import where_to_selector
 from elements.mixpanel.vendor import auth_header, project_query
 from platform_core.exceptions import BadRequest, NotFound, ValidationFailed
-from platform_core.pagination import NEXT_PAGE_HEADER
+from platform_core.pagination import NEXT_PAGE_HEADER, decode_token, encode_token
 
 MAX_PAGE_SIZE = 1000
 ENGAGE_PATH = "/api/query/engage"
@@ -51,22 +50,16 @@ def _has_more(body: dict, page: int, page_size: int) -> bool:
 
 
 def _encode_cursor(session_id: str, page: int) -> str:
-    raw = json.dumps({"s": session_id, "p": page}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return encode_token({"s": session_id, "p": page})
+
+
+def _valid_cursor(data: dict) -> bool:
+    return isinstance(data["s"], str) and isinstance(data["p"], int) and data["p"] >= 1
 
 
 def _decode_cursor(token: str) -> tuple[str, int]:
-    try:
-        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        session_id, page = data["s"], data["p"]
-        if not isinstance(session_id, str) or not isinstance(page, int) or page < 1:
-            raise ValueError
-        return session_id, page
-    except (ValueError, KeyError, TypeError, UnicodeEncodeError):
-        raise ValidationFailed(
-            "nextPage is not a cursor this API issued.",
-            errors=[{"field": "nextPage", "message": "invalid cursor"}],
-        ) from None
+    data = decode_token(token, _valid_cursor)
+    return data["s"], data["p"]
 
 
 def _selector(where: str | None) -> str | None:
