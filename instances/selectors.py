@@ -5,6 +5,7 @@ from functools import cache
 from django.db import connection
 
 from instances.models import Instance
+from instances.token_cache import token_cache
 from platform_core.exceptions import NotFound
 from tenants.models import Organization, TenantUser
 from tenants.secrets import hash_secret
@@ -52,17 +53,26 @@ _JOINED = ((Instance, "i"), (TenantUser, "u"), (Organization, "o"))
 
 
 def instance_by_token(token: str) -> Instance | None:
-    """The instance a token names, with its user and organization, in one indexed query.
+    """The instance a token names, with its user and organization: one indexed query, or none
+    when this process's token cache holds the row (``instances/token_cache.py``).
 
     Hand-written SQL because this runs on every element call, and building the same
-    select_related query through the ORM costs more than the round trip itself.
+    select_related query through the ORM costs more than the round trip itself. Models are
+    built afresh from the row on every call, so no two requests share a mutable object.
     """
+    token_hash = hash_secret(token)
     parts, sql = _token_lookup()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [hash_secret(token)])
-        row = cursor.fetchone()
+    cache = token_cache()
+    row = cache.get(token_hash) if cache is not None else None
     if row is None:
-        return None
+        generation = cache.generation() if cache is not None else None
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [token_hash])
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        if cache is not None:
+            cache.put(token_hash, tuple(row), generation)
     objects, start = [], 0
     for model, names, converters in parts:
         objects.append(_build(model, names, converters, row[start : start + len(names)]))

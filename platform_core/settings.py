@@ -149,6 +149,9 @@ PLATFORM = {
     "VENDOR_BACKOFF_FACTOR": float(os.environ.get("VENDOR_BACKOFF_FACTOR", "0.5")),
     "VENDOR_MAX_RETRY_AFTER": float(os.environ.get("VENDOR_MAX_RETRY_AFTER", "30")),
     "CALLBACK_ALLOW_PRIVATE_NETWORKS": env_bool("CALLBACK_ALLOW_PRIVATE_NETWORKS", False),
+    # Element-call auth cache (instances/token_cache.py; PostgreSQL only, 0 turns it off).
+    "AUTH_CACHE_SECONDS": env_float("AUTH_CACHE_SECONDS", 300),
+    "AUTH_CACHE_MAX_ENTRIES": env_int("AUTH_CACHE_MAX_ENTRIES", 10000),
     "DEFAULT_PAGE_SIZE": env_int("DEFAULT_PAGE_SIZE", 200),
     "MAX_PAGE_SIZE": env_int("MAX_PAGE_SIZE", 1000),
     # Bulk jobs (bulk/, README "Bulk downloads").

@@ -12,6 +12,10 @@ from platform_core.settings import *  # noqa: E402,F403
 # In-process tests write the usage log in the caller's thread, inside the test transaction.
 USAGE_LOG_MODE = "sync"
 
+# In-process tests run inside transactions that are rolled back, so PostgreSQL never delivers
+# the notifications the auth cache relies on: no cache here. Its own tests turn it on.
+PLATFORM = {**PLATFORM, "AUTH_CACHE_SECONDS": 0}  # noqa: F405
+
 # Two test runs against one PostgreSQL server (a developer's and CI's) need distinct databases.
 if os.environ.get("TEST_DATABASE_NAME"):
     DATABASES["default"]["TEST"] = {"NAME": os.environ["TEST_DATABASE_NAME"]}  # noqa: F405

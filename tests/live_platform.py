@@ -110,15 +110,12 @@ class LivePlatform:
         self.proc = subprocess.Popen(
             [
                 str(gunicorn),
-                "platform_core.wsgi",
                 "--bind",
                 f"127.0.0.1:{self.port}",
                 "--workers",
                 str(self.workers),
                 "--threads",
                 str(self.threads),
-                "--worker-class",
-                "gthread",
                 "--keep-alive",
                 "30",
                 "--log-level",
