@@ -18,10 +18,18 @@ import os
 import queue
 import threading
 import uuid
+from functools import cache
 from pathlib import Path
 
+import orjson
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections
+from django.db import (
+    DatabaseError,
+    DataError,
+    InterfaceError,
+    OperationalError,
+    close_old_connections,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +38,16 @@ MAX_BATCH = 500
 
 
 def _insert(records: list[dict]) -> None:
+    """Store a batch; a record whose request id is already stored is skipped."""
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        _insert_postgresql(connection, records)
+    else:
+        _insert_orm(records)
+
+
+def _insert_orm(records: list[dict]) -> None:
     from django.utils.dateparse import parse_datetime
 
     from usage.models import UsageRecord
@@ -40,6 +58,33 @@ def _insert(records: list[dict]) -> None:
         r["created_at"] = parse_datetime(r["created_at"])
         rows.append(UsageRecord(**r))
     UsageRecord.objects.bulk_create(rows, ignore_conflicts=True)
+
+
+@cache
+def _postgresql_insert_sql() -> str:
+    from usage.models import UsageRecord
+
+    table = UsageRecord._meta.db_table
+    columns = ", ".join(
+        f'"{f.column}"' for f in UsageRecord._meta.concrete_fields if f.column != "id"
+    )
+    return (
+        f'INSERT INTO "{table}" ({columns}) '
+        f'SELECT {columns} FROM jsonb_populate_recordset(NULL::"{table}", %s::jsonb) '
+        "ON CONFLICT (request_id) DO NOTHING"
+    )
+
+
+def _insert_postgresql(connection, records: list[dict]) -> None:
+    """The whole batch as one JSON parameter that PostgreSQL unpacks: the ORM's bulk_create
+    spent about 60 µs of this process's CPU per record building models and SQL, time the
+    web threads then waited for the GIL (it showed in the proxy's p50 and p99)."""
+    try:
+        batch = orjson.dumps(records, default=str).decode()
+    except orjson.JSONEncodeError as exc:  # e.g. a lone surrogate: unstorable, like a bad row
+        raise DataError(str(exc)) from exc
+    with connection.cursor() as cursor:
+        cursor.execute(_postgresql_insert_sql(), [batch])
 
 
 def _pid_alive(pid: int) -> bool:

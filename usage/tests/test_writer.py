@@ -58,3 +58,37 @@ def test_the_spool_of_a_dead_process_is_imported_once(tmp_path):
     spool._recover_dead_spools()  # nothing left to do, nothing stored twice
     assert sorted(UsageRecord.objects.values_list("request_id", flat=True)) == ["d0", "d1"]
     assert not dead.exists()
+
+
+def test_both_insert_paths_store_the_same_values(tmp_path):
+    """PostgreSQL stores batches through one JSON parameter, other databases through the ORM:
+    the rows must come out the same either way."""
+    from django.db import connection
+
+    traced = record("orm", status=201)
+    traced.update(
+        vendor_status=502,
+        duration_ms=12.345,
+        request_body={"event": "Signup", "properties": {"n": 1, "nested": [1, "two", None]}},
+        response_body=[{"unicode": "Zoë ✓ 日本"}],
+    )
+    writer._insert_orm([traced])
+    if connection.vendor == "postgresql":
+        writer._insert_postgresql(connection, [{**traced, "request_id": "json"}])
+    else:
+        writer._insert_orm([{**traced, "request_id": "json"}])
+
+    def stored(request_id):
+        row = UsageRecord.objects.values().get(request_id=request_id)
+        del row["id"], row["request_id"]
+        return row
+
+    assert stored("json") == stored("orm")
+    assert stored("orm")["request_body"] == traced["request_body"]
+    assert stored("orm")["created_at"] == datetime.fromisoformat(traced["created_at"])
+
+
+def test_a_record_stored_twice_is_kept_once(tmp_path):
+    writer._insert([record("same")])
+    writer._insert([record("same"), record("other")])
+    assert sorted(UsageRecord.objects.values_list("request_id", flat=True)) == ["other", "same"]
