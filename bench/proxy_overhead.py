@@ -5,7 +5,7 @@ The Mixpanel simulator and the platform (gunicorn, PostgreSQL) on loopback. The 
 concurrency 1 and 16. Prints p50/p99 of both, the added milliseconds and the throughput ratio.
 
 At concurrency 1 it also prints the floor of this stack, measured in the same gunicorn
-(``bench/floor.py``): a constant Django view, and a Django view that only forwards the call
+(``bench/floor_urls.py``): a constant Django view, and a Django view that only forwards the call
 through the platform's connection pool. The platform's figure minus the forward's is the cost
 of the platform's own work (auth, dispatch, validation, usage log).
 
@@ -40,7 +40,7 @@ def main():
 
     with SimulatorProcess() as sim:
         floor_env = {
-            "DJANGO_SETTINGS_MODULE": "bench.floor",
+            "DJANGO_SETTINGS_MODULE": "bench.floor_settings",
             "BENCH_FORWARD_AUTHORIZATION": sim.sa_auth(),
         }
         with LivePlatform(mixpanel_base_url=sim.base_url, extra_env=floor_env) as live:

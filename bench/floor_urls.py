@@ -1,7 +1,7 @@
 """The floor under ``bench.proxy_overhead``: what serving any call from this Django stack costs
-before the platform does any work of its own. Served by the same gunicorn as the platform (the
-bench starts it with ``DJANGO_SETTINGS_MODULE=bench.floor``: the platform's settings plus two
-routes in front of its own):
+before the platform does any work of its own. Served by the same gunicorn as the platform
+(the bench starts it with ``DJANGO_SETTINGS_MODULE=bench.floor_settings``: the platform's
+settings plus two routes in front of its own):
 
 - ``/bench/constant``: a Django view answering a constant JSON body (no auth, no vendor call);
 - ``/bench/forward``: a Django view making the benchmark's vendor call through the platform's
@@ -16,9 +16,6 @@ import os
 from django.http import HttpResponse
 from django.urls import include, path
 
-from platform_core.settings import *  # noqa: F403
-
-ROOT_URLCONF = "bench.floor"
 FORWARD_PATH = "/api/app/organizations/1001/service-accounts"
 
 
