@@ -25,11 +25,6 @@ class NotAcceptable(PlatformError):
     default_detail = "Cannot produce the result in the requested format."
 
 
-class Gone(PlatformError):
-    status_code = 410
-    default_detail = "The results were deleted."
-
-
 class JsonOnly(BaseContentNegotiation):
     """Errors and status objects are always JSON; the download view picks its own format."""
 
@@ -140,7 +135,9 @@ class BulkResultView(BulkView):
                 f"Job {job.pk} is {job.status}; its result can be downloaded once it is COMPLETED."
             )
         if job.results_deleted_at:
-            raise Gone(f"The results of job {job.pk} were deleted after the retention period.")
+            # 404, not 410: contract §2 lists the statuses a client must handle, and 410 is
+            # not one of them. The message says why, and the status call still shows the job.
+            raise NotFound(f"The results of job {job.pk} were deleted after the retention period.")
         parts = selectors.job_parts(job)
         if media == formats.CSV:
             stream = formats.csv_stream(parts, list(job.fields or []))

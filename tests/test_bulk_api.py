@@ -5,6 +5,7 @@ the simulator (the live tests run them in a Celery worker)."""
 import csv
 import io
 import json
+from datetime import timedelta
 from urllib.parse import quote
 
 import pytest
@@ -245,6 +246,15 @@ def test_download_formats(client, activities_job):
 
     hub = client.get(f"/elements/api-v2/hubs/general/bulk/{activities_job.pk}/activities")
     assert hub.status_code == 200
+
+
+def test_results_past_the_retention_period_are_404_with_the_reason(client, activities_job):
+    assert services.purge_results(now=activities_job.completed_at + timedelta(days=4)) == 1
+    response = client.get(f"{BULK}/{activities_job.pk}/activities")
+    assert response.status_code == 404
+    assert "retention period" in response.json()["message"] and response.json()["requestId"]
+    status = client.get(f"{BULK}/{activities_job.pk}/status")
+    assert status.status_code == 200 and status.json()["status"] == "COMPLETED"
 
 
 def test_download_errors(client, activities_job, sim):
