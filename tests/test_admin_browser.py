@@ -1,7 +1,8 @@
 """The admin UI in a real browser: headless Chromium driven by selenium over a live server.
 
 An operator logs in through the login form, opens an instance, disables it with the button on
-its page, and sees the result on the page, in the database and in the list.
+its page, and sees the result on the page, in the database and in the list; and cancels a
+running bulk job from the jobs list with the admin action.
 
 Needs Debian's ``chromium`` and ``chromium-driver``. Without them the test is skipped, unless CI
 is set: then it fails, so a CI image without a browser cannot pass silently.
@@ -68,6 +69,20 @@ def browser(tmp_path):
         driver.quit()
 
 
+def log_in(browser, live_server, django_user_model) -> None:
+    """Through the login form, as a new superuser."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    django_user_model.objects.create_superuser("operator", "operator@example.test", PASSWORD)
+    browser.get(f"{live_server.url}/admin/login/?next=/admin/")
+    browser.find_element(By.ID, "id_username").send_keys("operator")
+    browser.find_element(By.ID, "id_password").send_keys(PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "#login-form [type=submit]").click()
+    WebDriverWait(browser, 15).until(ec.presence_of_element_located((By.ID, "logout-form")))
+
+
 def test_operator_disables_an_instance_from_its_page(
     live_server, transactional_db, browser, django_user_model
 ):
@@ -79,7 +94,6 @@ def test_operator_disables_an_instance_from_its_page(
     from instances.models import Instance
     from instances.services import instance_create
 
-    django_user_model.objects.create_superuser("operator", "operator@example.test", PASSWORD)
     tenant = make_tenant()
     created = instance_create(
         user=tenant.user,
@@ -96,12 +110,7 @@ def test_operator_disables_an_instance_from_its_page(
     with urllib.request.urlopen(f"{live_server.url}/static/admin/css/base.css") as response:
         assert response.status == 200
 
-    # Log in through the login form.
-    browser.get(f"{live_server.url}/admin/login/?next=/admin/")
-    browser.find_element(By.ID, "id_username").send_keys("operator")
-    browser.find_element(By.ID, "id_password").send_keys(PASSWORD)
-    browser.find_element(By.CSS_SELECTOR, "#login-form [type=submit]").click()
-    wait.until(ec.presence_of_element_located((By.ID, "logout-form")))
+    log_in(browser, live_server, django_user_model)
 
     # The instances list, then the instance.
     browser.get(f"{live_server.url}/admin/instances/instance/")
@@ -131,3 +140,61 @@ def test_operator_disables_an_instance_from_its_page(
     browser.get(f"{live_server.url}/admin/instances/instance/")
     row = browser.find_element(By.XPATH, "//tr[.//a[text()='Checkout analytics']]")
     assert row.find_element(By.CSS_SELECTOR, "td.field-state").text == "disabled"
+
+
+def test_operator_cancels_a_running_bulk_job_from_the_list(
+    live_server, transactional_db, browser, django_user_model
+):
+    from django.utils import timezone
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    from bulk.models import BulkJob
+    from elements.framework.registry import element_by_key
+    from instances.services import instance_create
+
+    tenant = make_tenant()
+    instance = instance_create(
+        user=tenant.user,
+        element=element_by_key("mixpanel"),
+        name="Checkout analytics",
+        configuration=dict(SA_CONFIGURATION),
+        tags=[],
+        validate=False,
+    ).instance
+    job = BulkJob.objects.create(
+        instance=instance,
+        user_id=tenant.user.pk,
+        element_key="mixpanel",
+        object_name="activities",
+        query_text="select * from activities",
+        status=BulkJob.Status.RUNNING,
+        records_count=12000,
+        progress_done=2,
+        progress_total=7,
+        started_at=timezone.now(),
+        queued_at=timezone.now(),
+    )
+    wait = WebDriverWait(browser, 15)
+    log_in(browser, live_server, django_user_model)
+
+    browser.get(f"{live_server.url}/admin/bulk/bulkjob/")
+    row = browser.find_element(By.XPATH, f"//tr[.//a[text()='{job.pk}']]")
+    assert row.find_element(By.CSS_SELECTOR, "td.field-status").text == "Running"
+    assert row.find_element(By.CSS_SELECTOR, "td.field-progress").text == (
+        "12,000 records · 2/7 days"
+    )
+
+    row.find_element(By.CSS_SELECTOR, "input.action-select").click()
+    Select(browser.find_element(By.NAME, "action")).select_by_value("cancel_jobs")
+    browser.find_element(By.CSS_SELECTOR, "button[name=index]").click()
+    message = wait.until(
+        ec.visibility_of_element_located((By.CSS_SELECTOR, "ul.messagelist li.success"))
+    )
+    assert f"Job #{job.pk} cancelled." in message.text
+    row = browser.find_element(By.XPATH, f"//tr[.//a[text()='{job.pk}']]")
+    assert row.find_element(By.CSS_SELECTOR, "td.field-status").text == "Cancelled"
+    job.refresh_from_db()
+    assert job.status == BulkJob.Status.CANCELLED
+    assert job.status_message == "Cancelled by an operator."
