@@ -231,3 +231,30 @@ def test_every_web_process_refuses_a_changed_instance_on_the_next_call(simulator
         with psycopg.connect(live.database_url, autocommit=True) as conn:
             conn.execute("UPDATE instances_instance SET disabled = true WHERE id = %s", [raw["id"]])
         assert element_statuses(raw["token"]) == {403}
+
+
+def test_a_lost_listener_connection_empties_the_cache_and_comes_back(pg_cache):
+    tenant = make_tenant()
+    created = instance_create(
+        user=tenant.user,
+        element=element_by_key("mixpanel"),
+        name="cached",
+        configuration=SA_CONFIGURATION,
+        tags=[],
+        validate=False,
+    )
+    selectors.instance_by_token(created.token)
+    assert len(pg_cache) == 1
+    before = pg_cache.generation()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND query = %s",
+            [f"LISTEN {token_cache.CHANNEL}"],
+        )
+        assert cursor.fetchone() == (True,)
+    # Dropped (nothing kept: a notification may be missed), then listening again.
+    wait_until(lambda: (pg_cache.generation() or 0) >= before + 2)
+    assert len(pg_cache) == 0
+    selectors.instance_by_token(created.token)
+    assert len(pg_cache) == 1
