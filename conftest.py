@@ -108,6 +108,22 @@ SA_CONFIGURATION = {
 }
 
 
+def make_instance(tenant: Tenant, name="Main project", configuration=None, tags=()):
+    """An instance created through the service, its credentials not verified: (model, token)."""
+    from elements.framework.registry import element_by_key
+    from instances.services import instance_create
+
+    created = instance_create(
+        user=tenant.user,
+        element=element_by_key("mixpanel"),
+        name=name,
+        configuration=dict(configuration or SA_CONFIGURATION),
+        tags=list(tags),
+        validate=False,
+    )
+    return created.instance, created.token
+
+
 @pytest.fixture
 def sa_instance(tenant, sim):
     """An instance with service-account credentials, created through the API."""

@@ -11,12 +11,17 @@ import pytest
 from django.contrib.admin.models import LogEntry
 from django.contrib.messages import get_messages
 
-from conftest import SA_CONFIGURATION, SIM_API_SECRET, SIM_PROJECT_TOKEN, SIM_SA_SECRET
+from conftest import (
+    SA_CONFIGURATION,
+    SIM_API_SECRET,
+    SIM_PROJECT_TOKEN,
+    SIM_SA_SECRET,
+    make_instance,
+)
 from conftest import SIM_SA_USERNAME as SA_USERNAME
-from elements.framework.registry import element_by_key
 from elements.models import ElementRecord
 from instances.models import Instance
-from instances.services import instance_create, token_of
+from instances.services import token_of
 from tenants.models import Organization, TenantUser
 from tenants.secrets import hash_secret
 
@@ -27,21 +32,9 @@ INSTANCES_API = "/elements/api-v2/instances"
 SECRET_IN_MESSAGE = re.compile(r": ([A-Za-z0-9_-]{43,}) — copy it now")
 
 
-def make_instance(tenant, name="Main project", configuration=None, tags=("prod",)):
-    created = instance_create(
-        user=tenant.user,
-        element=element_by_key("mixpanel"),
-        name=name,
-        configuration=dict(configuration or SA_CONFIGURATION),
-        tags=list(tags),
-        validate=False,
-    )
-    return created.instance, created.token
-
-
 @pytest.fixture
 def instance(tenant):
-    return make_instance(tenant)
+    return make_instance(tenant, tags=("prod",))
 
 
 def messages_of(response) -> list[tuple[str, str]]:

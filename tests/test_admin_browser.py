@@ -14,7 +14,7 @@ import urllib.request
 
 import pytest
 
-from conftest import IN_CI, SA_CONFIGURATION, SIM_SA_SECRET, make_tenant
+from conftest import IN_CI, SA_CONFIGURATION, SIM_SA_SECRET, make_instance, make_tenant
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -90,20 +90,10 @@ def test_operator_disables_an_instance_from_its_page(
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from elements.framework.registry import element_by_key
     from instances.models import Instance
-    from instances.services import instance_create
 
     tenant = make_tenant()
-    created = instance_create(
-        user=tenant.user,
-        element=element_by_key("mixpanel"),
-        name="Checkout analytics",
-        configuration=dict(SA_CONFIGURATION),
-        tags=["prod"],
-        validate=False,
-    )
-    instance, token = created.instance, created.token
+    instance, token = make_instance(tenant, name="Checkout analytics", tags=["prod"])
     wait = WebDriverWait(browser, 15)
 
     # The admin's stylesheets are served by the live server (staticfiles handler).
@@ -151,30 +141,17 @@ def test_operator_cancels_a_running_bulk_job_from_the_list(
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
     from bulk.models import BulkJob
-    from elements.framework.registry import element_by_key
-    from instances.services import instance_create
+    from tests.test_bulk_runner import make_job
 
     tenant = make_tenant()
-    instance = instance_create(
-        user=tenant.user,
-        element=element_by_key("mixpanel"),
-        name="Checkout analytics",
-        configuration=dict(SA_CONFIGURATION),
-        tags=[],
-        validate=False,
-    ).instance
-    job = BulkJob.objects.create(
-        instance=instance,
-        user_id=tenant.user.pk,
-        element_key="mixpanel",
-        object_name="activities",
-        query_text="select * from activities",
+    instance, _ = make_instance(tenant, name="Checkout analytics")
+    job = make_job(
+        instance,
         status=BulkJob.Status.RUNNING,
         records_count=12000,
         progress_done=2,
         progress_total=7,
         started_at=timezone.now(),
-        queued_at=timezone.now(),
     )
     wait = WebDriverWait(browser, 15)
     log_in(browser, live_server, django_user_model)

@@ -12,10 +12,8 @@ import psycopg
 import pytest
 from django.db import connection
 
-from conftest import SA_CONFIGURATION, make_tenant
-from elements.framework.registry import element_by_key
+from conftest import SA_CONFIGURATION, make_instance, make_tenant
 from instances import selectors, token_cache
-from instances.services import instance_create
 from instances.token_cache import EVERYTHING, Listener, TokenCache
 from tenants.secrets import hash_secret
 from tests.live_platform import LivePlatform
@@ -129,43 +127,27 @@ def test_a_cached_token_costs_no_query_and_a_raw_sql_write_evicts_it(
     pg_cache, django_assert_num_queries
 ):
     tenant = make_tenant()
-    created = instance_create(
-        user=tenant.user,
-        element=element_by_key("mixpanel"),
-        name="cached",
-        configuration=SA_CONFIGURATION,
-        tags=[],
-        validate=False,
-    )
-    token_hash = hash_secret(created.token)
+    instance, token = make_instance(tenant)
+    token_hash = hash_secret(token)
 
     with django_assert_num_queries(1):
-        first = selectors.instance_by_token(created.token)
+        first = selectors.instance_by_token(token)
     with django_assert_num_queries(0):
-        again = selectors.instance_by_token(created.token)
+        again = selectors.instance_by_token(token)
     assert again.pk == first.pk and again.user.organization.pk == tenant.organization.pk
     assert again is not first and again.user is not first.user  # no shared mutable objects
 
     # Bypasses Django (no signals, no save()): only the trigger can tell the cache.
     with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE instances_instance SET disabled = true WHERE id = %s", [created.instance.pk]
-        )
+        cursor.execute("UPDATE instances_instance SET disabled = true WHERE id = %s", [instance.pk])
     wait_until(lambda: pg_cache.get(token_hash) is None)
-    assert selectors.instance_by_token(created.token).disabled is True
+    assert selectors.instance_by_token(token).disabled is True
 
 
 def test_rotating_a_users_secret_evicts_every_entry(pg_cache):
     tenant = make_tenant()
-    created = instance_create(
-        user=tenant.user,
-        element=element_by_key("mixpanel"),
-        name="cached",
-        configuration=SA_CONFIGURATION,
-        tags=[],
-        validate=False,
-    )
-    selectors.instance_by_token(created.token)
+    instance, token = make_instance(tenant)
+    selectors.instance_by_token(token)
     assert len(pg_cache) == 1
     with connection.cursor() as cursor:
         cursor.execute(
@@ -235,15 +217,8 @@ def test_every_web_process_refuses_a_changed_instance_on_the_next_call(simulator
 
 def test_a_lost_listener_connection_empties_the_cache_and_comes_back(pg_cache):
     tenant = make_tenant()
-    created = instance_create(
-        user=tenant.user,
-        element=element_by_key("mixpanel"),
-        name="cached",
-        configuration=SA_CONFIGURATION,
-        tags=[],
-        validate=False,
-    )
-    selectors.instance_by_token(created.token)
+    instance, token = make_instance(tenant)
+    selectors.instance_by_token(token)
     assert len(pg_cache) == 1
     before = pg_cache.generation()
     with connection.cursor() as cursor:
@@ -256,5 +231,5 @@ def test_a_lost_listener_connection_empties_the_cache_and_comes_back(pg_cache):
     # Dropped (nothing kept: a notification may be missed), then listening again.
     wait_until(lambda: (pg_cache.generation() or 0) >= before + 2)
     assert len(pg_cache) == 0
-    selectors.instance_by_token(created.token)
+    selectors.instance_by_token(token)
     assert len(pg_cache) == 1
