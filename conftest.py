@@ -10,6 +10,8 @@ import os
 import pytest
 from rest_framework.test import APIClient
 
+from elements.mixpanel.simulator import state
+from elements.mixpanel.simulator.testing import SA_CONFIGURATION  # noqa: F401 (tests import it from here)
 from tenants.services import organization_create, user_create
 
 IN_CI = bool(os.environ.get("CI"))
@@ -92,20 +94,12 @@ def other_tenant(db) -> Tenant:
 
 
 # The simulator's seeded credentials (elements/mixpanel/simulator/README.md).
-SIM_SA_USERNAME = "sim-admin.a1b2c3.mp-service-account"
-SIM_SA_SECRET = "sim-sa-secret"
-SIM_API_SECRET = "sim-api-secret"
-SIM_PROJECT_TOKEN = "sim-project-token"
-SIM_ORG_ID = 1001
-SIM_PROJECT_ID = 2002
-
-SA_CONFIGURATION = {
-    "username": SIM_SA_USERNAME,
-    "password": SIM_SA_SECRET,
-    "organization_id": SIM_ORG_ID,
-    "project_id": SIM_PROJECT_ID,
-    "project_token": SIM_PROJECT_TOKEN,
-}
+SIM_SA_USERNAME = state.DEFAULT_SA_USERNAME
+SIM_SA_SECRET = state.DEFAULT_SA_SECRET
+SIM_API_SECRET = state.DEFAULT_API_SECRET
+SIM_PROJECT_TOKEN = state.DEFAULT_PROJECT_TOKEN
+SIM_ORG_ID = state.DEFAULT_ORGANIZATION_ID
+SIM_PROJECT_ID = state.DEFAULT_PROJECT_ID
 
 
 def make_instance(tenant: Tenant, name="Main project", configuration=None, tags=()):

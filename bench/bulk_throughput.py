@@ -18,7 +18,6 @@ before the measured one, so that no figure includes a cold process or connection
 """
 
 import argparse
-import base64
 import http.client
 import json
 import os
@@ -32,23 +31,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import database_url  # noqa: E402
+from elements.mixpanel.simulator.testing import SA_CONFIGURATION as SA  # noqa: E402
 from elements.mixpanel.simulator.testing import SimulatorProcess  # noqa: E402
 from tests.live_platform import LivePlatform  # noqa: E402
 
-SA = {
-    "username": "sim-admin.a1b2c3.mp-service-account",
-    "password": "sim-sa-secret",
-    "organization_id": 1001,
-    "project_id": 2002,
-}
 DAYS = 10
 FIRST_DAY = "2024-01-01"
 LAST_DAY = "2024-01-10"
-
-
-def sa_auth() -> str:
-    raw = f"{SA['username']}:{SA['password']}".encode()
-    return "Basic " + base64.b64encode(raw).decode()
 
 
 def direct_export(port: int, gzip: bool, last_day: str = LAST_DAY) -> tuple[int, float]:
@@ -56,7 +45,7 @@ def direct_export(port: int, gzip: bool, last_day: str = LAST_DAY) -> tuple[int,
     query = urllib.parse.urlencode(
         {"from_date": FIRST_DAY, "to_date": last_day, "project_id": SA["project_id"]}
     )
-    headers = {"Authorization": sa_auth()}
+    headers = {"Authorization": SimulatorProcess.sa_auth()}
     if gzip:
         headers["Accept-Encoding"] = "gzip"
     with tempfile.NamedTemporaryFile(prefix="bench-export-") as out:
@@ -100,7 +89,7 @@ def direct_profiles(port: int) -> tuple[int, float]:
                 f"/api/query/engage?project_id={SA['project_id']}",
                 body=urllib.parse.urlencode(form),
                 headers={
-                    "Authorization": sa_auth(),
+                    "Authorization": SimulatorProcess.sa_auth(),
                     "Content-Type": "application/x-www-form-urlencoded",
                 },
             )

@@ -20,15 +20,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import database_url, run_load, summary  # noqa: E402
+from elements.mixpanel.simulator.testing import SA_CONFIGURATION as SA  # noqa: E402
 from elements.mixpanel.simulator.testing import SimulatorProcess  # noqa: E402
 from tests.live_platform import LivePlatform  # noqa: E402
-
-SA = {
-    "username": "sim-admin.a1b2c3.mp-service-account",
-    "password": "sim-sa-secret",
-    "organization_id": 1001,
-    "project_id": 2002,
-}
 
 
 def main():

@@ -25,16 +25,26 @@ from typing import Any
 
 from .state import (
     DEFAULT_API_SECRET,
+    DEFAULT_ORGANIZATION_ID,
     DEFAULT_PROJECT_ID,
     DEFAULT_PROJECT_TOKEN,
     DEFAULT_SA_SECRET,
     DEFAULT_SA_USERNAME,
 )
 
-__all__ = ["REPO_ROOT", "SIMULATOR_DIR", "SimulatorProcess", "basic_auth"]
+__all__ = ["REPO_ROOT", "SA_CONFIGURATION", "SIMULATOR_DIR", "SimulatorProcess", "basic_auth"]
 
 SIMULATOR_DIR = Path(__file__).resolve().parent
 REPO_ROOT = SIMULATOR_DIR.parents[2]
+
+# A Mixpanel instance configuration for the simulator's seeded service account.
+SA_CONFIGURATION = {
+    "username": DEFAULT_SA_USERNAME,
+    "password": DEFAULT_SA_SECRET,
+    "organization_id": DEFAULT_ORGANIZATION_ID,
+    "project_id": DEFAULT_PROJECT_ID,
+    "project_token": DEFAULT_PROJECT_TOKEN,
+}
 
 
 def basic_auth(user: str, secret: str = "", *, plain: bool = False) -> str:
