@@ -142,7 +142,7 @@ def expected_activities(day_from: str, day_to: str, per_day: int) -> bytes:
 class Receiver:
     """A tiny HTTP receiver on loopback; answers ``statuses`` in turn (the last one repeats)."""
 
-    def __init__(self, statuses=(200,)):
+    def __init__(self, statuses=(200,), path="/bulk-done"):
         self.statuses = list(statuses)
         self.received: list[tuple[int, dict, bytes]] = []
         self.lock = threading.Lock()
@@ -162,7 +162,7 @@ class Receiver:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/bulk-done"
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}{path}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def delivered(self) -> list[tuple[dict, bytes]]:

@@ -10,22 +10,19 @@ import hashlib
 import hmac
 import io
 import json
-import threading
 import time
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.utils import timezone
 
 from bulk import callbacks, formats, runner, services, storage
 from bulk.models import BulkJob, BulkJobError, BulkPart
-from conftest import SA_CONFIGURATION
+from conftest import SA_CONFIGURATION, make_instance
 from elements.framework.bulk import BulkQueryError, Page
 from elements.framework.definition import SIGNATURE_KEY_FIELD
-from elements.framework.registry import element_by_key
 from elements.framework.vendor import VendorError, VendorUnreachable
-from instances.services import instance_create
+from tests.test_bulk_live import Receiver
 
 pytestmark = pytest.mark.django_db
 Status = BulkJob.Status
@@ -96,14 +93,9 @@ def queued(monkeypatch):
 
 @pytest.fixture
 def instance(tenant):
-    return instance_create(
-        user=tenant.user,
-        element=element_by_key("mixpanel"),
-        name="bulk",
-        configuration={**SA_CONFIGURATION, SIGNATURE_KEY_FIELD: "sig-key"},
-        tags=[],
-        validate=False,
-    ).instance
+    return make_instance(
+        tenant, name="bulk", configuration={**SA_CONFIGURATION, SIGNATURE_KEY_FIELD: "sig-key"}
+    )[0]
 
 
 def make_job(instance, q="select * from activities", **extra) -> BulkJob:
@@ -495,38 +487,13 @@ def test_private_callbacks_are_allowed_by_the_setting():
         callbacks.check_callback_url("gopher://127.0.0.1/", allow_private=True)
 
 
-class Receiver:
-    """A tiny HTTP server on loopback recording every POST; answers ``statuses`` in turn."""
-
-    def __init__(self, statuses=(200,)):
-        self.statuses = list(statuses)
-        self.received = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                outer.received.append((dict(self.headers), body))
-                status = outer.statuses.pop(0) if len(outer.statuses) > 1 else outer.statuses[0]
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/bulk?src=test"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+def callback_receiver(statuses=(200,)) -> Receiver:
+    return Receiver(statuses=statuses, path="/hooks/bulk?src=test")
 
 
 def test_callback_delivery_is_signed_retried_and_settled_once(instance, settings):
     settings.PLATFORM = {**settings.PLATFORM, "CALLBACK_ALLOW_PRIVATE_NETWORKS": True}
-    receiver = Receiver(statuses=(503, 200))
+    receiver = callback_receiver(statuses=(503, 200))
     try:
         job = make_job(instance, callback_url=receiver.url)
         run(job, FakeSource(pages=1))
@@ -538,7 +505,7 @@ def test_callback_delivery_is_signed_retried_and_settled_once(instance, settings
     finally:
         receiver.close()
     assert len(receiver.received) == 2
-    headers, body = receiver.received[-1]
+    ((headers, body),) = receiver.delivered()
     expected = base64.b64encode(hmac.new(b"sig-key", body, hashlib.sha256).digest()).decode()
     assert headers["Elements-Webhook-Signature"] == f"sha256={expected}"
     status = json.loads(body)
@@ -565,22 +532,15 @@ def test_callbacks_to_private_addresses_are_refused_at_send_time(instance, setti
 
 def test_an_unsigned_callback_without_a_key(tenant, settings):
     settings.PLATFORM = {**settings.PLATFORM, "CALLBACK_ALLOW_PRIVATE_NETWORKS": True}
-    plain = instance_create(
-        user=tenant.user,
-        element=element_by_key("mixpanel"),
-        name="unsigned",
-        configuration=dict(SA_CONFIGURATION),
-        tags=[],
-        validate=False,
-    ).instance
-    receiver = Receiver()
+    plain, _ = make_instance(tenant, name="unsigned")
+    receiver = callback_receiver()
     try:
         job = make_job(plain, callback_url=receiver.url)
         run(job, FakeSource(pages=1))
         assert callbacks.deliver(job.pk)[0] == "delivered"
     finally:
         receiver.close()
-    headers, _ = receiver.received[0]
+    ((headers, _),) = receiver.delivered()
     assert "Elements-Webhook-Signature" not in headers
 
 
@@ -635,14 +595,7 @@ def test_the_sweep_command(instance, queued):
 @pytest.mark.django_db(transaction=True)
 def test_pipelined_runs_with_threads(tenant, settings):
     settings.PLATFORM = {**settings.PLATFORM, "BULK_LEASE_SECONDS": 2.0}
-    instance = instance_create(
-        user=tenant.user,
-        element=element_by_key("mixpanel"),
-        name="threads",
-        configuration=dict(SA_CONFIGURATION),
-        tags=[],
-        validate=False,
-    ).instance
+    instance, _ = make_instance(tenant, name="threads")
 
     def threaded(job, source, worker="t1"):
         return runner.run_job(job.pk, worker, source=source, sleep=lambda s: None)
