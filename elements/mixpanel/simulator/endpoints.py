@@ -378,42 +378,52 @@ def _legacy_payload(req: Request) -> Any:
     return payload
 
 
+def _legacy_items(state: State, req: Request, limit_setting: str, noun: str):
+    """The payload of a track or engage call as (items, None), or (None, the reply refusing it)."""
+    try:
+        items = _legacy_payload(req)
+    except ingest.PayloadError as exc:
+        return None, _legacy_reply(req.params, False, str(exc))
+    limit = state.settings[limit_setting]
+    if len(items) > limit:
+        return None, _legacy_reply(req.params, False, f"data, too many {noun} (max {limit})")
+    return items, None
+
+
+def _split_valid(items: list, check) -> tuple[list, str | None]:
+    """The items ``check`` passes, and the first error it found (the legacy reply names one)."""
+    valid, first_error = [], None
+    for item in items:
+        err = check(item)
+        if err is None:
+            valid.append(item)
+        elif first_error is None:
+            first_error = err
+    return valid, first_error
+
+
 def track(ctx, req: Request) -> Reply:
     state: State = ctx.state
-    params = req.params
-    try:
-        events = _legacy_payload(req)
-    except ingest.PayloadError as exc:
-        return _legacy_reply(params, False, str(exc))
-    max_events = state.settings["track_max_events"]
-    if len(events) > max_events:
-        return _legacy_reply(params, False, f"data, too many events (max {max_events})")
+    events, refusal = _legacy_items(state, req, "track_max_events", "events")
+    if refusal:
+        return refusal
     _ingest_rate_limit(state, len(events), len(req.body))
     max_age = state.settings["track_max_age_days"]
     now = time.time()
-    valid = []
-    first_error = None
-    for ev in events:
-        err = ingest.validate_track_event(ev, max_age, now)
-        if err is None:
-            valid.append(ev)
-        elif first_error is None:
-            first_error = err
+    valid, first_error = _split_valid(
+        events, lambda ev: ingest.validate_track_event(ev, max_age, now)
+    )
     if valid:
         state.add_tracked(valid)
-    return _legacy_reply(params, bool(valid), first_error)
+    return _legacy_reply(req.params, bool(valid), first_error)
 
 
 def engage_update(ctx, req: Request) -> Reply:
     state: State = ctx.state
     params = req.params
-    try:
-        updates = _legacy_payload(req)
-    except ingest.PayloadError as exc:
-        return _legacy_reply(params, False, str(exc))
-    max_updates = state.settings["engage_max_updates"]
-    if len(updates) > max_updates:
-        return _legacy_reply(params, False, f"data, too many updates (max {max_updates})")
+    updates, refusal = _legacy_items(state, req, "engage_max_updates", "updates")
+    if refusal:
+        return refusal
     token_required = True
     if req.headers.get("Authorization"):
         try:
@@ -423,14 +433,9 @@ def engage_update(ctx, req: Request) -> Reply:
             token_required = False
         except auth.AuthError:
             token_required = True
-    valid = []
-    first_error = None
-    for upd in updates:
-        err = ingest.validate_profile_update(upd, token_required)
-        if err is None:
-            valid.append(upd)
-        elif first_error is None:
-            first_error = err
+    valid, first_error = _split_valid(
+        updates, lambda upd: ingest.validate_profile_update(upd, token_required)
+    )
     if valid:
         with state.profiles_lock:
             for upd in valid:
