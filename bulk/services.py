@@ -231,6 +231,18 @@ def job_retry(job: BulkJob) -> bool:
 # --- periodic tasks ----------------------------------------------------------------------------
 
 
+def _requeue(condition: Q, now: datetime, reason: str) -> int:
+    """Queue again the jobs matching ``condition``, each claimed by moving ``queued_at`` to
+    ``now`` in a conditional update, so concurrent sweepers queue a job once."""
+    requeued = 0
+    for job_id in BulkJob.objects.filter(condition).values_list("id", flat=True)[:1000]:
+        if BulkJob.objects.filter(condition, pk=job_id).update(queued_at=now):
+            logger.warning("bulk job %s: %s; re-queued", job_id, reason)
+            enqueue_job(job_id)
+            requeued += 1
+    return requeued
+
+
 def sweep(now: datetime | None = None) -> dict:
     """Hand out again what nobody is working on:
 
@@ -247,21 +259,13 @@ def sweep(now: datetime | None = None) -> dict:
     stale = Q(status=Status.RUNNING, heartbeat_at__lt=now - lease) & (
         Q(queued_at__isnull=True) | Q(queued_at__lt=now - lease)
     )
-    for job_id in BulkJob.objects.filter(stale).values_list("id", flat=True)[:1000]:
-        if BulkJob.objects.filter(stale, pk=job_id).update(queued_at=now):
-            logger.warning("bulk job %s: its worker stopped renewing the lease; re-queued", job_id)
-            enqueue_job(job_id)
-            counts["stale"] += 1
+    counts["stale"] = _requeue(stale, now, "its worker stopped renewing the lease")
 
     waited = timedelta(seconds=platform_settings.BULK_REQUEUE_AFTER)
     unclaimed = Q(status=Status.CREATED) & (
         Q(queued_at__isnull=True) | Q(queued_at__lt=now - waited)
     )
-    for job_id in BulkJob.objects.filter(unclaimed).values_list("id", flat=True)[:1000]:
-        if BulkJob.objects.filter(unclaimed, pk=job_id).update(queued_at=now):
-            logger.warning("bulk job %s: not claimed since it was queued; re-queued", job_id)
-            enqueue_job(job_id)
-            counts["unclaimed"] += 1
+    counts["unclaimed"] = _requeue(unclaimed, now, "not claimed since it was queued")
 
     grace = timedelta(seconds=max(10.0, platform_settings.BULK_SWEEP_INTERVAL))
     due = Q(callback_status=Callback.PENDING, callback_next_at__lt=now - grace)
