@@ -62,15 +62,18 @@ def _insert_orm(records: list[dict]) -> None:
 
 @cache
 def _postgresql_insert_sql() -> str:
+    from django.db import connection
+
     from usage.models import UsageRecord
 
-    table = UsageRecord._meta.db_table
+    quote = connection.ops.quote_name
+    table = quote(UsageRecord._meta.db_table)
     columns = ", ".join(
-        f'"{f.column}"' for f in UsageRecord._meta.concrete_fields if f.column != "id"
+        quote(f.column) for f in UsageRecord._meta.concrete_fields if not f.primary_key
     )
     return (
-        f'INSERT INTO "{table}" ({columns}) '
-        f'SELECT {columns} FROM jsonb_populate_recordset(NULL::"{table}", %s::jsonb) '
+        f"INSERT INTO {table} ({columns}) "
+        f"SELECT {columns} FROM jsonb_populate_recordset(NULL::{table}, %s::jsonb) "
         "ON CONFLICT (request_id) DO NOTHING"
     )
 
