@@ -10,6 +10,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/test"
+# The vendor call of bench.proxy_overhead: the simulator's seeded organization's service accounts.
+SERVICE_ACCOUNTS_PATH = "/api/app/organizations/1001/service-accounts"
 
 
 def database_url() -> str:

@@ -16,7 +16,7 @@ import os
 from django.http import HttpResponse
 from django.urls import include, path
 
-FORWARD_PATH = "/api/app/organizations/1001/service-accounts"
+from bench.common import SERVICE_ACCOUNTS_PATH
 
 
 def constant(request):
@@ -28,7 +28,9 @@ def forward(request):
 
     pool = host_pool(os.environ["MIXPANEL_BASE_URL"])
     answer = pool.urlopen(
-        "GET", FORWARD_PATH, headers={"Authorization": os.environ["BENCH_FORWARD_AUTHORIZATION"]}
+        "GET",
+        SERVICE_ACCOUNTS_PATH,
+        headers={"Authorization": os.environ["BENCH_FORWARD_AUTHORIZATION"]},
     )
     return HttpResponse(answer.data, status=answer.status, content_type="application/json")
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import database_url, run_load, summary  # noqa: E402
+from bench.common import SERVICE_ACCOUNTS_PATH, database_url, run_load, summary  # noqa: E402
 from elements.mixpanel.simulator.testing import SA_CONFIGURATION as SA  # noqa: E402
 from elements.mixpanel.simulator.testing import SimulatorProcess  # noqa: E402
 from tests.live_platform import LivePlatform  # noqa: E402
@@ -44,7 +44,7 @@ def main():
 def run(sim, live, args):
     instance = live.create_instance(SA)
     sim_port = int(sim.base_url.rsplit(":", 1)[1])
-    direct = (sim_port, "/api/app/organizations/1001/service-accounts", sim.sa_auth())
+    direct = (sim_port, SERVICE_ACCOUNTS_PATH, sim.sa_auth())
     platform = (
         live.port,
         "/elements/api-v2/hubs/general/service-accounts",
