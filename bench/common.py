@@ -48,6 +48,35 @@ def run_load(port: int, path: str, headers: dict, *, calls: int, concurrency: in
     return latencies, calls / wall
 
 
+def interleaved_latencies(targets: dict, *, calls: int, warmup: int) -> dict[str, list[float]]:
+    """Latencies (ms) of ``calls`` GETs to each of ``targets`` (name -> (port, path, headers)),
+    one keep-alive connection each, taken in turns: call 1 of every target, then call 2 ...
+
+    Taken in turns, every target sees the same machine: on a small shared VM the cost of one
+    loopback hop drifts by tenths of a millisecond from one minute to the next, which would
+    otherwise land on whichever target happened to run during a slow minute."""
+    connections = {
+        name: http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        for name, (port, _, _) in targets.items()
+    }
+    latencies: dict[str, list[float]] = {name: [] for name in targets}
+    for round_number in range(warmup + calls):
+        for name, (_, path, headers) in targets.items():
+            connection = connections[name]
+            started = time.perf_counter()
+            connection.request("GET", path, headers=headers)
+            response = connection.getresponse()
+            response.read()
+            elapsed = (time.perf_counter() - started) * 1000
+            if response.status != 200:
+                raise RuntimeError(f"{path} answered {response.status}")
+            if round_number >= warmup:
+                latencies[name].append(elapsed)
+    for connection in connections.values():
+        connection.close()
+    return latencies
+
+
 def summary(latencies: list[float]) -> dict:
     return {
         "p50": percentile(latencies, 50),

@@ -3,6 +3,8 @@
 The Mixpanel simulator and the platform (gunicorn, PostgreSQL) on loopback. The same call,
 ``GET service-accounts``, straight to the simulator (the baseline) and through the platform, at
 concurrency 1 and 16. Prints p50/p99 of both, the added milliseconds and the throughput ratio.
+At concurrency 1 the targets are called in turns (``interleaved_latencies``), so that the
+machine's drift lands on all of them alike; at 16 each has the machine to itself.
 
 At concurrency 1 it also prints the floor of this stack, measured in the same gunicorn
 (``bench/floor_urls.py``): a constant Django view, and a Django view that only forwards the call
@@ -19,7 +21,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import SERVICE_ACCOUNTS_PATH, database_url, run_load, summary  # noqa: E402
+from bench.common import (  # noqa: E402
+    SERVICE_ACCOUNTS_PATH,
+    database_url,
+    interleaved_latencies,
+    run_load,
+    summary,
+)
 from elements.mixpanel.simulator.testing import SA_CONFIGURATION as SA  # noqa: E402
 from elements.mixpanel.simulator.testing import SimulatorProcess  # noqa: E402
 from tests.live_platform import LivePlatform  # noqa: E402
@@ -44,55 +52,61 @@ def main():
 def run(sim, live, args):
     instance = live.create_instance(SA)
     sim_port = int(sim.base_url.rsplit(":", 1)[1])
-    direct = (sim_port, SERVICE_ACCOUNTS_PATH, sim.sa_auth())
+    direct = (sim_port, SERVICE_ACCOUNTS_PATH, {"Authorization": sim.sa_auth()})
     platform = (
         live.port,
         "/elements/api-v2/hubs/general/service-accounts",
-        live.element_auth(instance["token"]),
+        {"Authorization": live.element_auth(instance["token"])},
     )
-    floors = {
-        "constant": (live.port, "/bench/constant", ""),
-        "forward": (live.port, "/bench/forward", ""),
-    }
-
-    def measure(target, concurrency):
-        port, path, auth = target
-        latencies, throughput = run_load(
-            port,
-            path,
-            {"Authorization": auth} if auth else {},
-            calls=args.calls,
-            concurrency=concurrency,
-            warmup=args.warmup,
-        )
-        return summary(latencies), throughput
-
-    print(f"proxy_overhead: {args.calls} calls per run, {args.warmup} warm-up")
+    print(f"proxy_overhead: {args.calls} calls per target, {args.warmup} warm-up")
     print(f"{'conc':>4} {'target':<9} {'p50 ms':>8} {'p99 ms':>8} {'calls/s':>9}")
-    for concurrency in (1, 16):
-        rows = {"direct": measure(direct, concurrency)}
-        if concurrency == 1:
-            rows.update({name: measure(target, 1) for name, target in floors.items()})
-        rows["platform"] = measure(platform, concurrency)
-        for label, (stats, throughput) in rows.items():
-            print(
-                f"{concurrency:>4} {label:<9} {stats['p50']:>8.3f} {stats['p99']:>8.3f} "
-                f"{throughput:>9.0f}"
-            )
-        (b, base_tput), (p, plat_tput) = rows["direct"], rows["platform"]
-        print(
-            f"{concurrency:>4} added p50 {p['p50'] - b['p50']:+.3f} ms, "
-            f"p99 {p['p99'] - b['p99']:+.3f} ms; throughput ratio platform/direct "
-            f"{plat_tput / base_tput:.2f}"
+
+    # Concurrency 1: the four targets in turns, so that each sees the same machine.
+    latencies = interleaved_latencies(
+        {
+            "direct": direct,
+            "constant": (live.port, "/bench/constant", {}),
+            "forward": (live.port, "/bench/forward", {}),
+            "platform": platform,
+        },
+        calls=args.calls,
+        warmup=args.warmup,
+    )
+    stats = {name: summary(values) for name, values in latencies.items()}
+    for name, row in stats.items():
+        _print_row(1, name, row, 1000 / row["mean"])
+    base, plat = stats["direct"], stats["platform"]
+    _print_added(1, base, plat, base["mean"] / plat["mean"])
+    constant, forward = stats["constant"]["p50"], stats["forward"]["p50"]
+    print(
+        f"   1 floor: a constant Django view adds {constant - base['p50']:+.3f} ms, "
+        f"a bare forward {forward - base['p50']:+.3f} ms; the platform's own "
+        f"work {plat['p50'] - forward:+.3f} ms"
+    )
+
+    # Concurrency 16: throughput needs each target to have the machine to itself.
+    rows = {}
+    for name, (port, path, headers) in (("direct", direct), ("platform", platform)):
+        values, throughput = run_load(
+            port, path, headers, calls=args.calls, concurrency=16, warmup=args.warmup
         )
-        if concurrency == 1:
-            constant, forward = rows["constant"][0], rows["forward"][0]
-            print(
-                f"   1 floor: a constant Django view adds {constant['p50'] - b['p50']:+.3f} ms, "
-                f"a bare forward {forward['p50'] - b['p50']:+.3f} ms; the platform's own work "
-                f"{p['p50'] - forward['p50']:+.3f} ms"
-            )
+        rows[name] = (summary(values), throughput)
+        _print_row(16, name, *rows[name])
+    (base, base_tput), (plat, plat_tput) = rows["direct"], rows["platform"]
+    _print_added(16, base, plat, plat_tput / base_tput)
     print("target: added p50 at concurrency 1 <= 1.5 ms")
+
+
+def _print_row(concurrency, name, row, throughput):
+    print(f"{concurrency:>4} {name:<9} {row['p50']:>8.3f} {row['p99']:>8.3f} {throughput:>9.0f}")
+
+
+def _print_added(concurrency, base, plat, throughput_ratio):
+    print(
+        f"{concurrency:>4} added p50 {plat['p50'] - base['p50']:+.3f} ms, "
+        f"p99 {plat['p99'] - base['p99']:+.3f} ms; throughput ratio platform/direct "
+        f"{throughput_ratio:.2f}"
+    )
 
 
 if __name__ == "__main__":
