@@ -2,16 +2,23 @@ from django.contrib import admin
 from django.urls import include, path
 
 from bulk.urls import urlpatterns as bulk_urlpatterns
-from elements.urls import catalog_urlpatterns, operation_urlpatterns, resource_urlpatterns
+from elements.urls import (
+    catalog_urlpatterns,
+    hub_resource_urlpatterns,
+    operation_urlpatterns,
+    resource_urlpatterns,
+)
 from instances.urls import urlpatterns as instance_urlpatterns
 from usage.urls import urlpatterns as usage_urlpatterns
 
-# resource_urlpatterns is a catch-all: it stays last.
+# Bulk before the hub's resource calls (both live under hubs/{hub}/); resource_urlpatterns is a
+# catch-all: it stays last.
 api_v2 = (
-    instance_urlpatterns
+    bulk_urlpatterns
+    + hub_resource_urlpatterns
+    + instance_urlpatterns
     + usage_urlpatterns
     + catalog_urlpatterns
-    + bulk_urlpatterns
     + resource_urlpatterns
 )
 
