@@ -5,7 +5,7 @@ settings plus two routes in front of its own):
 
 - ``/bench/constant``: a Django view answering a constant JSON body (no auth, no vendor call);
 - ``/bench/forward``: a Django view making the benchmark's vendor call through the platform's
-  own connection pool (``elements.framework.vendor.host_pool``) and returning the body: no
+  own connections (``elements.framework.transport.host_connections``) and returning the body: no
   authentication, dispatch, validation, usage log or error mapping.
 
 The platform's figure minus ``forward``'s is what the platform's own work costs.
@@ -24,13 +24,15 @@ def constant(request):
 
 
 def forward(request):
-    from elements.framework.vendor import host_pool
+    from elements.framework.transport import host_connections
 
-    pool = host_pool(os.environ["MIXPANEL_BASE_URL"])
-    answer = pool.urlopen(
+    answer = host_connections(os.environ["MIXPANEL_BASE_URL"]).request(
         "GET",
         SERVICE_ACCOUNTS_PATH,
+        body=None,
         headers={"Authorization": os.environ["BENCH_FORWARD_AUTHORIZATION"]},
+        connect_timeout=5,
+        read_timeout=30,
     )
     return HttpResponse(answer.data, status=answer.status, content_type="application/json")
 

@@ -1,10 +1,11 @@
 """The HTTP client every element uses to reach its vendor.
 
-One process-wide urllib3 pool (keep-alive, bounded), connect and read timeouts, and bounded
-retries with exponential backoff that honour ``Retry-After``, only where a retry cannot
-duplicate an effect (idempotent calls; a connection that never opened is always safe).
-urllib3 rather than requests: on this hot path it costs half as much per call
-(shared/reference/hot-path-measurements.md).
+Request/response calls go through ``transport`` (keep-alive ``http.client`` connections: on the
+element-call hot path they cost about half of urllib3's pool); streaming exports go through one
+process-wide urllib3 pool per host, for its incremental gzip decoding. Connect and read
+timeouts on both, and bounded retries with exponential backoff that honour ``Retry-After``,
+only where a retry cannot duplicate an effect (idempotent calls; a connection that never opened
+is always safe).
 
 Vendor failures become the contract's statuses (§2): timeouts 504, unreachable or garbage 502,
 vendor 5xx 502, vendor 429 429 with ``Retry-After``, other vendor 4xx keep their status; each
@@ -14,6 +15,7 @@ with ``providerMessage``/``providerStatus`` when the vendor answered.
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import logging
 import os
@@ -21,7 +23,7 @@ import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import orjson
 import urllib3
@@ -34,14 +36,15 @@ from urllib3.exceptions import (
     ReadTimeoutError,
 )
 
+from elements.framework.transport import ConnectFailed, host_connections
 from platform_core.conf import platform_settings
 from platform_core.exceptions import PlatformError
 
 logger = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-# urllib3's own retries cover only connections that never opened (nothing was sent, so always
-# safe); status-based retries are ours, below, because they depend on idempotency.
+# Streams: urllib3's own retries cover only connections that never opened (nothing was sent,
+# so always safe); status-based retries are ours, below, because they depend on idempotency.
 CONNECT_ONLY = urllib3.Retry(
     total=None,
     connect=2,
@@ -52,6 +55,8 @@ CONNECT_ONLY = urllib3.Retry(
     respect_retry_after_header=False,
     raise_on_status=False,
 )
+# RFC 3986 path characters, and "%" so that an already-encoded path stays as it is.
+PATH_SAFE = "/:@!$&'()*+,;=-._~%"
 MAX_PROVIDER_MESSAGE = 1000
 USER_AGENT = "elements-platform/1.0"
 
@@ -83,7 +88,8 @@ _pools_pid: int | None = None
 
 
 def host_pool(base_url: str) -> urllib3.HTTPConnectionPool:
-    """The keep-alive connection pool of one vendor host (``https://api.mixpanel.com``).
+    """The urllib3 connection pool of one vendor host (``https://api.mixpanel.com``), for
+    streaming exports.
 
     One pool per host, kept for the process's life (hosts are a small fixed set from the
     element definitions); created lazily, so forked workers each open their own sockets.
@@ -196,7 +202,9 @@ class VendorClient:
 
     @staticmethod
     def _target(path: str, query: Mapping | None) -> str:
-        """The request target: path and query string."""
+        """The request target: path (characters a URL cannot carry percent-encoded, as a path
+        segment built from an input may hold them) and query string."""
+        path = quote(path, safe=PATH_SAFE)
         if query:
             return (
                 path
@@ -223,7 +231,7 @@ class VendorClient:
         check: bool = True,
     ) -> VendorResponse:
         """One vendor call, retried where safe. ``check`` raises on vendor 4xx/5xx."""
-        connection_pool = host_pool(self.hosts[host].rstrip("/"))
+        connections = host_connections(self.hosts[host].rstrip("/"))
         target = self._target(path, query)
         send_headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
         if auth:
@@ -239,7 +247,7 @@ class VendorClient:
         if headers:
             send_headers.update(headers)
         response = self._send(
-            connection_pool, method, target, path, body, send_headers, idempotent, timeout
+            connections, method, target, path, body, send_headers, idempotent, timeout
         )
         return raise_for_status(response) if check else response
 
@@ -281,7 +289,7 @@ class VendorClient:
         )
 
     def _send(
-        self, connection_pool, method, target, path, body, headers, idempotent, timeout
+        self, connections, method, target, path, body, headers, idempotent, timeout
     ) -> VendorResponse:
         max_retries = platform_settings.VENDOR_MAX_RETRIES if idempotent else 0
         backoff = platform_settings.VENDOR_BACKOFF_FACTOR
@@ -289,27 +297,25 @@ class VendorClient:
         attempt = 0
         while True:
             try:
-                raw = connection_pool.urlopen(
+                answer = connections.request(
                     method,
                     target,
                     body=body,
                     headers=headers,
-                    timeout=self._timeout(timeout),
-                    retries=CONNECT_ONLY,
+                    connect_timeout=platform_settings.VENDOR_CONNECT_TIMEOUT,
+                    read_timeout=timeout or platform_settings.VENDOR_READ_TIMEOUT,
                 )
-                response = VendorResponse(raw.status, raw.headers, raw.data, path)
-            except ReadTimeoutError as exc:
-                error: VendorError = VendorTimeout()
+                response = VendorResponse(answer.status, answer.headers, answer.data, path)
+                # The path only: query strings and bodies may carry credentials.
+                logger.debug("vendor %s %s -> %s", method, path, answer.status)
+            except ConnectFailed as exc:
+                error: VendorError = VendorTimeout() if exc.timed_out else VendorUnreachable()
                 cause: Exception = exc
-            except (ConnectTimeoutError, MaxRetryError) as exc:
-                reason = getattr(exc, "reason", None)
-                timed_out = isinstance(exc, ConnectTimeoutError) or isinstance(
-                    reason, (ConnectTimeoutError, ReadTimeoutError)
-                )
-                error = VendorTimeout() if timed_out else VendorUnreachable()
+            except TimeoutError as exc:
+                error = VendorTimeout()
                 cause = exc
-            except (ProtocolError, NewConnectionError, HTTPError) as exc:
-                # Connection dropped mid-answer, or the answer was cut short.
+            except (OSError, http.client.HTTPException) as exc:
+                # Connection dropped mid-answer, the answer was cut short, or it was not HTTP.
                 error = VendorUnreachable("The vendor closed the connection without a full answer.")
                 cause = exc
             else:

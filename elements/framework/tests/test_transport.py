@@ -1,0 +1,156 @@
+"""The vendor transport's connection rules, against small loopback servers whose behaviour each
+test controls (the Mixpanel simulator's faults are covered end to end in
+tests/test_vendor_faults.py)."""
+
+import http.client
+import socket
+import threading
+import time
+
+import pytest
+
+from elements.framework.transport import ConnectFailed, HostConnections
+
+OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+
+
+class ScriptedServer:
+    """Accepts connections and answers each request with ``answer(n)`` (n counts requests
+    over all connections); ``close_after_answer`` closes the connection after each answer
+    without saying so, as a vendor's idle timeout does."""
+
+    def __init__(self, answer=lambda n: OK, *, close_after_answer=False):
+        self.answer = answer
+        self.close_after_answer = close_after_answer
+        self.connections = 0
+        self.requests = 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.base_url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                sock, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
+
+    def _serve(self, sock):
+        with sock:
+            buffered = b""
+            while True:
+                while b"\r\n\r\n" not in buffered:
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        return
+                    buffered += chunk
+                _, _, buffered = buffered.partition(b"\r\n\r\n")
+                self.requests += 1
+                reply = self.answer(self.requests)
+                if reply is None:
+                    return  # drop the connection without answering
+                sock.sendall(reply)
+                if self.close_after_answer:
+                    return
+
+    def close(self):
+        self.listener.close()
+
+
+@pytest.fixture
+def server_factory():
+    servers = []
+
+    def make(*args, **kwargs):
+        server = ScriptedServer(*args, **kwargs)
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.close()
+
+
+def get(connections, read_timeout=2.0):
+    return connections.request(
+        "GET", "/x", body=None, headers={}, connect_timeout=2.0, read_timeout=read_timeout
+    )
+
+
+def test_sequential_calls_share_one_keep_alive_connection(server_factory):
+    server = server_factory()
+    connections = HostConnections(server.base_url)
+    for _ in range(5):
+        answer = get(connections)
+        assert (answer.status, answer.data) == (200, b"{}")
+        assert answer.headers.get("content-type") == "application/json"
+    assert (server.connections, server.requests) == (1, 5)
+
+
+def test_a_connection_the_vendor_closed_while_idle_is_not_reused(server_factory):
+    server = server_factory(close_after_answer=True)
+    connections = HostConnections(server.base_url)
+    for _ in range(3):
+        get(connections)
+        time.sleep(0.05)  # let the close arrive
+    assert (server.connections, server.requests) == (3, 3)
+
+
+def test_an_answer_saying_connection_close_is_not_pooled(server_factory):
+    closing = OK.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n", 1)
+    server = server_factory(lambda n: closing)
+    connections = HostConnections(server.base_url)
+    get(connections)
+    get(connections)
+    assert server.connections == 2
+    assert len(connections._idle) == 0
+
+
+def test_idle_connections_are_bounded(server_factory):
+    server = server_factory()
+    connections = HostConnections(server.base_url, max_idle=2)
+    held = [connections._connect(2.0) for _ in range(4)]
+    for connection in held:
+        connections._release(connection)
+    assert len(connections._idle) == 2
+    assert sum(c.sock is None for c in held) == 2  # the others were closed, not leaked
+
+
+def test_nothing_listening_is_a_connect_failure_after_the_retries():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # nobody listens here once the probe is closed
+    connections = HostConnections(f"http://127.0.0.1:{port}")
+    with pytest.raises(ConnectFailed) as failure:
+        get(connections)
+    assert failure.value.timed_out is False
+
+
+def test_a_silent_vendor_is_a_read_timeout(server_factory):
+    server = server_factory(lambda n: (time.sleep(1.0), OK)[1])
+    connections = HostConnections(server.base_url)
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        get(connections, read_timeout=0.2)
+    assert time.monotonic() - started < 0.9
+    assert len(connections._idle) == 0  # a connection in an unknown state is never reused
+
+
+@pytest.mark.parametrize(
+    "reply,error",
+    [
+        (None, http.client.RemoteDisconnected),
+        (OK[:-1], http.client.IncompleteRead),
+        (b"garbage\r\n\r\n", http.client.BadStatusLine),
+    ],
+    ids=["dropped", "truncated", "not-http"],
+)
+def test_broken_answers_raise_and_close_the_connection(server_factory, reply, error):
+    # The truncated answer needs its connection closed to end; the others end by themselves.
+    server = server_factory(lambda n: reply, close_after_answer=True)
+    connections = HostConnections(server.base_url)
+    with pytest.raises(error):
+        get(connections)
+    assert len(connections._idle) == 0

@@ -1,0 +1,169 @@
+"""Keep-alive connections to vendor hosts for request/response calls, on ``http.client``.
+
+Every element call makes one such call while its caller waits, so its cost is the platform's
+latency. On the platform's machine one call through ``http.client`` costs about half of one
+through urllib3's pool (``shared/reference/hot-path-measurements.md``, and ``bench.proxy_overhead``
+shows the difference end to end): urllib3 re-encodes the target, builds a header dict, a
+Timeout, a Retry and a response wrapper on every call. What urllib3's pool did for these calls
+is small and lives here: a bounded LIFO of idle connections per host, a stale-connection check
+before reuse, separate connect and read timeouts, and connect retries (nothing was sent, so
+they are always safe). Retries of answered or failed calls belong to ``vendor.VendorClient``,
+which knows whether a call is idempotent.
+
+Streaming exports (``VendorClient.stream``) stay on urllib3, for its incremental gzip decoding.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import select
+import ssl
+from collections import deque
+from functools import cache
+from urllib.parse import urlsplit
+
+CONNECT_RETRIES = 2
+MAX_IDLE_PER_HOST = 32
+
+
+class ConnectFailed(Exception):
+    """No connection could be opened (refused, unresolvable, or the connect timed out):
+    nothing was sent."""
+
+    def __init__(self, cause: OSError):
+        super().__init__(type(cause).__name__)
+        self.timed_out = isinstance(cause, TimeoutError)
+
+
+class Answer:
+    """A vendor's complete answer: status, headers (case-insensitive ``get``) and body."""
+
+    __slots__ = ("status", "headers", "data")
+
+    def __init__(self, status: int, headers: http.client.HTTPMessage, data: bytes):
+        self.status = status
+        self.headers = headers
+        self.data = data
+
+
+@cache
+def _tls_context() -> ssl.SSLContext:
+    # Certificates and host names verified against the system's trust store.
+    return ssl.create_default_context()
+
+
+class HostConnections:
+    """The idle keep-alive connections to one ``scheme://host[:port]``.
+
+    Thread-safe without a lock: ``deque.append`` and ``deque.pop`` are atomic. A connection is
+    owned by one call from ``pop`` until it is put back or closed.
+    """
+
+    def __init__(self, base_url: str, *, max_idle: int = MAX_IDLE_PER_HOST):
+        parts = urlsplit(base_url)
+        self.tls = parts.scheme == "https"
+        self.host = parts.hostname or ""
+        self.port = parts.port or (443 if self.tls else 80)
+        self.max_idle = max_idle
+        self._idle: deque[http.client.HTTPConnection] = deque()
+
+    def request(
+        self,
+        method: str,
+        target: str,
+        *,
+        body: bytes | None,
+        headers: dict[str, str],
+        connect_timeout: float,
+        read_timeout: float,
+    ) -> Answer:
+        """Send one request and read the whole answer.
+
+        Raises ``ConnectFailed`` when no connection could be opened, ``TimeoutError`` when the
+        answer did not come within ``read_timeout``, and ``OSError`` or
+        ``http.client.HTTPException`` when the connection broke or the answer was not HTTP.
+        """
+        connection = self._reusable()
+        if connection is not None:
+            try:
+                connection.sock.settimeout(read_timeout)
+                connection.request(method, target, body=body, headers=headers)
+            except OSError:
+                # The vendor closed the idle connection while it was being reused, before it
+                # could have read the request: send it again on a fresh connection.
+                connection.close()
+                connection = None
+        if connection is None:
+            connection = self._connect(connect_timeout)
+            connection.sock.settimeout(read_timeout)
+            try:
+                connection.request(method, target, body=body, headers=headers)
+            except BaseException:
+                connection.close()
+                raise
+        try:
+            response = connection.getresponse()
+            answer = Answer(response.status, response.headers, response.read())
+        except BaseException:
+            connection.close()
+            raise
+        self._release(connection)
+        return answer
+
+    def _reusable(self) -> http.client.HTTPConnection | None:
+        """The most recently used idle connection the vendor has not closed, if any."""
+        while True:
+            try:
+                connection = self._idle.pop()
+            except IndexError:
+                return None
+            # An idle connection with something to read was closed by the vendor (or holds
+            # stray bytes): either way it cannot carry a request.
+            readable, _, _ = select.select([connection.sock], [], [], 0)
+            if not readable:
+                return connection
+            connection.close()
+
+    def _connect(self, timeout: float) -> http.client.HTTPConnection:
+        if self.tls:
+            connection = http.client.HTTPSConnection(
+                self.host, self.port, timeout=timeout, context=_tls_context()
+            )
+        else:
+            connection = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        for attempt in range(CONNECT_RETRIES + 1):
+            try:
+                connection.connect()
+                return connection
+            except OSError as exc:
+                connection.close()
+                if attempt == CONNECT_RETRIES:
+                    raise ConnectFailed(exc) from exc
+        raise AssertionError("unreachable")
+
+    def _release(self, connection: http.client.HTTPConnection) -> None:
+        # http.client drops the socket itself when the answer said "Connection: close".
+        if connection.sock is None or len(self._idle) >= self.max_idle:
+            connection.close()
+        else:
+            self._idle.append(connection)
+
+
+_hosts: dict[str, HostConnections] = {}
+_hosts_pid: int | None = None
+
+
+def host_connections(base_url: str) -> HostConnections:
+    """This process's connections to one vendor host (``https://api.mixpanel.com``).
+
+    Created lazily and kept for the process's life (hosts are a small fixed set from the
+    element definitions); forked workers each open their own sockets."""
+    global _hosts_pid
+    if _hosts_pid != os.getpid():
+        _hosts.clear()
+        _hosts_pid = os.getpid()
+    found = _hosts.get(base_url)
+    if found is None:
+        found = _hosts.setdefault(base_url, HostConnections(base_url))
+    return found
