@@ -89,9 +89,10 @@ class HostConnections:
             try:
                 connection.sock.settimeout(read_timeout)
                 connection.request(method, target, body=body, headers=headers)
-            except OSError:
-                # The vendor closed the idle connection while it was being reused, before it
-                # could have read the request: send it again on a fresh connection.
+            except ConnectionError:
+                # The vendor had reset the idle connection before this request reached it (a
+                # write fails only then), so it cannot have acted on it: send it again on a
+                # fresh connection.
                 connection.close()
                 connection = None
         if connection is None:

@@ -4,6 +4,7 @@ tests/test_vendor_faults.py)."""
 
 import http.client
 import socket
+import struct
 import threading
 import time
 
@@ -19,9 +20,10 @@ class ScriptedServer:
     over all connections); ``close_after_answer`` closes the connection after each answer
     without saying so, as a vendor's idle timeout does."""
 
-    def __init__(self, answer=lambda n: OK, *, close_after_answer=False):
+    def __init__(self, answer=lambda n: OK, *, close_after_answer=False, reset=False):
         self.answer = answer
         self.close_after_answer = close_after_answer
+        self.reset = reset  # close with a TCP reset rather than a FIN
         self.connections = 0
         self.requests = 0
         self.listener = socket.create_server(("127.0.0.1", 0))
@@ -53,6 +55,10 @@ class ScriptedServer:
                     return  # drop the connection without answering
                 sock.sendall(reply)
                 if self.close_after_answer:
+                    if self.reset:
+                        sock.setsockopt(
+                            socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                        )
                     return
 
     def close(self):
@@ -96,6 +102,23 @@ def test_a_connection_the_vendor_closed_while_idle_is_not_reused(server_factory)
         get(connections)
         time.sleep(0.05)  # let the close arrive
     assert (server.connections, server.requests) == (3, 3)
+
+
+def test_a_request_that_cannot_be_written_on_a_reused_connection_goes_on_a_fresh_one(
+    server_factory, monkeypatch
+):
+    # The vendor resets the connection between the idle check and the write: the write fails,
+    # so the vendor cannot have seen the request, and it is sent once more on a new connection.
+    server = server_factory(close_after_answer=True, reset=True)
+    connections = HostConnections(server.base_url)
+    get(connections)
+    time.sleep(0.05)  # the reset has arrived
+    monkeypatch.setattr(
+        "elements.framework.transport.select.select", lambda r, w, x, t: ([], [], [])
+    )
+    answer = get(connections)
+    assert answer.status == 200
+    assert (server.connections, server.requests) == (2, 2)
 
 
 def test_an_answer_saying_connection_close_is_not_pooled(server_factory):
