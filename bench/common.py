@@ -48,30 +48,42 @@ def run_load(port: int, path: str, headers: dict, *, calls: int, concurrency: in
     return latencies, calls / wall
 
 
-def interleaved_latencies(targets: dict, *, calls: int, warmup: int) -> dict[str, list[float]]:
+def interleaved_latencies(
+    targets: dict, *, calls: int, warmup: int, block: int = 100
+) -> dict[str, list[float]]:
     """Latencies (ms) of ``calls`` GETs to each of ``targets`` (name -> (port, path, headers)),
-    one keep-alive connection each, taken in turns: call 1 of every target, then call 2 ...
+    one keep-alive connection each, in alternating blocks: ``block`` calls to the first target,
+    ``block`` to the second, ... and round again.
 
-    Taken in turns, every target sees the same machine: on a small shared VM the cost of one
-    loopback hop drifts by tenths of a millisecond from one minute to the next, which would
-    otherwise land on whichever target happened to run during a slow minute."""
+    On a small shared VM the cost of a loopback hop drifts by tenths of a millisecond from one
+    minute to the next; measured one after the other, targets would each get a different
+    minute. Alternating blocks give every target the same minutes, while inside a block each
+    call follows a call to the same target, as when each target is measured on its own (a
+    call right after another target's could share the machine with that call's tail)."""
     connections = {
         name: http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         for name, (port, _, _) in targets.items()
     }
+
+    def timed(name: str) -> float:
+        _, path, headers = targets[name]
+        connection = connections[name]
+        started = time.perf_counter()
+        connection.request("GET", path, headers=headers)
+        response = connection.getresponse()
+        response.read()
+        elapsed = (time.perf_counter() - started) * 1000
+        if response.status != 200:
+            raise RuntimeError(f"{path} answered {response.status}")
+        return elapsed
+
+    for name in targets:
+        for _ in range(warmup):
+            timed(name)
     latencies: dict[str, list[float]] = {name: [] for name in targets}
-    for round_number in range(warmup + calls):
-        for name, (_, path, headers) in targets.items():
-            connection = connections[name]
-            started = time.perf_counter()
-            connection.request("GET", path, headers=headers)
-            response = connection.getresponse()
-            response.read()
-            elapsed = (time.perf_counter() - started) * 1000
-            if response.status != 200:
-                raise RuntimeError(f"{path} answered {response.status}")
-            if round_number >= warmup:
-                latencies[name].append(elapsed)
+    while any(len(values) < calls for values in latencies.values()):
+        for name, values in latencies.items():
+            values.extend(timed(name) for _ in range(min(block, calls - len(values))))
     for connection in connections.values():
         connection.close()
     return latencies

@@ -3,8 +3,9 @@
 The Mixpanel simulator and the platform (gunicorn, PostgreSQL) on loopback. The same call,
 ``GET service-accounts``, straight to the simulator (the baseline) and through the platform, at
 concurrency 1 and 16. Prints p50/p99 of both, the added milliseconds and the throughput ratio.
-At concurrency 1 the targets are called in turns (``interleaved_latencies``), so that the
-machine's drift lands on all of them alike; at 16 each has the machine to itself.
+At concurrency 1 the targets are measured in alternating blocks of 100 calls
+(``interleaved_latencies``), so that the machine's drift lands on all of them alike; at 16 each
+has the machine to itself.
 
 At concurrency 1 it also prints the floor of this stack, measured in the same gunicorn
 (``bench/floor_urls.py``): a constant Django view, and a Django view that only forwards the call
@@ -61,7 +62,7 @@ def run(sim, live, args):
     print(f"proxy_overhead: {args.calls} calls per target, {args.warmup} warm-up")
     print(f"{'conc':>4} {'target':<9} {'p50 ms':>8} {'p99 ms':>8} {'calls/s':>9}")
 
-    # Concurrency 1: the four targets in turns, so that each sees the same machine.
+    # Concurrency 1: the four targets in alternating blocks, so that each sees the same machine.
     latencies = interleaved_latencies(
         {
             "direct": direct,
