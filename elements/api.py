@@ -76,7 +76,7 @@ class ElementCallView(View):
     and the usage log.
 
     A plain Django view, not a DRF one: element calls are the platform's hot path, and DRF's
-    request wrapping, negotiation and rendering cost about 0.5 ms a call on the benchmark
+    request wrapping, negotiation and rendering cost 0.3-0.5 ms a call on the benchmark
     machine (``bench.proxy_overhead``) while adding nothing here. Authentication, the
     disabled-instance rule and the error shape are the same code the DRF views use
     (``platform_core.authentication``, ``permissions``, ``exceptions.exception_handler``).
