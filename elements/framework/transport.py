@@ -151,20 +151,22 @@ class HostConnections:
             self._idle.append(connection)
 
 
-_hosts: dict[str, HostConnections] = {}
-_hosts_pid: int | None = None
+class PerHost:
+    """``make(base_url)`` once per vendor host and process, kept for the process's life (hosts
+    are a small fixed set from the element definitions). A forked child starts empty, so it
+    opens its own sockets rather than sharing its parent's."""
+
+    def __init__(self, make):
+        self.make = make
+        self.made: dict = {}
+        os.register_at_fork(after_in_child=self.made.clear)
+
+    def __call__(self, base_url: str):
+        found = self.made.get(base_url)
+        if found is None:
+            found = self.made.setdefault(base_url, self.make(base_url))
+        return found
 
 
-def host_connections(base_url: str) -> HostConnections:
-    """This process's connections to one vendor host (``https://api.mixpanel.com``).
-
-    Created lazily and kept for the process's life (hosts are a small fixed set from the
-    element definitions); forked workers each open their own sockets."""
-    global _hosts_pid
-    if _hosts_pid != os.getpid():
-        _hosts.clear()
-        _hosts_pid = os.getpid()
-    found = _hosts.get(base_url)
-    if found is None:
-        found = _hosts.setdefault(base_url, HostConnections(base_url))
-    return found
+# This process's connections to one vendor host (``https://api.mixpanel.com``).
+host_connections = PerHost(HostConnections)

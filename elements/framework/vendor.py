@@ -18,7 +18,6 @@ import base64
 import http.client
 import json
 import logging
-import os
 import random
 import time
 from collections.abc import Mapping
@@ -36,7 +35,7 @@ from urllib3.exceptions import (
     ReadTimeoutError,
 )
 
-from elements.framework.transport import ConnectFailed, host_connections
+from elements.framework.transport import ConnectFailed, PerHost, host_connections
 from platform_core.conf import platform_settings
 from platform_core.exceptions import PlatformError
 
@@ -83,28 +82,11 @@ class VendorGarbage(VendorError):
     default_detail = "The vendor answered with a body that could not be understood."
 
 
-_pools: dict[str, urllib3.HTTPConnectionPool] = {}
-_pools_pid: int | None = None
-
-
-def host_pool(base_url: str) -> urllib3.HTTPConnectionPool:
-    """The urllib3 connection pool of one vendor host (``https://api.mixpanel.com``), for
-    streaming exports.
-
-    One pool per host, kept for the process's life (hosts are a small fixed set from the
-    element definitions); created lazily, so forked workers each open their own sockets.
-    Calling the host's pool directly skips a pool manager's URL parsing on every call.
-    """
-    global _pools_pid
-    if _pools_pid != os.getpid():
-        _pools.clear()
-        _pools_pid = os.getpid()
-    found = _pools.get(base_url)
-    if found is None:
-        found = _pools[base_url] = urllib3.connection_from_url(
-            base_url, maxsize=32, block=False, retries=False
-        )
-    return found
+# The urllib3 connection pool of one vendor host, for streaming exports. The host's own pool,
+# not a pool manager: that skips URL parsing on every call.
+host_pool = PerHost(
+    lambda base_url: urllib3.connection_from_url(base_url, maxsize=32, block=False, retries=False)
+)
 
 
 def basic_auth(username: str, password: str = "") -> str:

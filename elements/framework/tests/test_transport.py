@@ -3,6 +3,7 @@ test controls (the Mixpanel simulator's faults are covered end to end in
 tests/test_vendor_faults.py)."""
 
 import http.client
+import os
 import socket
 import struct
 import threading
@@ -10,7 +11,7 @@ import time
 
 import pytest
 
-from elements.framework.transport import ConnectFailed, HostConnections
+from elements.framework.transport import ConnectFailed, HostConnections, PerHost
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
 
@@ -177,3 +178,14 @@ def test_broken_answers_raise_and_close_the_connection(server_factory, reply, er
     with pytest.raises(error):
         get(connections)
     assert len(connections._idle) == 0
+
+
+def test_a_forked_child_opens_its_own_connections():
+    registry = PerHost(lambda base_url: object())
+    in_parent = registry("http://vendor.test")
+    assert registry("http://vendor.test") is in_parent  # one per host and process
+    pid = os.fork()
+    if pid == 0:  # the child: a fresh object, never the parent's
+        os._exit(0 if registry("http://vendor.test") is not in_parent else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
