@@ -1,12 +1,14 @@
 """The platform's own settings, read through one object: ``platform_settings.NAME``.
 
-Values live in ``settings.PLATFORM``; reading them through here keeps the defaults in one place
-and lets tests override them with ``override_settings(PLATFORM={...})``.
+``DEFAULTS`` names every setting, with its default and what it means; ``settings.PLATFORM`` is
+built from it (an environment variable of the same name overrides a default, see
+``settings.env_setting``), and tests override values with ``override_settings(PLATFORM={...})``.
 """
 
 from django.conf import settings
 
 DEFAULTS = {
+    # Fernet keys, newest first (platform_core/keys.py reads them from CREDENTIALS_KEYS).
     "CREDENTIALS_KEYS": [],
     "VENDOR_CONNECT_TIMEOUT": 5.0,
     "VENDOR_READ_TIMEOUT": 30.0,
@@ -14,14 +16,17 @@ DEFAULTS = {
     "VENDOR_BACKOFF_FACTOR": 0.5,
     "VENDOR_MAX_RETRY_AFTER": 30.0,
     "CALLBACK_ALLOW_PRIVATE_NETWORKS": False,
+    # Element-call auth cache (instances/token_cache.py; PostgreSQL only, 0 turns it off).
     "AUTH_CACHE_SECONDS": 300.0,
     "AUTH_CACHE_MAX_ENTRIES": 10000,
     "DEFAULT_PAGE_SIZE": 200,
     "MAX_PAGE_SIZE": 1000,
-    # Bulk jobs (bulk/): see the README's Bulk section.
+    # Bulk jobs (bulk/): see the README's "Bulk downloads".
     "BULK_RESULT_RETENTION_DAYS": 3.0,
     "BULK_ENCRYPT_RESULTS": True,
+    # Ask vendors for gzip-compressed exports (a 5-10x smaller transfer over a real network).
     "BULK_EXPORT_GZIP": True,
+    # Records per checkpoint (and result part) of a raw export.
     "BULK_EXPORT_PAGE_RECORDS": 5000,
     "BULK_LEASE_SECONDS": 60.0,
     "BULK_SWEEP_INTERVAL": 30.0,

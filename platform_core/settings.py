@@ -12,6 +12,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from platform_core.conf import DEFAULTS as PLATFORM_DEFAULTS
 from platform_core.keys import load_credentials_keys
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -138,40 +139,26 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": [],
 }
 
-# Everything the platform itself reads, in one namespace (see platform_core/conf.py).
+
+def env_setting(name: str, default):
+    """The environment variable ``name`` read as the type of its default."""
+    if isinstance(default, bool):
+        return env_bool(name, default)
+    if isinstance(default, int):
+        return env_int(name, default)
+    return env_float(name, default)
+
+
+# Everything the platform itself reads, in one namespace: platform_core/conf.py names each
+# setting, its default and its meaning; an environment variable of the same name overrides it.
 PLATFORM = {
-    "CREDENTIALS_KEYS": load_credentials_keys(
-        os.environ.get("CREDENTIALS_KEYS", ""), debug=DEBUG, var_dir=VAR_DIR
-    ),
-    "VENDOR_CONNECT_TIMEOUT": float(os.environ.get("VENDOR_CONNECT_TIMEOUT", "5")),
-    "VENDOR_READ_TIMEOUT": float(os.environ.get("VENDOR_READ_TIMEOUT", "30")),
-    "VENDOR_MAX_RETRIES": env_int("VENDOR_MAX_RETRIES", 3),
-    "VENDOR_BACKOFF_FACTOR": float(os.environ.get("VENDOR_BACKOFF_FACTOR", "0.5")),
-    "VENDOR_MAX_RETRY_AFTER": float(os.environ.get("VENDOR_MAX_RETRY_AFTER", "30")),
-    "CALLBACK_ALLOW_PRIVATE_NETWORKS": env_bool("CALLBACK_ALLOW_PRIVATE_NETWORKS", False),
-    # Element-call auth cache (instances/token_cache.py; PostgreSQL only, 0 turns it off).
-    "AUTH_CACHE_SECONDS": env_float("AUTH_CACHE_SECONDS", 300),
-    "AUTH_CACHE_MAX_ENTRIES": env_int("AUTH_CACHE_MAX_ENTRIES", 10000),
-    "DEFAULT_PAGE_SIZE": env_int("DEFAULT_PAGE_SIZE", 200),
-    "MAX_PAGE_SIZE": env_int("MAX_PAGE_SIZE", 1000),
-    # Bulk jobs (bulk/, README "Bulk downloads").
-    "BULK_RESULT_RETENTION_DAYS": env_float("BULK_RESULT_RETENTION_DAYS", 3),
-    "BULK_ENCRYPT_RESULTS": env_bool("BULK_ENCRYPT_RESULTS", True),
-    # Ask vendors for gzip-compressed exports (a 5-10x smaller transfer over a real network).
-    "BULK_EXPORT_GZIP": env_bool("BULK_EXPORT_GZIP", True),
-    # Records per checkpoint (and result part) of a raw export.
-    "BULK_EXPORT_PAGE_RECORDS": env_int("BULK_EXPORT_PAGE_RECORDS", 5000),
-    "BULK_LEASE_SECONDS": env_float("BULK_LEASE_SECONDS", 60),
-    "BULK_SWEEP_INTERVAL": env_float("BULK_SWEEP_INTERVAL", 30),
-    "BULK_REQUEUE_AFTER": env_float("BULK_REQUEUE_AFTER", 120),
-    "BULK_MAX_ATTEMPTS": env_int("BULK_MAX_ATTEMPTS", 10),
-    "BULK_PAGE_RETRIES": env_int("BULK_PAGE_RETRIES", 5),
-    "BULK_RETRY_BACKOFF": env_float("BULK_RETRY_BACKOFF", 2),
-    "BULK_MAX_RETRY_WAIT": env_float("BULK_MAX_RETRY_WAIT", 300),
-    "BULK_CALLBACK_MAX_ATTEMPTS": env_int("BULK_CALLBACK_MAX_ATTEMPTS", 8),
-    "BULK_CALLBACK_BACKOFF": env_float("BULK_CALLBACK_BACKOFF", 5),
-    "BULK_CALLBACK_TIMEOUT": env_float("BULK_CALLBACK_TIMEOUT", 10),
+    name: env_setting(name, default)
+    for name, default in PLATFORM_DEFAULTS.items()
+    if name != "CREDENTIALS_KEYS"
 }
+PLATFORM["CREDENTIALS_KEYS"] = load_credentials_keys(
+    os.environ.get("CREDENTIALS_KEYS", ""), debug=DEBUG, var_dir=VAR_DIR
+)
 
 # Usage log (contract §7): "spool" writes off the request path (usage/writer.py).
 USAGE_LOG_MODE = os.environ.get("USAGE_LOG_MODE", "spool")
