@@ -47,6 +47,15 @@ class Answer:
         self.data = data
 
 
+def _readable(sock) -> bool:
+    """Whether an idle socket has something to read: then the vendor closed it (or sent stray
+    bytes), and either way it cannot carry a request. ``poll``, not ``select``: a busy process
+    can hold sockets numbered above select's limit of 1024."""
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(0))
+
+
 @cache
 def _tls_context() -> ssl.SSLContext:
     # Certificates and host names verified against the system's trust store.
@@ -119,10 +128,7 @@ class HostConnections:
                 connection = self._idle.pop()
             except IndexError:
                 return None
-            # An idle connection with something to read was closed by the vendor (or holds
-            # stray bytes): either way it cannot carry a request.
-            readable, _, _ = select.select([connection.sock], [], [], 0)
-            if not readable:
+            if not _readable(connection.sock):
                 return connection
             connection.close()
 

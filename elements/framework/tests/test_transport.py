@@ -114,9 +114,7 @@ def test_a_request_that_cannot_be_written_on_a_reused_connection_goes_on_a_fresh
     connections = HostConnections(server.base_url)
     get(connections)
     time.sleep(0.05)  # the reset has arrived
-    monkeypatch.setattr(
-        "elements.framework.transport.select.select", lambda r, w, x, t: ([], [], [])
-    )
+    monkeypatch.setattr("elements.framework.transport._readable", lambda sock: False)
     answer = get(connections)
     assert answer.status == 200
     assert (server.connections, server.requests) == (2, 2)
@@ -189,3 +187,24 @@ def test_a_forked_child_opens_its_own_connections():
         os._exit(0 if registry("http://vendor.test") is not in_parent else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_the_idle_check_works_for_sockets_numbered_above_1024(server_factory):
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 2048:  # as many descriptors as the hard limit allows; 2048 is plenty
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(2048, hard), hard))
+    server = server_factory(close_after_answer=True)
+    connections = HostConnections(server.base_url)
+    get(connections)
+    idle = connections._idle[-1]
+    high = os.dup2(idle.sock.fileno(), 2000)  # select() would refuse this descriptor
+    try:
+        idle.sock.close()
+        idle.sock = socket.socket(fileno=high)
+        time.sleep(0.05)  # the vendor's close has arrived
+        assert get(connections).status == 200
+        assert server.connections == 2  # the closed idle connection was noticed, not reused
+    finally:
+        idle.close()
