@@ -44,17 +44,18 @@ def error_shape(response):
 
 
 @pytest.mark.parametrize(
-    "switch,status,provider_status",
+    "switch,status,provider_status,message",
     [
-        ({"status": 500}, 502, 500),
-        ({"status": 503}, 502, 503),
-        ({"malformed": True}, 502, 200),  # a 200 of garbage is an answer: not retried
-        ({"truncate": True}, 502, None),
-        ({"drop": True}, 502, None),
-        ({"hang": {"seconds": 5}}, 504, None),
+        ({"status": 500}, 502, 500, "failed with HTTP 500"),
+        ({"status": 503}, 502, 503, "failed with HTTP 503"),
+        # A 200 of garbage is an answer: not retried.
+        ({"malformed": True}, 502, 200, "not JSON"),
+        ({"truncate": True}, 502, None, "before its answer was complete"),
+        ({"drop": True}, 502, None, "without an answer"),
+        ({"hang": {"seconds": 5}}, 504, None, "did not answer in time"),
     ],
 )
-def test_fault_maps_to_contract_status(element, sim, switch, status, provider_status):
+def test_fault_maps_to_contract_status(element, sim, switch, status, provider_status, message):
     sim.clear_requests()
     sim.faults(path_prefix=SA_PATH, **switch)
     started = time.monotonic()
@@ -63,6 +64,7 @@ def test_fault_maps_to_contract_status(element, sim, switch, status, provider_st
     body = error_shape(response)
     if provider_status is not None:
         assert body["providerStatus"] == provider_status
+    assert message in body["message"]
     assert "Traceback" not in response.content.decode()
     # Idempotent: tried 1 + VENDOR_MAX_RETRIES times, then gave up in bounded time.
     assert hits(sim, SA_PATH) == (1 if "malformed" in switch else 3)

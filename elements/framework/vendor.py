@@ -173,6 +173,15 @@ def _retry_after_seconds(headers: Mapping[str, str]) -> float | None:
         return None  # an HTTP-date: rare from APIs; fall back to our own backoff
 
 
+def _broken_answer(exc: Exception) -> VendorError:
+    """The error for a connection that broke, or an answer that was cut short or not HTTP."""
+    if isinstance(exc, http.client.IncompleteRead):
+        return VendorUnreachable("The vendor closed the connection before its answer was complete.")
+    if isinstance(exc, (OSError, http.client.RemoteDisconnected)):  # reset, or closed unanswered
+        return VendorUnreachable("The vendor closed the connection without an answer.")
+    return VendorGarbage("The vendor answered with something that is not HTTP.")
+
+
 class VendorClient:
     """Requests to one instance's vendor hosts (``{"api": "https://api.mixpanel.com", ...}``)."""
 
@@ -297,8 +306,7 @@ class VendorClient:
                 error = VendorTimeout()
                 cause = exc
             except (OSError, http.client.HTTPException) as exc:
-                # Connection dropped mid-answer, the answer was cut short, or it was not HTTP.
-                error = VendorUnreachable("The vendor closed the connection without a full answer.")
+                error = _broken_answer(exc)
                 cause = exc
             else:
                 if response.status not in RETRY_STATUSES or attempt >= max_retries:

@@ -208,3 +208,23 @@ def test_the_idle_check_works_for_sockets_numbered_above_1024(server_factory):
         assert server.connections == 2  # the closed idle connection was noticed, not reused
     finally:
         idle.close()
+
+
+@pytest.mark.parametrize(
+    "reply,status,words",
+    [
+        (None, 502, "without an answer"),
+        (OK[:-1], 502, "before its answer was complete"),
+        (b"garbage\r\n\r\n", 502, "not HTTP"),
+    ],
+    ids=["dropped", "truncated", "not-http"],
+)
+def test_the_vendor_client_names_what_broke(server_factory, reply, status, words):
+    from elements.framework.vendor import VendorClient, VendorError
+
+    server = server_factory(lambda n: reply, close_after_answer=True)
+    with pytest.raises(VendorError) as failure:
+        VendorClient({"api": server.base_url}).request("POST", "api", "/x")  # not retried
+    assert failure.value.status_code == status
+    assert words in failure.value.message
+    assert server.requests == 1
