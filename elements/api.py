@@ -19,6 +19,7 @@ from elements.framework.registry import all_elements, element_by_key, element_by
 from instances.services import configuration_of
 from platform_core.authentication import authenticate_element_call
 from platform_core.exceptions import NotFound, exception_handler
+from platform_core.permissions import require_enabled
 from usage.views import CallLog, record_element_call
 
 INSTANCE_HEADER = "Elements-Element-Instance-Id"
@@ -79,7 +80,8 @@ class ElementCallView(View):
     request wrapping, negotiation and rendering cost 0.3-0.5 ms a call on the benchmark
     machine (``bench.proxy_overhead``) while adding nothing here. Authentication, the
     disabled-instance rule and the error shape are the same code the DRF views use
-    (``platform_core.authentication``, ``permissions``, ``exceptions.exception_handler``).
+    (``platform_core.authentication``, ``permissions``, ``exceptions.exception_handler``), and
+    the usage log gets what ``UsageLoggedMixin`` gives it from the bulk views.
     """
 
     def dispatch(self, request, **route):
@@ -88,6 +90,8 @@ class ElementCallView(View):
         auth = None
         try:
             auth = authenticate_element_call(request)
+            # A refusal of an authenticated call is the instance's: it is logged (below).
+            require_enabled(auth.instance)
             op, path_params = self.operation(request, auth.instance, **route)
             call.operation = op
             body, headers = self.run(request, auth.instance, op, path_params, call)

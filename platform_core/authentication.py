@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated
 
-from platform_core.permissions import require_enabled
 from tenants.models import TenantUser
 from tenants.secrets import hash_secret, secret_matches
 
@@ -107,11 +106,9 @@ class ElementAuthentication(BaseAuthentication):
 
 def authenticate_element_call(request) -> ElementAuth:
     """For the plain Django element-call views (``elements/api.py``): what a DRF view with
-    ``ElementAuthentication``, ``IsAuthenticated`` and ``InstanceEnabled`` decides, as
-    exceptions ``exceptions.exception_handler`` renders (401, 403)."""
+    ``ElementAuthentication`` and ``IsAuthenticated`` decides, as exceptions
+    ``exceptions.exception_handler`` renders (401)."""
     found = ElementAuthentication().authenticate(request)
     if found is None:
         raise NotAuthenticated()
-    auth = found[1]
-    require_enabled(auth.instance)
-    return auth
+    return found[1]

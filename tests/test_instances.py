@@ -245,6 +245,10 @@ def test_disable_enable_and_element_calls(tenant, sim):
     assert disabled.status_code == 200 and disabled.json()["disabled"] is True
     forbidden = element.get(ping)
     assert forbidden.status_code == 403 and forbidden.json()["message"]
+    # The refusal is the instance's: it names it, and it is in the owner's usage log.
+    assert forbidden["Elements-Element-Instance-Id"] == str(created["id"])
+    logged = client.get(f"{BASE}/usage/{forbidden['Elements-Request-Id']}")
+    assert logged.status_code == 200 and logged.json()["status"] == 403
 
     enabled = client.put(f"{BASE}/instances/{created['id']}/enabled")
     assert enabled.json()["disabled"] is False
