@@ -20,6 +20,7 @@ from bulk.models import BulkJob, BulkPart
 from elements.framework.bulk import BulkQuery, BulkQueryError
 from elements.framework.ceql import CeqlError, parse_select
 from elements.framework.registry import element_by_key
+from instances.crypto import CredentialsUnreadable
 from instances.models import Instance
 from platform_core.conf import platform_settings
 from platform_core.exceptions import Conflict, ValidationFailed
@@ -278,6 +279,33 @@ def sweep(now: datetime | None = None) -> dict:
             enqueue_callback(job_id)
             counts["callbacks"] += 1
     return counts
+
+
+def results_reencrypt() -> tuple[int, int]:
+    """After a key rotation (``rotate_credentials_key``): every stored result part under the
+    first of CREDENTIALS_KEYS, so that the old key can be removed at once.
+
+    Each part is written anew, its row repointed, then the old file deleted, so the result is
+    complete at every moment; a download streaming that very part just then fails and can be
+    retried. Returns (parts re-encrypted, parts no configured key reads)."""
+    done = unreadable = 0
+    parts = BulkPart.objects.filter(encrypted=True, job__results_deleted_at__isnull=True)
+    for part in parts.order_by("pk").iterator():
+        try:
+            new_name = storage.reencrypt_part(part.name)
+        except FileNotFoundError:
+            continue  # purged or cancelled meanwhile
+        except CredentialsUnreadable:
+            unreadable += 1
+            continue
+        if new_name is None:
+            continue
+        moved = BulkPart.objects.filter(pk=part.pk, name=part.name).update(name=new_name)
+        storage.delete_files([part.name] if moved else [new_name])
+        done += moved
+    if done:
+        logger.info("bulk: re-encrypted %s result parts under the first key", done)
+    return done, unreadable
 
 
 def purge_results(now: datetime | None = None) -> int:

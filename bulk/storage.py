@@ -73,6 +73,18 @@ def decrypt_part(payload: bytes) -> bytes:
     return cipher.decrypt(nonce, payload[len(header) + NONCE_BYTES :], header)
 
 
+def reencrypt_part(name: str) -> str | None:
+    """Store the part again under the first of CREDENTIALS_KEYS, as a new file (storages never
+    overwrite); returns the new file's name, or None when the part is under that key already.
+    Raises CredentialsUnreadable when no configured key reads it."""
+    with result_storage().open(name, "rb") as handle:
+        payload = handle.read()
+    first_key_id, _ = _part_keys(tuple(platform_settings.CREDENTIALS_KEYS))
+    if payload.startswith(MAGIC + first_key_id):
+        return None
+    return write_part(name, decrypt_part(payload), encrypt=True)
+
+
 def result_storage():
     if "bulk" in getattr(settings, "STORAGES", {}):
         return storages["bulk"]

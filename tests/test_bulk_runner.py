@@ -161,6 +161,49 @@ def test_result_parts_are_encrypted_at_rest(instance, media):
     assert b"".join(storage.part_chunks(part.name, encrypted=True)).count(b"\n") == 3
 
 
+def test_key_rotation_re_encrypts_result_parts_so_the_old_key_can_go(instance, media, settings):
+    from cryptography.fernet import Fernet
+    from django.core.management import call_command
+
+    job = make_job(instance)
+    run(job, FakeSource(pages=3))
+    old_names = [p.name for p in BulkPart.objects.filter(job=job)]
+    old_keys = list(settings.PLATFORM["CREDENTIALS_KEYS"])
+    new_key = Fernet.generate_key().decode()
+
+    settings.PLATFORM = {**settings.PLATFORM, "CREDENTIALS_KEYS": [new_key, *old_keys]}
+    out = io.StringIO()
+    call_command("rotate_credentials_key", stdout=out)
+    assert "3 bulk result part(s)" in out.getvalue()
+    call_command("rotate_credentials_key", stdout=out)  # again: nothing left to do
+    assert "0 bulk result part(s)" in out.getvalue()
+
+    settings.PLATFORM = {**settings.PLATFORM, "CREDENTIALS_KEYS": [new_key]}
+    assert result_records(job) == FakeSource(pages=3).expected()
+    assert not any((media / name).exists() for name in old_names)  # no copy under the old key
+
+
+def test_parts_no_key_reads_are_reported_and_left_in_place(instance, media, settings):
+    from cryptography.fernet import Fernet
+    from django.core.management import CommandError, call_command
+
+    job = make_job(instance)
+    run(job, FakeSource(pages=2))
+    part = BulkPart.objects.filter(job=job).first()
+    (media / part.name).write_bytes(storage.MAGIC + b"\0" * 40)  # a key nobody has
+    settings.PLATFORM = {
+        **settings.PLATFORM,
+        "CREDENTIALS_KEYS": [
+            Fernet.generate_key().decode(),
+            *settings.PLATFORM["CREDENTIALS_KEYS"],
+        ],
+    }
+    with pytest.raises(CommandError, match="1 bulk result part"):
+        call_command("rotate_credentials_key", stdout=io.StringIO())
+    assert (media / part.name).exists()
+    assert BulkPart.objects.get(pk=part.pk).name == part.name
+
+
 def test_results_stay_plain_when_encryption_is_off(instance, media, settings):
     settings.PLATFORM = {**settings.PLATFORM, "BULK_ENCRYPT_RESULTS": False}
     job = make_job(instance)
