@@ -251,6 +251,19 @@ def test_track_activity_both_styles(element, sim, iid):
     assert last(sim, "/track", "POST")["query"]["project_id"] == str(SIM_PROJECT_ID)
 
 
+def test_element_calls_need_no_csrf_token_even_where_csrf_is_enforced(tenant, sa_instance, sim):
+    # Element calls are authenticated by their header, never by a cookie: Django's CSRF check
+    # (which the admin needs) must not apply to them. The test client skips it unless told.
+    from rest_framework.test import APIClient
+
+    client = APIClient(enforce_csrf_checks=True)
+    client.credentials(HTTP_AUTHORIZATION=tenant.element_auth(sa_instance["token"]))
+    response = client.post(
+        f"{HUB}/activities", {"event": "Signed Up", "properties": {"distinct_id": "1"}}, "json"
+    )
+    assert response.status_code == 200, response.content
+
+
 def test_track_event_requires_the_seed_fields(element, sim, iid):
     response = element.post(
         f"/mixpanel/track_event/{iid}", {"event": "x", "properties": {}}, format="json"
