@@ -1,6 +1,7 @@
 """Element endpoints: the catalog (contract §4) and element calls in both URL styles (§5)."""
 
 import time
+from abc import ABC, abstractmethod
 
 import orjson
 from django.http import HttpResponse
@@ -72,7 +73,7 @@ class ElementDocsView(APIView):
 
 
 @method_decorator(csrf_exempt, name="dispatch")  # token-authenticated: no cookies, no CSRF
-class ElementCallView(View):
+class ElementCallView(ABC, View):
     """The shared tail of both URL styles: authentication, inputs, the operation, the response
     and the usage log.
 
@@ -111,8 +112,9 @@ class ElementCallView(View):
             record_element_call(request, auth.instance, call, response.status_code, started)
         return response
 
+    @abstractmethod
     def operation(self, request, instance, **route) -> tuple[Operation, dict]:
-        raise NotImplementedError
+        """The operation the URL names, and its path parameters (or 404/405)."""
 
     def run(self, request, instance, op, path_params, call) -> tuple[object, dict]:
         element = element_by_key(instance.element_key)
