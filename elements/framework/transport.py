@@ -104,6 +104,9 @@ class HostConnections:
                 # fresh connection.
                 connection.close()
                 connection = None
+            except BaseException:
+                connection.close()
+                raise
         if connection is None:
             connection = self._connect(connect_timeout)
             connection.sock.settimeout(read_timeout)
