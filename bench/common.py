@@ -9,9 +9,13 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from elements.mixpanel.simulator.testing import SA_CONFIGURATION
+
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/test"
 # The vendor call of bench.proxy_overhead: the simulator's seeded organization's service accounts.
-SERVICE_ACCOUNTS_PATH = "/api/app/organizations/1001/service-accounts"
+SERVICE_ACCOUNTS_PATH = (
+    f"/api/app/organizations/{SA_CONFIGURATION['organization_id']}/service-accounts"
+)
 
 
 def database_url() -> str:
@@ -24,6 +28,18 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[index]
 
 
+def timed_get(connection: http.client.HTTPConnection, path: str, headers: dict) -> float:
+    """Milliseconds of one GET on a keep-alive connection, its answer read; it must be a 200."""
+    started = time.perf_counter()
+    connection.request("GET", path, headers=headers)
+    response = connection.getresponse()
+    response.read()
+    elapsed = (time.perf_counter() - started) * 1000
+    if response.status != 200:
+        raise RuntimeError(f"{path} answered {response.status}")
+    return elapsed
+
+
 def run_load(port: int, path: str, headers: dict, *, calls: int, concurrency: int, warmup: int):
     """Latencies (ms) and throughput (calls/s) of ``calls`` GETs over keep-alive connections."""
     local = threading.local()
@@ -31,14 +47,7 @@ def run_load(port: int, path: str, headers: dict, *, calls: int, concurrency: in
     def one(_):
         if not hasattr(local, "conn"):
             local.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        started = time.perf_counter()
-        local.conn.request("GET", path, headers=headers)
-        response = local.conn.getresponse()
-        response.read()
-        elapsed = (time.perf_counter() - started) * 1000
-        if response.status != 200:
-            raise RuntimeError(f"{path} answered {response.status}")
-        return elapsed
+        return timed_get(local.conn, path, headers)
 
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(one, range(warmup)))
@@ -67,15 +76,7 @@ def interleaved_latencies(
 
     def timed(name: str) -> float:
         _, path, headers = targets[name]
-        connection = connections[name]
-        started = time.perf_counter()
-        connection.request("GET", path, headers=headers)
-        response = connection.getresponse()
-        response.read()
-        elapsed = (time.perf_counter() - started) * 1000
-        if response.status != 200:
-            raise RuntimeError(f"{path} answered {response.status}")
-        return elapsed
+        return timed_get(connections[name], path, headers)
 
     for name in targets:
         for _ in range(warmup):
