@@ -62,6 +62,16 @@ def _tls_context() -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
+def _send(connection, method, target, body, headers, read_timeout) -> None:
+    """Write one request; a connection that failed to take it is closed."""
+    try:
+        connection.sock.settimeout(read_timeout)
+        connection.request(method, target, body=body, headers=headers)
+    except BaseException:
+        connection.close()
+        raise
+
+
 class HostConnections:
     """The idle keep-alive connections to one ``scheme://host[:port]``.
 
@@ -96,25 +106,15 @@ class HostConnections:
         connection = self._reusable()
         if connection is not None:
             try:
-                connection.sock.settimeout(read_timeout)
-                connection.request(method, target, body=body, headers=headers)
+                _send(connection, method, target, body, headers, read_timeout)
             except ConnectionError:
                 # The vendor had reset the idle connection before this request reached it (a
                 # write fails only then), so it cannot have acted on it: send it again on a
                 # fresh connection.
-                connection.close()
                 connection = None
-            except BaseException:
-                connection.close()
-                raise
         if connection is None:
             connection = self._connect(connect_timeout)
-            connection.sock.settimeout(read_timeout)
-            try:
-                connection.request(method, target, body=body, headers=headers)
-            except BaseException:
-                connection.close()
-                raise
+            _send(connection, method, target, body, headers, read_timeout)
         try:
             response = connection.getresponse()
             answer = Answer(response.status, response.headers, response.read())
@@ -142,15 +142,16 @@ class HostConnections:
             )
         else:
             connection = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
-        for attempt in range(CONNECT_RETRIES + 1):
+        retries = CONNECT_RETRIES
+        while True:
             try:
                 connection.connect()
                 return connection
             except OSError as exc:
                 connection.close()
-                if attempt == CONNECT_RETRIES:
+                if not retries:
                     raise ConnectFailed(exc) from exc
-        raise AssertionError("unreachable")
+                retries -= 1
 
     def _release(self, connection: http.client.HTTPConnection) -> None:
         # http.client drops the socket itself when the answer said "Connection: close".

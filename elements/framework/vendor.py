@@ -177,7 +177,7 @@ def _broken_answer(exc: Exception) -> VendorError:
     """The error for a connection that broke, or an answer that was cut short or not HTTP."""
     if isinstance(exc, http.client.IncompleteRead):
         return VendorUnreachable("The vendor closed the connection before its answer was complete.")
-    if isinstance(exc, (OSError, http.client.RemoteDisconnected)):  # reset, or closed unanswered
+    if isinstance(exc, OSError):  # reset, or closed unanswered (RemoteDisconnected is one)
         return VendorUnreachable("The vendor closed the connection without an answer.")
     return VendorGarbage("The vendor answered with something that is not HTTP.")
 
@@ -187,9 +187,6 @@ class VendorClient:
 
     def __init__(self, hosts: Mapping[str, str]):
         self.hosts = hosts
-
-    def url(self, host: str, path: str, query: Mapping | None = None) -> str:
-        return self.hosts[host].rstrip("/") + self._target(path, query)
 
     @staticmethod
     def _target(path: str, query: Mapping | None) -> str:
