@@ -58,17 +58,17 @@ class UsageLoggedMixin:
         self.call = CallLog(operation_name=self.usage_operation)
         super().initial(request, *args, **kwargs)
 
+    # DRF runs ``initial`` first inside its error handling, so ``self.call`` exists below.
     def handle_exception(self, exc):
-        if hasattr(self, "call"):
-            self.call.vendor_status = getattr(exc, "provider_status", None)
+        self.call.vendor_status = getattr(exc, "provider_status", None)
         return super().handle_exception(exc)
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
         auth = getattr(request, "auth", None)
         if auth is not None:  # calls that never authenticated belong to no one's log
-            call = getattr(self, "call", None) or CallLog(operation_name=self.usage_operation)
-            call.response_body = getattr(response, "data", None)
-            started = getattr(self, "started", None) or time.perf_counter()
-            record_element_call(request, auth.instance, call, response.status_code, started)
+            self.call.response_body = getattr(response, "data", None)
+            record_element_call(
+                request, auth.instance, self.call, response.status_code, self.started
+            )
         return response
