@@ -14,6 +14,8 @@ import time
 from datetime import timedelta
 
 import pytest
+from cryptography.fernet import Fernet
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from bulk import callbacks, formats, runner, services, storage
@@ -162,9 +164,6 @@ def test_result_parts_are_encrypted_at_rest(instance, media):
 
 
 def test_key_rotation_re_encrypts_result_parts_so_the_old_key_can_go(instance, media, settings):
-    from cryptography.fernet import Fernet
-    from django.core.management import call_command
-
     job = make_job(instance)
     run(job, FakeSource(pages=3))
     old_names = [p.name for p in BulkPart.objects.filter(job=job)]
@@ -184,9 +183,6 @@ def test_key_rotation_re_encrypts_result_parts_so_the_old_key_can_go(instance, m
 
 
 def test_parts_no_key_reads_are_reported_and_left_in_place(instance, media, settings):
-    from cryptography.fernet import Fernet
-    from django.core.management import CommandError, call_command
-
     job = make_job(instance)
     run(job, FakeSource(pages=2))
     part = BulkPart.objects.filter(job=job).first()
