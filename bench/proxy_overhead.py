@@ -7,10 +7,11 @@ At concurrency 1 the targets are measured in alternating blocks of 100 calls
 (``interleaved_latencies``), so that the machine's drift lands on all of them alike; at 16 each
 has the machine to itself.
 
-At concurrency 1 it also prints the floor of this stack, measured in the same gunicorn
-(``bench/floor_urls.py``): a constant Django view, and a Django view that only forwards the call
-through the platform's connection pool. The platform's figure minus the forward's is the cost
-of the platform's own work (auth, dispatch, validation, usage log).
+It also prints the floor of this stack, measured in the same gunicorn (``bench/floor_urls.py``):
+a constant Django view (concurrency 1), and a Django view that only forwards the call through the
+platform's connection pool (both concurrencies). The platform's figure minus the forward's is the
+cost of the platform's own work (auth, dispatch, validation, usage log); the tail target is the
+platform's p99 at most 1.25x the bare forward's p99, at concurrency 1 and 16.
 
     .venv/bin/python -m bench.proxy_overhead [--calls 3000]
 """
@@ -84,10 +85,16 @@ def run(sim, live, args):
         f"a bare forward {forward - base['p50']:+.3f} ms; the platform's own "
         f"work {plat['p50'] - forward:+.3f} ms"
     )
+    _print_tail(1, stats["forward"], plat)
 
     # Concurrency 16: throughput needs each target to have the machine to itself.
     rows = {}
-    for name, (port, path, headers) in (("direct", direct), ("platform", platform)):
+    forward_target = (live.port, "/bench/forward", {})
+    for name, (port, path, headers) in (
+        ("direct", direct),
+        ("forward", forward_target),
+        ("platform", platform),
+    ):
         values, throughput = run_load(
             port, path, headers, calls=args.calls, concurrency=16, warmup=args.warmup
         )
@@ -95,11 +102,19 @@ def run(sim, live, args):
         _print_row(16, name, *rows[name])
     (base, base_tput), (plat, plat_tput) = rows["direct"], rows["platform"]
     _print_added(16, base, plat, plat_tput / base_tput)
-    print("target: added p50 at concurrency 1 <= 1.5 ms")
+    _print_tail(16, rows["forward"][0], plat)
+    print("targets: added p50 at concurrency 1 <= 1.5 ms; platform p99 <= 1.25x forward p99")
 
 
 def _print_row(concurrency, name, row, throughput):
     print(f"{concurrency:>4} {name:<9} {row['p50']:>8.3f} {row['p99']:>8.3f} {throughput:>9.0f}")
+
+
+def _print_tail(concurrency, forward, plat):
+    print(
+        f"{concurrency:>4} tail: platform p99 {plat['p99']:.3f} ms against the bare forward's "
+        f"{forward['p99']:.3f} ms, ratio {plat['p99'] / forward['p99']:.2f}"
+    )
 
 
 def _print_added(concurrency, base, plat, throughput_ratio):
