@@ -58,18 +58,27 @@ def readme_blocks(text: str) -> list[tuple[str, str]]:
     return blocks
 
 
+def complete(command: str) -> bool:
+    """Whether bash reads ``command`` as complete (no open quote, no trailing backslash)."""
+    if command.rstrip().endswith("\\"):
+        return False
+    parsed = PLACEHOLDER.sub("x", command)  # <name> would read as redirections
+    checked = subprocess.run(["bash", "-n", "-c", parsed], capture_output=True, timeout=10)
+    return checked.returncode == 0
+
+
 def commands_of(block: str) -> list[str]:
-    """A block's commands: continuation lines joined, comment-only and blank lines dropped."""
+    """A block's commands as a terminal reads them, one per complete line or run of lines;
+    comment-only and blank lines between commands dropped."""
     commands, current = [], ""
     for line in block.splitlines():
         if not current and (not line.strip() or line.lstrip().startswith("#")):
             continue
         current += line + "\n"
-        if not line.rstrip().endswith("\\"):
+        if complete(current):
             commands.append(current.rstrip("\n"))
             current = ""
-    if current:
-        commands.append(current.rstrip("\n"))
+    assert not current, f"an unfinished command in the README: {current!r}"
     return commands
 
 
@@ -78,7 +87,10 @@ def test_the_readme_is_parsed_as_this_test_expects():
     kinds = [kind for kind, _ in blocks]
     assert kinds.count("background") == 1 and "bash scripts/run.sh" in dict(blocks)["background"]
     assert kinds.count("run") >= 5
-    assert commands_of("a \\\n  b  # c\n# only a comment\n\nd") == ["a \\\n  b  # c", "d"]
+    assert commands_of("a \\\n  b  # c\n# only a comment\n\nd '\n'") == [
+        "a \\\n  b  # c",
+        "d '\n'",
+    ]
 
 
 # --- a fresh clone and fresh shells ------------------------------------------------------------
