@@ -35,6 +35,21 @@ class JsonOnly(BaseContentNegotiation):
         return JSONRenderer(), JSONRenderer.media_type
 
 
+def not_downloadable_message(job: BulkJob) -> str:
+    """Why a job that is not COMPLETED has no result, and whether it ever will."""
+    if job.status in (BulkJob.Status.CREATED, BulkJob.Status.RUNNING):
+        return (
+            f"Job {job.pk} is {job.status}; its result can be downloaded once it is COMPLETED "
+            f"(GET /bulk/{job.pk}/status)."
+        )
+    why = "was cancelled" if job.status == BulkJob.Status.CANCELLED else "ended in ERROR"
+    # An operator's retry in the admin is the only way back; a client cannot retry a job.
+    return (
+        f"Job {job.pk} {why} ({job.status}): its result will never be downloadable unless an "
+        "operator retries the job. Submit a new job to get the data."
+    )
+
+
 class BulkView(UsageLoggedMixin, APIView):
     authentication_classes = [ElementAuthentication]
     permission_classes = [IsAuthenticated, InstanceEnabled]
@@ -131,9 +146,7 @@ class BulkResultView(BulkView):
                 f"{', '.join(formats.OFFERED)}."
             )
         if job.status != BulkJob.Status.COMPLETED:
-            raise Conflict(
-                f"Job {job.pk} is {job.status}; its result can be downloaded once it is COMPLETED."
-            )
+            raise Conflict(not_downloadable_message(job))
         if job.results_deleted_at:
             # 404, not 410: contract §2 lists the statuses a client must handle, and 410 is
             # not one of them. The message says why, and the status call still shows the job.

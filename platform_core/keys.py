@@ -6,6 +6,11 @@ from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 
+def new_credentials_key() -> str:
+    """A new random key for CREDENTIALS_KEYS: a Fernet key (32 random bytes, url-safe base64)."""
+    return Fernet.generate_key().decode()
+
+
 def load_credentials_keys(raw: str, *, debug: bool, var_dir: Path) -> list[str]:
     """Comma-separated Fernet keys; the first encrypts, all decrypt.
 
@@ -18,13 +23,14 @@ def load_credentials_keys(raw: str, *, debug: bool, var_dir: Path) -> list[str]:
             raise ImproperlyConfigured(
                 "CREDENTIALS_KEYS must be set when DEBUG is off "
                 "(comma-separated Fernet keys; generate one with "
+                "`python manage.py generate_credentials_key` in a development checkout, or "
                 "`python -c 'from cryptography.fernet import Fernet; "
                 "print(Fernet.generate_key().decode())'`)."
             )
         key_file = var_dir / "credentials.key"
         if not key_file.exists():
             var_dir.mkdir(parents=True, exist_ok=True)
-            key_file.write_text(Fernet.generate_key().decode() + "\n")
+            key_file.write_text(new_credentials_key() + "\n")
             key_file.chmod(0o600)
         keys = [key_file.read_text().strip()]
     for key in keys:

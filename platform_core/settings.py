@@ -1,9 +1,9 @@
 """Django settings, read from the environment (contract §8).
 
 Bare-machine defaults: SQLite, an embedded Celery broker, a generated local credentials key in
-DEBUG. In production (DEBUG off) the process refuses to start without SECRET_KEY and
-CREDENTIALS_KEYS, because a guessed or lost key would expose or destroy every tenant's
-credentials.
+DEBUG; a development checkout's var/local.env turns DEBUG on (below). In production (DEBUG off)
+the process refuses to start without SECRET_KEY and CREDENTIALS_KEYS, because a guessed or lost
+key would expose or destroy every tenant's credentials.
 """
 
 import os
@@ -11,12 +11,20 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from dotenv import load_dotenv
 
 from platform_core.conf import DEFAULTS as PLATFORM_DEFAULTS
 from platform_core.keys import load_credentials_keys
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("PLATFORM_VAR_DIR", BASE_DIR / "var"))
+
+# A development checkout: scripts/run.sh writes var/local.env (DEBUG=1 and a generated
+# SECRET_KEY) once, so every command in any shell of this checkout runs as local development
+# without exported variables. The file is git-ignored and never in the image (.dockerignore), so
+# a machine without it is production. Real environment variables win over the file.
+LOCAL_ENV_FILE = VAR_DIR / "local.env"
+load_dotenv(LOCAL_ENV_FILE, override=False)
 
 
 def env_bool(name: str, default: bool = False) -> bool:

@@ -2,6 +2,8 @@
 
 import os
 
+# Production-like whatever a developer's var/local.env says (the environment wins over it).
+os.environ.setdefault("DEBUG", "0")
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production-0123456789")
 # A fixed, test-only Fernet key so subprocesses (gunicorn, celery) share it with the tests.
 os.environ.setdefault("CREDENTIALS_KEYS", "f3qzN8mPq0mGmLqT6S6d2Qk4e5cU9wq8bJ1xH0sYcVg=")

@@ -177,7 +177,10 @@ def test_status_list_and_cancel(client):
     assert cancelled.json()["completedDate"]
     assert client.put(f"{BULK}/{ids[1]}/cancel").status_code == 200  # already cancelled
     assert [j["id"] for j in client.get(f"{BULK}/jobs?status=CANCELLED").json()] == [ids[1]]
-    assert client.get(f"{BULK}/{ids[1]}/users").status_code == 409
+    refused = client.get(f"{BULK}/{ids[1]}/users")
+    assert refused.status_code == 409
+    assert "will never be downloadable" in refused.json()["message"]
+    assert "Submit a new job" in refused.json()["message"]
 
 
 def test_a_completed_job_cannot_be_cancelled(client, sim):
@@ -299,6 +302,9 @@ def test_a_vendor_refusal_ends_in_error(client, sim):
     job = run_to_end(submit(client, "select * from activities").json()["id"])
     status = client.get(f"{BULK}/{job.pk}/status").json()
     assert status["status"] == "ERROR" and "project access revoked" in status["statusMessage"]
+    refused = client.get(f"{BULK}/{job.pk}/activities")
+    assert refused.status_code == 409 and "ended in ERROR" in refused.json()["message"]
+    assert "will never be downloadable" in refused.json()["message"]
 
 
 # --- tenants -------------------------------------------------------------------------------
