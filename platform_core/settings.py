@@ -59,8 +59,8 @@ if not SECRET_KEY:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
     SECRET_KEY = "insecure-local-development-key-do-not-use-in-production"
 elif not DEBUG:
-    # The same bar as `check --deploy` (security.W009), enforced at start-up: a short key signs
-    # admin sessions and CSRF tokens that can be forged.
+    # The same bar as `check --deploy` (security.W009), enforced at start-up: admin sessions and
+    # CSRF tokens signed with a guessable key can be forged.
     refuse_weak_secret_key(SECRET_KEY)
 
 ALLOWED_HOSTS = [
@@ -184,8 +184,8 @@ USAGE_LOG_MODE = os.environ.get("USAGE_LOG_MODE", "spool")
 USAGE_SPOOL_DIR = Path(os.environ.get("USAGE_SPOOL_DIR", VAR_DIR / "usage-spool"))
 
 # --- HTTPS (production: DEBUG off) -----------------------------------------------------------
-# Every default below is the safe one with DEBUG off, so `manage.py check --deploy` is clean
-# with nothing but SECRET_KEY, CREDENTIALS_KEYS and ALLOWED_HOSTS set (README, "Production").
+# Every default below is the safe one with DEBUG off, so `manage.py check --deploy` is clean in
+# the production environment the README documents ("Production"), with no HTTPS setting in it.
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = not DEBUG
 SESSION_COOKIE_SECURE = not DEBUG
