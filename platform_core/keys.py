@@ -1,9 +1,33 @@
-"""Where the Fernet keys that encrypt tenant credentials come from (contract §8)."""
+"""The keys the platform starts with: Django's SECRET_KEY (refused when weak in production) and
+the Fernet keys that encrypt tenant credentials (contract §8)."""
 
 from pathlib import Path
 
 from cryptography.fernet import Fernet
+from django.core.checks.security.base import (
+    SECRET_KEY_INSECURE_PREFIX,
+    SECRET_KEY_MIN_LENGTH,
+    SECRET_KEY_MIN_UNIQUE_CHARACTERS,
+)
 from django.core.exceptions import ImproperlyConfigured
+
+# URL-safe characters: no `$` for a shell, an .env file or compose to interpolate.
+GENERATE_SECRET_KEY = "python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+
+
+def refuse_weak_secret_key(secret_key: str) -> None:
+    """Refuse a SECRET_KEY that Django's deployment check calls weak (security.W009)."""
+    if (
+        len(secret_key) < SECRET_KEY_MIN_LENGTH
+        or len(set(secret_key)) < SECRET_KEY_MIN_UNIQUE_CHARACTERS
+        or secret_key.startswith(SECRET_KEY_INSECURE_PREFIX)
+    ):
+        raise ImproperlyConfigured(
+            f"SECRET_KEY is too weak for production (DEBUG off): it needs at least "
+            f"{SECRET_KEY_MIN_LENGTH} characters, at least {SECRET_KEY_MIN_UNIQUE_CHARACTERS} "
+            f"of them different, and not the prefix {SECRET_KEY_INSECURE_PREFIX!r}. "
+            f"Generate one with `{GENERATE_SECRET_KEY}`."
+        )
 
 
 def new_credentials_key() -> str:

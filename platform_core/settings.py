@@ -14,7 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 from dotenv import load_dotenv
 
 from platform_core.conf import DEFAULTS as PLATFORM_DEFAULTS
-from platform_core.keys import load_credentials_keys
+from platform_core.keys import load_credentials_keys, refuse_weak_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("PLATFORM_VAR_DIR", BASE_DIR / "var"))
@@ -44,6 +44,21 @@ def env_float(name: str, default: float) -> float:
     return float(value) if value else float(default)
 
 
+def proxy_ssl_header(raw: str) -> tuple[str, str] | None:
+    """``X-Forwarded-Proto`` (meaning ``X-Forwarded-Proto: https``) or ``Header-Name=value`` as
+    Django's ``SECURE_PROXY_SSL_HEADER`` pair; unset is None."""
+    name, _, value = raw.strip().partition("=")
+    name, value = name.strip(), value.strip() or "https"
+    if not name:
+        return None
+    if not all(c.isalnum() or c == "-" for c in name):
+        raise ImproperlyConfigured(
+            f"SECURE_PROXY_SSL_HEADER must be a header name such as X-Forwarded-Proto, "
+            f"optionally =value; got {raw!r}."
+        )
+    return "HTTP_" + name.upper().replace("-", "_"), value
+
+
 DEBUG = env_bool("DEBUG", False)
 
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
@@ -51,6 +66,10 @@ if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
     SECRET_KEY = "insecure-local-development-key-do-not-use-in-production"
+elif not DEBUG:
+    # The same bar as `check --deploy` (security.W009), enforced at start-up: admin sessions and
+    # CSRF tokens signed with a guessable key can be forged.
+    refuse_weak_secret_key(SECRET_KEY)
 
 ALLOWED_HOSTS = [
     h.strip()
@@ -172,9 +191,23 @@ PLATFORM["CREDENTIALS_KEYS"] = load_credentials_keys(
 USAGE_LOG_MODE = os.environ.get("USAGE_LOG_MODE", "spool")
 USAGE_SPOOL_DIR = Path(os.environ.get("USAGE_SPOOL_DIR", VAR_DIR / "usage-spool"))
 
-if not DEBUG:
-    SESSION_COOKIE_HTTPONLY = True
-    CSRF_COOKIE_HTTPONLY = True
+# --- HTTPS (production: DEBUG off) -----------------------------------------------------------
+# Every default below is the safe one with DEBUG off, so `manage.py check --deploy` is clean in
+# the production environment the README documents ("Production"), with no HTTPS setting in it.
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = not DEBUG
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+# Off only where nothing can reach the server over plain HTTP except through a proxy that
+# redirects itself, or on loopback (the tests' live platform).
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
+# Opt-in: trust a TLS-terminating proxy's header for "this request came over HTTPS". Safe only
+# when every request reaches the server through that proxy and the proxy sets or strips the
+# header on every request (otherwise a client sends it and passes for HTTPS).
+SECURE_PROXY_SSL_HEADER = proxy_ssl_header(os.environ.get("SECURE_PROXY_SSL_HEADER", ""))
 
 LOGGING = {
     "version": 1,

@@ -8,6 +8,8 @@ os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production-012
 # A fixed, test-only Fernet key so subprocesses (gunicorn, celery) share it with the tests.
 os.environ.setdefault("CREDENTIALS_KEYS", "f3qzN8mPq0mGmLqT6S6d2Qk4e5cU9wq8bJ1xH0sYcVg=")
 os.environ.setdefault("ALLOWED_HOSTS", "localhost,127.0.0.1,testserver")
+# The test client and the live servers of the tests speak plain HTTP on loopback.
+os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
 
 from platform_core.settings import *  # noqa: E402,F403
 

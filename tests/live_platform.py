@@ -5,8 +5,14 @@ PostgreSQL when DATABASE_URL points at it (a fresh database is created and dropp
 temporary SQLite file.
 
 ``start_worker()`` starts a real ``celery -A platform_core worker`` (optionally with beat) with
-the same environment as gunicorn; ``Worker.kill()`` SIGKILLs its whole process group. Without
-CELERY_BROKER_URL in ``extra_env`` both use the embedded filesystem broker in the temp dir.
+the same environment as gunicorn, ``start_beat()`` a separate ``celery beat``;
+``Worker.kill()`` SIGKILLs its whole process group. Without CELERY_BROKER_URL in ``extra_env``
+both use the embedded filesystem broker in the temp dir.
+
+``python`` runs every process (manage.py, gunicorn, celery) from another interpreter's
+environment, e.g. a venv with only requirements.txt; such a platform inherits nothing from the
+caller's environment but PATH, HOME and the locale, so nothing of the test run leaks into it.
+``root`` is the directory the processes run in (the repository, or a copy of the image's files).
 """
 
 from __future__ import annotations
@@ -27,7 +33,11 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
+# What an isolated platform (another interpreter) takes from the caller's environment.
+ISOLATED_INHERITS = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")
 TEST_KEY = "f3qzN8mPq0mGmLqT6S6d2Qk4e5cU9wq8bJ1xH0sYcVg="
+# Production refuses a SECRET_KEY shorter than 50 characters.
+LIVE_SECRET_KEY = "live-test-secret-key-not-for-production-0123456789abcdef"
 
 
 def free_port() -> int:
@@ -38,9 +48,20 @@ def free_port() -> int:
 
 class LivePlatform:
     def __init__(
-        self, *, mixpanel_base_url: str, workers: int = 2, threads: int = 8, extra_env=None
+        self,
+        *,
+        mixpanel_base_url: str,
+        workers: int = 2,
+        threads: int = 8,
+        extra_env=None,
+        python: str | os.PathLike | None = None,
+        root: Path = ROOT,
     ):
         self.mixpanel_base_url = mixpanel_base_url
+        self.root = Path(root)
+        self.python = str(python or sys.executable)
+        self.isolated = python is not None
+        self.bin_dir = Path(self.python).parent
         self.workers = workers
         self.threads = threads
         self.extra_env = extra_env or {}
@@ -55,11 +76,18 @@ class LivePlatform:
     # --- lifecycle ---------------------------------------------------------------------------
 
     def env(self) -> dict:
+        inherited = (
+            {k: v for k, v in os.environ.items() if k in ISOLATED_INHERITS}
+            if self.isolated
+            else os.environ
+        )
         env = {
-            **os.environ,
+            **inherited,
             "DJANGO_SETTINGS_MODULE": "platform_core.settings",
             "DEBUG": "0",
-            "SECRET_KEY": "live-test-secret-key-0123456789abcdef",
+            "SECRET_KEY": LIVE_SECRET_KEY,
+            # Plain HTTP on loopback: no redirect to HTTPS.
+            "SECURE_SSL_REDIRECT": "0",
             "CREDENTIALS_KEYS": TEST_KEY,
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "MIXPANEL_BASE_URL": self.mixpanel_base_url,
@@ -86,8 +114,8 @@ class LivePlatform:
 
     def manage(self, *args) -> str:
         result = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
+            [self.python, "manage.py", *args],
+            cwd=self.root,
             env=self.env(),
             capture_output=True,
             text=True,
@@ -105,7 +133,7 @@ class LivePlatform:
         )
         self.user_secret = tenant["user_secret"]
         self.organization_secret = tenant["organization_secret"]
-        gunicorn = Path(sys.executable).parent / "gunicorn"
+        gunicorn = self.bin_dir / "gunicorn"
         self.log = open(self.tmp / "gunicorn.log", "wb")  # noqa: SIM115 (closed in stop())
         self.proc = subprocess.Popen(
             [
@@ -121,7 +149,7 @@ class LivePlatform:
                 "--log-level",
                 "warning",
             ],
-            cwd=ROOT,
+            cwd=self.root,
             env=self.env(),
             stdout=subprocess.DEVNULL,
             stderr=self.log,
@@ -146,11 +174,12 @@ class LivePlatform:
         beat: bool = True,
         extra_env: dict | None = None,
         ready_timeout: float = 60,
+        hostname: str | None = None,
     ) -> Worker:
         """A ``celery -A platform_core worker`` subprocess (with embedded beat unless
         ``beat=False``), in its own process group; returns once it is ready."""
         number = len(self.workers_started) + 1
-        celery = Path(sys.executable).parent / "celery"
+        celery = self.bin_dir / "celery"
         log_path = self.tmp / f"worker-{number}.log"
         cmd = [
             str(celery),
@@ -162,7 +191,7 @@ class LivePlatform:
             "--concurrency",
             str(concurrency),
             "--hostname",
-            f"live{number}-{uuid.uuid4().hex[:6]}@%h",
+            hostname or f"live{number}-{uuid.uuid4().hex[:6]}@%h",
             "--without-gossip",
             "--without-mingle",
             "--without-heartbeat",
@@ -172,7 +201,7 @@ class LivePlatform:
         log = open(log_path, "wb")  # noqa: SIM115 (closed by Worker)
         proc = subprocess.Popen(
             cmd,
-            cwd=ROOT,
+            cwd=self.root,
             env={**self.env(), **(extra_env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -189,6 +218,39 @@ class LivePlatform:
             time.sleep(0.1)
         worker.kill()
         raise RuntimeError(f"celery worker not ready in {ready_timeout} s:\n{worker.log_text()}")
+
+    def start_beat(self, *, ready_timeout: float = 60) -> Worker:
+        """A separate ``celery -A platform_core beat`` subprocess; returns once it started."""
+        log_path = self.tmp / "beat.log"
+        log = open(log_path, "wb")  # noqa: SIM115 (closed by Worker)
+        proc = subprocess.Popen(
+            [
+                str(self.bin_dir / "celery"),
+                "-A",
+                "platform_core",
+                "beat",
+                "--loglevel",
+                "INFO",
+                "--schedule",
+                str(self.tmp / "beat-schedule"),
+            ],
+            cwd=self.root,
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        beat = Worker(proc, log, log_path)
+        self.workers_started.append(beat)
+        deadline = time.monotonic() + ready_timeout
+        while time.monotonic() < deadline:
+            if b"beat: Starting..." in log_path.read_bytes():
+                return beat
+            if proc.poll() is not None:
+                raise RuntimeError(f"celery beat exited:\n{beat.log_text()[-3000:]}")
+            time.sleep(0.1)
+        beat.kill()
+        raise RuntimeError(f"celery beat not started in {ready_timeout} s:\n{beat.log_text()}")
 
     def stop(self) -> None:
         for worker in self.workers_started:
@@ -243,7 +305,7 @@ class LivePlatform:
 
 
 class Worker:
-    """A running ``celery worker`` (main process, pool children, maybe beat)."""
+    """A running ``celery worker`` (main process, pool children, maybe beat) or ``celery beat``."""
 
     def __init__(self, proc: subprocess.Popen, log, log_path: Path):
         self.proc = proc
