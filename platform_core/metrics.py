@@ -118,8 +118,6 @@ class QueueDepthCollector:
     over kombu's priority lists); the embedded filesystem broker: its message files."""
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
-        from kombu.exceptions import ChannelError
-
         from platform_core.celery import app
 
         depth = GaugeMetricFamily(
@@ -134,11 +132,7 @@ class QueueDepthCollector:
                 connection.ensure_connection(max_retries=1, timeout=2)
                 channel = connection.default_channel
                 for name in queues:
-                    try:
-                        waiting = channel.queue_declare(queue=name, passive=True).message_count
-                    except ChannelError:  # a Redis queue with no message has no key
-                        waiting = 0
-                    depth.add_metric([name], waiting)
+                    depth.add_metric([name], _waiting(channel, name))
         except Exception as exc:  # any broker failure: the scrape still answers
             logger.warning("metrics: broker unreachable (%s)", type(exc).__name__)
             up.add_metric([], 0)
@@ -147,6 +141,21 @@ class QueueDepthCollector:
         up.add_metric([], 1)
         yield up
         yield depth
+
+
+def _waiting(channel, queue: str) -> int:
+    from kombu.exceptions import ChannelError
+    from kombu.transport.virtual import Channel as VirtualChannel
+
+    if isinstance(channel, VirtualChannel):
+        # Redis and the filesystem broker: declaring only books the queue in this channel, and
+        # the count is LLEN of the queue's lists (its message files). Not passive: kombu's
+        # passive check asks Redis EXISTS without the key prefix, and an empty queue has no key.
+        return channel.queue_declare(queue=queue).message_count
+    try:  # a real AMQP broker: never declare (the queue's arguments are the worker's business)
+        return channel.queue_declare(queue=queue, passive=True).message_count
+    except ChannelError:  # no such queue yet: nothing waits in it
+        return 0
 
 
 register_scrape_collector(QueueDepthCollector())
