@@ -31,6 +31,7 @@ from functools import cache
 from urllib.parse import urlsplit
 
 from django.http import HttpResponse
+from django.views.decorators.csrf import csrf_exempt
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
@@ -174,7 +175,14 @@ class _Scrape:
         else:
             yield from _registry.collect()
         for collector in _scrape_collectors:
-            yield from collector.collect()
+            try:  # one source failing (the database down) leaves the others readable
+                families = list(collector.collect())
+            except Exception as exc:
+                logger.warning(
+                    "metrics: %s failed (%s)", type(collector).__name__, type(exc).__name__
+                )
+                continue
+            yield from families
 
 
 # --- the endpoint -----------------------------------------------------------------------------
@@ -209,6 +217,7 @@ def _refusal(request):
     return None
 
 
+@csrf_exempt  # read-only, no cookies: a POST gets 405, not the CSRF refusal
 def metrics_view(request):
     if request.method not in ("GET", "HEAD"):
         return error_response(request, 405, "Metrics are read with GET.", headers={"Allow": "GET"})

@@ -174,3 +174,17 @@ def test_no_secret_in_the_scrape(tenant, sim):
     for secret in secrets:
         assert secret not in text
     assert os.environ.get("CREDENTIALS_KEYS", "") not in text
+
+
+def test_a_failing_source_leaves_the_rest_of_the_scrape(db, monkeypatch):
+    class DatabaseDown:
+        def collect(self):
+            raise RuntimeError("connection refused")
+
+    monkeypatch.setattr(
+        metrics, "_scrape_collectors", [DatabaseDown(), *metrics._scrape_collectors]
+    )
+    found = scrape()
+    assert ("platform_bulk_jobs", ("status", "CREATED")) in found
+    response = Client().post("/metrics")
+    assert response.status_code == 405 and response["Allow"] == "GET"
