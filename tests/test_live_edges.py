@@ -355,3 +355,27 @@ def test_metrics_refuse_a_client_outside_the_allowed_networks(simulator):
             status, _, answer = send(live, "GET", "/metrics", auth=auth)
             assert status == 403 and set(answer) == {"requestId", "message"}, answer
             assert "scrape-token-0123" not in json.dumps(answer)
+
+
+def test_a_server_that_leaves_the_chunk_framing_in_the_stream_gets_411():
+    """Not every WSGI server decodes chunks (wsgiref does not): without
+    ``wsgi.input_terminated`` the stream is not the body, so it is not read as one."""
+    import io
+
+    from platform_core.wsgi import ChunkedBody
+
+    def never(environ, start_response):
+        raise AssertionError("the application must not see this request")
+
+    answered = []
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "HTTP_TRANSFER_ENCODING": "chunked",
+        "wsgi.input": io.BytesIO(b"2\r\n{}\r\n0\r\n\r\n"),
+    }
+    body = ChunkedBody(never, max_bytes=100)(
+        environ, lambda status, headers: answered.append((status, dict(headers)))
+    )
+    assert answered[0][0].startswith("411")
+    message = json.loads(b"".join(body))
+    assert message["requestId"] == answered[0][1]["Elements-Request-Id"]
