@@ -10,3 +10,28 @@ worker_class = "gthread"
 # disk-backed temp directory that is a journaled metadata write; /dev/shm keeps it in memory.
 if os.path.isdir("/dev/shm"):
     worker_tmp_dir = "/dev/shm"
+
+# Metrics (platform_core/metrics.py): each worker process writes its counters to files in this
+# directory, and a scrape answered by any worker adds up every process's. Set here, before any
+# worker starts, so that workers inherit it; emptied when the master starts (what is left from
+# an earlier run would be counted again), and a dead worker's gauges are dropped.
+metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.path.join(
+    os.path.abspath(
+        os.environ.get("PLATFORM_VAR_DIR") or os.path.join(os.path.dirname(__file__), "var")
+    ),
+    "metrics",
+)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+
+
+def on_starting(server):
+    os.makedirs(metrics_dir, exist_ok=True)
+    for name in os.listdir(metrics_dir):
+        if name.endswith(".db"):  # only prometheus_client's files, whatever else is there
+            os.remove(os.path.join(metrics_dir, name))
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid, metrics_dir)

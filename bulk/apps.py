@@ -7,3 +7,7 @@ class BulkConfig(AppConfig):
 
     def ready(self):
         from bulk import signals  # noqa: F401 (registers the receivers)
+        from bulk.metrics import BulkJobsCollector
+        from platform_core.metrics import register_scrape_collector
+
+        register_scrape_collector(BulkJobsCollector())

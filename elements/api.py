@@ -72,6 +72,11 @@ class ElementDocsView(APIView):
 # --- element calls --------------------------------------------------------------------------
 
 
+def _named_operation(element_key: str, name: str) -> Operation | None:
+    element = element_by_key(element_key)
+    return element.named_operation(name) if element else None
+
+
 @method_decorator(csrf_exempt, name="dispatch")  # token-authenticated: no cookies, no CSRF
 class ElementCallView(ABC, View):
     """The shared tail of both URL styles: authentication, inputs, the operation, the response
@@ -90,6 +95,9 @@ class ElementCallView(ABC, View):
         call = CallLog()
         auth = None
         try:
+            # A path that names nothing is 404 whatever the request carries: an element token
+            # is asked for only where an element call could have been meant.
+            self.check_named(request, **route)
             auth = authenticate_element_call(request)
             # A refusal of an authenticated call is the instance's: it is logged (below).
             require_enabled(auth.instance)
@@ -111,6 +119,10 @@ class ElementCallView(ABC, View):
             response[INSTANCE_HEADER] = str(auth.instance.pk)
             record_element_call(request, auth.instance, call, response.status_code, started)
         return response
+
+    @abstractmethod
+    def check_named(self, request, **route) -> None:
+        """404 unless the URL names an operation of some element (before authentication)."""
 
     @abstractmethod
     def operation(self, request, instance, **route) -> tuple[Operation, dict]:
@@ -140,6 +152,10 @@ class ElementCallView(ABC, View):
 class ResourceCallView(ElementCallView):
     """``/hubs/{hub}/{resource...}`` and the same without ``hubs/{hub}`` (the hub is ignored)."""
 
+    def check_named(self, request, resource_path, hub=None):
+        if not dispatch.names_a_resource(resource_path):
+            raise NotFound(f"No such endpoint: {request.path[:200]}")
+
     def operation(self, request, instance, resource_path, hub=None):
         element = element_by_key(instance.element_key)
         return dispatch.match_resource(element, request.method, resource_path)
@@ -148,9 +164,12 @@ class ResourceCallView(ElementCallView):
 class OperationCallView(ElementCallView):
     """``/{elementKey}/{operation}/{instanceId}``: the token must belong to ``instanceId``."""
 
+    def check_named(self, request, element_key, operation, instance_id):
+        if _named_operation(element_key, operation) is None:
+            raise NotFound(f"No operation {element_key[:64]}/{operation[:64]}.")
+
     def operation(self, request, instance, element_key, operation, instance_id):
-        element = element_by_key(element_key)
-        op = element.named_operation(operation) if element else None
+        op = _named_operation(element_key, operation)
         if op is None or str(instance.pk) != instance_id or instance.element_key != element_key:
             raise NotFound(
                 f"No operation {element_key[:64]}/{operation[:64]} for instance {instance_id[:20]}."
@@ -169,8 +188,7 @@ class OperationSchemaView(APIView):
     permission_classes = [AllowAny]
 
     def get(self, request, element_key, operation):
-        element = element_by_key(element_key)
-        op = element.named_operation(operation) if element else None
+        op = _named_operation(element_key, operation)
         if op is None:
             raise NotFound(f"No operation {element_key[:64]}/{operation[:64]}.")
         return Response(

@@ -5,7 +5,10 @@ built from it (an environment variable of the same name overrides a default, see
 ``settings.env_setting``), and tests override values with ``override_settings(PLATFORM={...})``.
 """
 
+import ipaddress
+
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 DEFAULTS = {
     # Fernet keys, newest first (platform_core/keys.py reads them from CREDENTIALS_KEYS).
@@ -38,7 +41,24 @@ DEFAULTS = {
     "BULK_CALLBACK_MAX_ATTEMPTS": 8,
     "BULK_CALLBACK_BACKOFF": 5.0,
     "BULK_CALLBACK_TIMEOUT": 10.0,
+    # GET /metrics (platform_core/metrics.py): the networks a scrape may come from
+    # (comma-separated CIDRs, matched against the address the server sees; loopback only by
+    # default, empty: nobody), and a bearer token it must carry as well when set.
+    "METRICS_ALLOWED_NETWORKS": "127.0.0.0/8,::1/128",
+    "METRICS_TOKEN": "",
 }
+
+
+def parse_networks(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """``"10.0.0.0/8, ::1"`` -> networks; ImproperlyConfigured names what does not parse."""
+    networks = []
+    for item in text.split(","):
+        if item.strip():
+            try:
+                networks.append(ipaddress.ip_network(item.strip(), strict=False))
+            except ValueError:
+                raise ImproperlyConfigured(f"Not a network (CIDR): {item.strip()!r}") from None
+    return tuple(networks)
 
 
 class PlatformSettings:

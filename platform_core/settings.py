@@ -14,6 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 from dotenv import load_dotenv
 
 from platform_core.conf import DEFAULTS as PLATFORM_DEFAULTS
+from platform_core.conf import parse_networks
 from platform_core.keys import load_credentials_keys, refuse_weak_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -169,6 +170,8 @@ REST_FRAMEWORK = {
 
 def env_setting(name: str, default):
     """The environment variable ``name`` read as the type of its default."""
+    if isinstance(default, str):
+        return os.environ.get(name, default)
     if isinstance(default, bool):
         return env_bool(name, default)
     if isinstance(default, int):
@@ -183,6 +186,7 @@ PLATFORM = {
     for name, default in PLATFORM_DEFAULTS.items()
     if name != "CREDENTIALS_KEYS"
 }
+parse_networks(PLATFORM["METRICS_ALLOWED_NETWORKS"])  # a typo stops start-up, not a scrape
 PLATFORM["CREDENTIALS_KEYS"] = load_credentials_keys(
     os.environ.get("CREDENTIALS_KEYS", ""), debug=DEBUG, var_dir=VAR_DIR
 )

@@ -9,6 +9,7 @@ from elements.urls import (
     resource_urlpatterns,
 )
 from instances.urls import urlpatterns as instance_urlpatterns
+from platform_core.metrics import metrics_view
 from usage.urls import urlpatterns as usage_urlpatterns
 
 # Bulk before the hub's resource calls (both live under hubs/{hub}/); resource_urlpatterns is a
@@ -25,6 +26,7 @@ api_v2 = (
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("elements/api-v2/", include(api_v2)),
+    path("metrics", metrics_view),
     *operation_urlpatterns,
 ]
 

@@ -1,4 +1,5 @@
 import codecs
+import io
 import json
 import os
 
@@ -18,6 +19,23 @@ def _is_text_charset(content_type: str) -> bool:
     return True
 
 
+def _error(start_response, status: str, message: str) -> list[bytes]:
+    """An answer in the contract's error shape, for requests refused before Django sees them."""
+    from platform_core.middleware import REQUEST_ID_HEADER, new_request_id
+
+    request_id = new_request_id()
+    body = json.dumps({"requestId": request_id, "message": message}).encode()
+    start_response(
+        status,
+        [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(body))),
+            (REQUEST_ID_HEADER, request_id),
+        ],
+    )
+    return [body]
+
+
 class CharsetGuard:
     """Django decodes the query string with the Content-Type's charset while it builds the
     request object, before any middleware: a charset that names a non-text codec (``rot13``,
@@ -30,24 +48,78 @@ class CharsetGuard:
     def __call__(self, environ, start_response):
         if _is_text_charset(environ.get("CONTENT_TYPE", "")):
             return self.app(environ, start_response)
-        from platform_core.middleware import REQUEST_ID_HEADER, new_request_id
-
-        request_id = new_request_id()
-        body = json.dumps(
-            {"requestId": request_id, "message": "Unsupported charset: send UTF-8 JSON."}
-        ).encode()
-        start_response(
-            "415 Unsupported Media Type",
-            [
-                ("Content-Type", "application/json"),
-                ("Content-Length", str(len(body))),
-                (REQUEST_ID_HEADER, request_id),
-            ],
+        return _error(
+            start_response, "415 Unsupported Media Type", "Unsupported charset: send UTF-8 JSON."
         )
-        return [body]
 
 
-application = CharsetGuard(get_wsgi_application())
+READ_STEP = 64 * 1024
+
+
+class ChunkedBody:
+    """Request bodies without a Content-Length (``Transfer-Encoding: chunked``), read under the
+    body limit as they stream in.
+
+    Django (and DRF) read exactly CONTENT_LENGTH bytes of a body, so a chunked body, which has
+    none, would read as empty. gunicorn decodes the chunks and says so with
+    ``wsgi.input_terminated``: this reads the decoded body, never holding more than the limit
+    plus one byte, answers 413 as soon as the limit is passed (without waiting for the rest),
+    and hands Django the body with its length. A server that leaves the chunk framing in the
+    stream gets 411. Bodies with a Content-Length are refused above the limit, before they are
+    read, by ``RequestIdMiddleware``.
+    """
+
+    def __init__(self, app, *, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    def __call__(self, environ, start_response):
+        if (
+            environ.get("CONTENT_LENGTH")
+            or "chunked" not in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+        ):
+            return self.app(environ, start_response)
+        if not environ.get("wsgi.input_terminated"):
+            return _error(
+                start_response,
+                "411 Length Required",
+                "This server cannot read a chunked body: send Content-Length.",
+            )
+        stream = environ["wsgi.input"]
+        body = io.BytesIO()
+        room = self.max_bytes + 1  # one byte past the limit tells an oversize body
+        try:
+            while room > 0:
+                piece = stream.read(min(READ_STEP, room))
+                if not piece:
+                    break
+                body.write(piece)
+                room -= len(piece)
+        except Exception:  # the server's own errors: a malformed chunk, a client gone
+            # The server closes the connection after a body it could not read to its end.
+            return _error(
+                start_response, "400 Bad Request", "The chunked body is malformed or incomplete."
+            )
+        if room <= 0:
+            return _error(
+                start_response,
+                "413 Request Entity Too Large",
+                f"Request body exceeds the limit of {self.max_bytes} bytes.",
+            )
+        environ["CONTENT_LENGTH"] = str(body.tell())
+        body.seek(0)
+        environ["wsgi.input"] = body
+        return self.app(environ, start_response)
+
+
+def _application():
+    from django.conf import settings
+
+    django_app = get_wsgi_application()
+    return ChunkedBody(CharsetGuard(django_app), max_bytes=settings.MAX_REQUEST_BYTES)
+
+
+application = _application()
 
 
 def _settle() -> None:

@@ -382,17 +382,18 @@ def test_region_selects_the_host_but_base_url_overrides_it(tenant, sim):
 def test_usage_log_records_each_call_scoped_to_the_caller(element, sim, tenant, other_tenant, iid):
     response = element.get(f"{HUB}/service-accounts")
     request_id = response["Elements-Request-Id"]
-    element.get(f"{HUB}/nope")
+    element.delete(f"{HUB}/activities/top")  # an element call the instance refuses: logged
+    element.get(f"{HUB}/nope")  # names no resource: not an element call, not logged
     listed = tenant.client().get("/elements/api-v2/usage").json()
-    assert [r["status"] for r in listed] == [200, 404]
+    assert [r["status"] for r in listed] == [200, 405]
     record = tenant.client().get(f"/elements/api-v2/usage/{request_id}").json()
     assert record["operation"] == "getServiceAccounts" and record["vendorStatus"] == 200
     assert record["instanceId"] == iid and record["durationMs"] > 0
     assert "requestBody" not in record
     assert other_tenant.client().get(f"/elements/api-v2/usage/{request_id}").status_code == 404
     assert other_tenant.client().get("/elements/api-v2/usage").json() == []
-    filtered = tenant.client().get("/elements/api-v2/usage?status=404").json()
-    assert [r["status"] for r in filtered] == [404]
+    filtered = tenant.client().get("/elements/api-v2/usage?status=405").json()
+    assert [r["status"] for r in filtered] == [405]
     assert tenant.client().get(f"/elements/api-v2/usage?instanceId={iid + 1}").json() == []
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from elements.framework.registry import element_by_key
+from platform_core.metrics import count_element_call
 from usage.services import usage_record_call
 
 
@@ -26,6 +27,13 @@ class CallLog:
 
 
 def record_element_call(request, instance, call: CallLog, status: int, started: float) -> None:
+    """The call's usage record and its count in the metrics (``GET /metrics``)."""
+    operation = call.operation
+    count_element_call(
+        instance.element_key,
+        (operation.name or operation.id) if operation else (call.operation_name or "none"),
+        status,
+    )
     usage_record_call(
         request_id=request.request_id,
         user_id=instance.user_id,

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from elements.framework.definition import Call, Element, Operation, Result
+from elements.framework.registry import all_elements
 from elements.framework.vendor import VendorClient, VendorGarbage
 from platform_core.exceptions import BadRequest, NotFound, PlatformError, ValidationFailed
 from platform_core.validation import schema_errors
@@ -25,20 +26,43 @@ class MethodNotAllowed(PlatformError):
     default_detail = "Method not allowed."
 
 
+def _path_pattern(path: str, *, named: bool) -> str:
+    """A resource path (``/users/{id}``) as a regular expression; ``{id}`` is one segment."""
+    segment = r"(?P<\1>[^/]+)" if named else r"[^/]+"
+    return re.sub(r"\\\{([A-Za-z_][A-Za-z0-9_]*)\\\}", segment, re.escape(path)) + r"/?"
+
+
 @cache
 def _routes(element: Element) -> tuple[tuple[re.Pattern, Operation], ...]:
     routes = []
     for op in element.resource_operations:
-        pattern = re.sub(r"\\\{([A-Za-z_][A-Za-z0-9_]*)\\\}", r"(?P<\1>[^/]+)", re.escape(op.path))
-        routes.append((re.compile(pattern + r"/?\Z"), op))
+        routes.append((re.compile(_path_pattern(op.path, named=True) + r"\Z"), op))
     # Literal paths win over parameterised ones (/activities/top before /activities/{id}).
     routes.sort(key=lambda r: r[1].path.count("{"))
     return tuple(routes)
 
 
+@cache
+def _any_resource() -> re.Pattern:
+    """One pattern for the resource paths of every element, whatever the method."""
+    paths = {op.path for element in all_elements() for op in element.resource_operations}
+    alternatives = "|".join(_path_pattern(path, named=False) for path in sorted(paths))
+    return re.compile(rf"(?:{alternatives})\Z")
+
+
+def _normalised(path: str) -> str:
+    return "/" + path.strip("/")
+
+
+def names_a_resource(path: str) -> bool:
+    """Whether ``path`` (relative to the hub) is a resource of some element: only then can an
+    element call have been meant, and is it worth asking for an element token."""
+    return _any_resource().match(_normalised(path)) is not None
+
+
 def match_resource(element: Element, method: str, path: str) -> tuple[Operation, dict]:
     """The operation for ``method path`` (path relative to the hub), or 404/405."""
-    path = "/" + path.strip("/")
+    path = _normalised(path)
     allowed = []
     for pattern, op in _routes(element):
         match = pattern.match(path)

@@ -19,9 +19,12 @@ import http.client
 import os
 import select
 import ssl
+import time
 from collections import deque
-from functools import cache
+from functools import cache, wraps
 from urllib.parse import urlsplit
+
+from platform_core.metrics import observe_vendor_request, vendor_host_label
 
 CONNECT_RETRIES = 2
 MAX_IDLE_PER_HOST = 32
@@ -72,6 +75,20 @@ def _send(connection, method, target, body, headers, read_timeout) -> None:
         raise
 
 
+def _timed(request):
+    """Each vendor request's time, answered or failed, in the vendor latency histogram."""
+
+    @wraps(request)
+    def timed(self, *args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return request(self, *args, **kwargs)
+        finally:
+            observe_vendor_request(self.label, time.perf_counter() - started)
+
+    return timed
+
+
 class HostConnections:
     """The idle keep-alive connections to one ``scheme://host[:port]``.
 
@@ -84,9 +101,11 @@ class HostConnections:
         self.tls = parts.scheme == "https"
         self.host = parts.hostname or ""
         self.port = parts.port or (443 if self.tls else 80)
+        self.label = vendor_host_label(base_url)  # the host in the vendor metrics
         self.max_idle = max_idle
         self._idle: deque[http.client.HTTPConnection] = deque()
 
+    @_timed
     def request(
         self,
         method: str,
