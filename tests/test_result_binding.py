@@ -18,9 +18,9 @@ import pytest
 from cryptography.fernet import Fernet
 from django.core.management import call_command
 
-from bulk import runner, services, storage
+from bulk import services, storage
 from bulk.models import BulkPart
-from conftest import SA_CONFIGURATION, make_tenant
+from conftest import SA_CONFIGURATION, completed_bulk_job, element_client_for, make_tenant
 from tests.live_platform import LivePlatform
 
 pytestmark = pytest.mark.django_db
@@ -40,31 +40,14 @@ def no_broker(monkeypatch):
     monkeypatch.setattr(services, "enqueue_job", lambda job_id: None)
 
 
-def instance_client(tenant):
-    response = tenant.client().post(
-        "/elements/api-v2/instances",
-        {"element": {"key": "mixpanel"}, "name": "Main", "configuration": SA_CONFIGURATION},
-        format="json",
-    )
-    assert response.status_code == 200, response.content
-    return tenant.element_client(response.json()["token"])
-
-
-def run_job(client, q: str, **params) -> int:
-    query = "&".join([f"q={quote(q)}"] + [f"{k}={quote(v)}" for k, v in params.items()])
-    job_id = client.post(f"{BULK}/query?{query}").json()["id"]
-    assert runner.run_job(job_id, heartbeat=False, pipelined=False) == "COMPLETED"
-    return job_id
-
-
 @pytest.fixture
 def jobs(sim):
     """Tenant A's profiles job (3 parts) and tenant B's events job (1 part)."""
     sim.configure(profiles={"count": 2500}, events_per_day=300)
-    a = instance_client(make_tenant("Acme", "owner@acme.test"))
-    b = instance_client(make_tenant("Globex", "owner@globex.test"))
-    job_a = run_job(a, "select * from users")
-    job_b = run_job(b, "select * from activities", **{"from": DAYS[0], "to": DAYS[1]})
+    a = element_client_for(make_tenant("Acme", "owner@acme.test"))
+    b = element_client_for(make_tenant("Globex", "owner@globex.test"))
+    job_a = completed_bulk_job(a, "select * from users")
+    job_b = completed_bulk_job(b, "select * from activities", **{"from": DAYS[0], "to": DAYS[1]})
     assert BulkPart.objects.filter(job_id=job_a).count() == 3
     return a, job_a, b, job_b
 
