@@ -38,6 +38,13 @@ DEFAULTS = {
     "BULK_CALLBACK_MAX_ATTEMPTS": 8,
     "BULK_CALLBACK_BACKOFF": 5.0,
     "BULK_CALLBACK_TIMEOUT": 10.0,
+    # Admin login lockout (django-axes, platform_core/admin_login.py): failed logins for one
+    # username from one address before it is locked; minutes it stays locked (0: until an
+    # operator unlocks it); reverse proxies in front that append to X-Forwarded-For (0: the
+    # connection's address is the client's, and the header is never read).
+    "ADMIN_LOGIN_FAILURE_LIMIT": 5,
+    "ADMIN_LOGIN_COOLOFF_MINUTES": 15.0,
+    "ADMIN_LOGIN_TRUSTED_PROXIES": 0,
 }
 
 

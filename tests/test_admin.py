@@ -354,7 +354,7 @@ def test_buttons_need_a_csrf_token(tenant, instance, django_user_model):
     obj, _ = instance
     django_user_model.objects.create_superuser("strict", "strict@example.test", "pw-123456789")
     client = Client(enforce_csrf_checks=True)
-    client.login(username="strict", password="pw-123456789")
+    client.force_login(django_user_model.objects.get(username="strict"))
     response = client.post(f"{ADMIN}/instances/instance/{obj.pk}/disable/")
     assert response.status_code == 403
     obj.refresh_from_db()
