@@ -141,6 +141,11 @@ class BulkResultView(BulkView):
         parts = selectors.job_parts(job)
         try:
             formats.verify_first_part(parts)
+        except storage.LegacyPart:
+            raise Conflict(
+                f"The result of job {job.pk} was stored by an earlier version of the platform in "
+                "a format that is no longer served; submit the job again."
+            ) from None
         except storage.PartUnavailable:
             # 409: the job's stored result is in a state that cannot be served (contract §2
             # has no better status; 500 is for bugs). The cause is logged, not told.

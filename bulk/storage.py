@@ -86,6 +86,10 @@ class PartRefused(PartUnavailable):
         self.reason = reason
 
 
+class LegacyPart(PartRefused):
+    """A part of the unbound first format (``EPB1``), refused since parts are bound."""
+
+
 class PartKeyMissing(PartUnavailable, CredentialsUnreadable):
     """A part encrypted under a key that is no longer in CREDENTIALS_KEYS."""
 
@@ -125,7 +129,7 @@ def decrypt_part(payload: bytes, part: StoredPart) -> bytes:
     _, ciphers = _part_keys(tuple(platform_settings.CREDENTIALS_KEYS))
     header = payload[:HEADER_BYTES]
     if header.startswith(LEGACY_MAGIC):
-        raise _refused(part, "written in the unbound format of an earlier version")
+        raise _refused(part, "written in the unbound format of an earlier version", LegacyPart)
     if not header.startswith(MAGIC) or len(payload) < HEADER_BYTES + NONCE_BYTES:
         raise _refused(part, "not a result part of this platform")
     cipher = ciphers.get(header[len(MAGIC) :])
@@ -150,12 +154,12 @@ def decrypt_part(payload: bytes, part: StoredPart) -> bytes:
         ) from None
 
 
-def _refused(part: StoredPart, reason: str) -> PartRefused:
+def _refused(part: StoredPart, reason: str, kind: type[PartRefused] = PartRefused) -> PartRefused:
     # Ids and the storage name only: never a key or the part's content.
     logger.error(
         "bulk job %s: result part %s (%s) refused: %s", part.job_id, part.seq, part.name, reason
     )
-    return PartRefused(part, reason)
+    return kind(part, reason)
 
 
 def reencrypt_part(part: StoredPart) -> str | None:

@@ -157,6 +157,7 @@ def test_a_part_of_the_unbound_legacy_format_is_refused(jobs, media, caplog):
     part_file(media, job_a).write_bytes(legacy)
     response = download(a, job_a, "users")
     assert response.status_code == 409
+    assert "earlier version" in response.json()["message"]
     assert any("unbound format" in r.getMessage() for r in caplog.records)
 
 
