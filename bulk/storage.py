@@ -154,10 +154,20 @@ def decrypt_part(payload: bytes, part: StoredPart) -> bytes:
         ) from None
 
 
-def _refused(part: StoredPart, reason: str, kind: type[PartRefused] = PartRefused) -> PartRefused:
+def _refused(
+    part: StoredPart,
+    reason: str,
+    kind: type[PartRefused] = PartRefused,
+    level: int = logging.ERROR,
+) -> PartRefused:
     # Ids and the storage name only: never a key or the part's content.
-    logger.error(
-        "bulk job %s: result part %s (%s) refused: %s", part.job_id, part.seq, part.name, reason
+    logger.log(
+        level,
+        "bulk job %s: result part %s (%s) refused: %s",
+        part.job_id,
+        part.seq,
+        part.name,
+        reason,
     )
     return kind(part, reason)
 
@@ -207,7 +217,9 @@ def part_data(part: StoredPart) -> bytes:
         with result_storage().open(part.name, "rb") as handle:
             payload = handle.read()
     except FileNotFoundError:
-        raise _refused(part, "the file is missing") from None
+        # Usually a race, not an attack: a key rotation moved it or the retention purge deleted
+        # it after the download listed the parts.
+        raise _refused(part, "the file is missing", level=logging.WARNING) from None
     return decrypt_part(payload, part) if part.encrypted else payload
 
 
