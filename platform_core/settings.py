@@ -181,6 +181,8 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "platform_core.admin_login.client_ip"
 AXES_LOCKOUT_CALLABLE = "platform_core.admin_login.lockout_response"
+# Masked in axes' log lines and in the form data it keeps of each failure (the password always).
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "csrfmiddlewaretoken"]
 
 # Usage log (contract §7): "spool" writes off the request path (usage/writer.py).
 USAGE_LOG_MODE = os.environ.get("USAGE_LOG_MODE", "spool")

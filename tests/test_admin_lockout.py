@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+from axes.models import AccessAttempt
 from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.test import Client
@@ -72,6 +73,10 @@ def test_the_right_password_is_refused_once_locked(operator, caplog):
     assert_locked(response)
     assert "Locking out" in caplog.text  # axes logs the lockout, never a password
     assert PASSWORD not in caplog.text and "wrong-password" not in caplog.text
+    [attempt] = AccessAttempt.objects.all()
+    assert attempt.failures_since_start >= LIMIT and attempt.username == "operator"
+    kept = f"{attempt.get_data} {attempt.post_data}"
+    assert "password=****" in kept and "wrong-password" not in kept and PASSWORD not in kept
 
 
 def test_the_lock_is_per_address(operator):
