@@ -154,3 +154,13 @@ def test_the_limits_come_from_the_environment():
 
     assert read() == [5, "0:15:00", [["username", "ip_address"]]]
     assert read(ADMIN_LOGIN_FAILURE_LIMIT="3", ADMIN_LOGIN_COOLOFF_MINUTES="0")[:2] == [3, "None"]
+
+
+def test_another_superuser_unlocks_from_the_admin(operator, admin_client):
+    fail(LIMIT)
+    assert_locked(log_in(PASSWORD)[1])
+    [attempt] = AccessAttempt.objects.all()
+    response = admin_client.post(f"/admin/axes/accessattempt/{attempt.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    client, response = log_in(PASSWORD)
+    assert response.status_code == 302 and logged_in(client)
