@@ -128,3 +128,29 @@ def sa_instance(tenant, sim):
     )
     assert response.status_code == 200, response.content
     return response.json()
+
+
+def element_client_for(tenant: Tenant) -> APIClient:
+    """A client of a new service-account instance of ``tenant``, created through the API."""
+    response = tenant.client().post(
+        "/elements/api-v2/instances",
+        {"element": {"key": "mixpanel"}, "name": "Main", "configuration": SA_CONFIGURATION},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    return tenant.element_client(response.json()["token"])
+
+
+def completed_bulk_job(client: APIClient, q: str, **params) -> int:
+    """A bulk job submitted through the API and run to COMPLETED by the real runner in the
+    test's thread (the caller keeps the broker out, e.g. by replacing services.enqueue_job)."""
+    from urllib.parse import quote
+
+    from bulk import runner
+
+    query = "&".join([f"q={quote(q)}"] + [f"{k}={quote(v)}" for k, v in params.items()])
+    response = client.post(f"/elements/api-v2/bulk/query?{query}")
+    assert response.status_code == 200, response.content
+    job_id = response.json()["id"]
+    assert runner.run_job(job_id, heartbeat=False, pipelined=False) == "COMPLETED"
+    return job_id

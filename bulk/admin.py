@@ -1,15 +1,20 @@
 """Admin UI for bulk jobs: status, progress, counts, duration, a download link, and cancel and
-retry actions. Jobs are created through the API only; nothing here edits a job's fields."""
+retry actions. Jobs are created through the API only; nothing here edits a job's fields.
+
+Least privilege: viewing jobs needs ``view_bulkjob``; cancel and retry need ``change_bulkjob``;
+downloading a job's results (a tenant's data, decrypted) needs ``download_bulkjob_results``,
+and every download is recorded in the admin log with who did it.
+"""
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, StreamingHttpResponse
+from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from bulk import formats, selectors, services
+from bulk import formats, selectors, services, storage
 from bulk.models import BulkJob
 from platform_core.exceptions import Conflict
 
@@ -78,7 +83,30 @@ class BulkJobAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
+        # The change form is read-only: never a save, whatever the permissions.
         return request.method in ("GET", "HEAD") and super().has_change_permission(request, obj)
+
+    def has_operate_permission(self, request, obj=None):
+        """Cancel and retry change a job: the change permission, on any method."""
+        return super().has_change_permission(request, obj)
+
+    def has_download_permission(self, request, obj=None):
+        """Its own permission, on top of seeing the job at all."""
+        return self.has_view_permission(request, obj) and request.user.has_perm(
+            f"{self.opts.app_label}.download_bulkjob_results"
+        )
+
+    def get_list_display(self, request):
+        shown = super().get_list_display(request)
+        if self.has_download_permission(request):
+            return shown
+        return tuple(column for column in shown if column != "download")
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        if self.has_download_permission(request):
+            return fields
+        return [field for field in fields if field != "download"]
 
     # -- columns -----------------------------------------------------------------------------
 
@@ -115,14 +143,28 @@ class BulkJobAdmin(admin.ModelAdmin):
         ]
 
     def download_view(self, request, object_id):
-        if not self.has_view_permission(request):
+        if not self.has_download_permission(request):
             raise PermissionDenied
         job = self.get_object(request, unquote(object_id))
         if job is None or job.status != BulkJob.Status.COMPLETED or job.results_deleted_at:
             raise Http404("No completed result for this job.")
-        response = StreamingHttpResponse(
-            formats.ndjson_stream(selectors.job_parts(job)), content_type=formats.NDJSON
-        )
+        parts = selectors.job_parts(job)
+        try:
+            formats.verify_first_part(parts)
+        except storage.PartUnavailable:
+            self.message_user(
+                request,
+                f"The stored result of job #{job.pk} failed its integrity check and is not "
+                "served; the cause is in the server log.",
+                messages.ERROR,
+            )
+            return HttpResponseRedirect(
+                reverse(
+                    "admin:bulk_bulkjob_change", args=[job.pk], current_app=self.admin_site.name
+                )
+            )
+        self.log_change(request, job, "Downloaded the results (NDJSON).")
+        response = StreamingHttpResponse(formats.ndjson_stream(parts), content_type=formats.NDJSON)
         response["Content-Disposition"] = (
             f'attachment; filename="bulk-{job.pk}-{job.object_name}.ndjson"'
         )
@@ -130,7 +172,7 @@ class BulkJobAdmin(admin.ModelAdmin):
 
     # -- actions -----------------------------------------------------------------------------
 
-    @admin.action(description="Cancel selected jobs", permissions=["view"])
+    @admin.action(description="Cancel selected jobs", permissions=["operate"])
     def cancel_jobs(self, request, queryset):
         for job in queryset:
             try:
@@ -142,7 +184,7 @@ class BulkJobAdmin(admin.ModelAdmin):
             self.message_user(request, f"Job #{job.pk} cancelled.", messages.SUCCESS)
 
     @admin.action(
-        description="Retry selected jobs (resume from the checkpoint)", permissions=["view"]
+        description="Retry selected jobs (resume from the checkpoint)", permissions=["operate"]
     )
     def retry_jobs(self, request, queryset):
         for job in queryset:

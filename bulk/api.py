@@ -11,7 +11,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from bulk import formats, selectors, services
+from bulk import formats, selectors, services, storage
 from bulk.models import BulkJob
 from platform_core.authentication import ElementAuthentication
 from platform_core.exceptions import Conflict, NotFound, PlatformError, ValidationFailed
@@ -152,6 +152,20 @@ class BulkResultView(BulkView):
             # not one of them. The message says why, and the status call still shows the job.
             raise NotFound(f"The results of job {job.pk} were deleted after the retention period.")
         parts = selectors.job_parts(job)
+        try:
+            formats.verify_first_part(parts)
+        except storage.LegacyPart:
+            raise Conflict(
+                f"The result of job {job.pk} was stored by an earlier version of the platform in "
+                "a format that is no longer served; submit the job again."
+            ) from None
+        except storage.PartUnavailable:
+            # 409: the job's stored result is in a state that cannot be served (contract §2
+            # has no better status; 500 is for bugs). The cause is logged, not told.
+            raise Conflict(
+                f"The stored result of job {job.pk} failed its integrity check and will not be "
+                "served (the operators have it in their logs); submit the job again."
+            ) from None
         if media == formats.CSV:
             stream = formats.csv_stream(parts, list(job.fields or []))
             content_type = "text/csv; charset=utf-8"

@@ -1,8 +1,10 @@
 """Job-end callbacks (contract §6): the final status object POSTed to the caller's URL.
 
 The URL is checked when the job is submitted and again right before each delivery: http or
-https, a host that resolves, and, unless ``CALLBACK_ALLOW_PRIVATE_NETWORKS``, only public
-addresses (no private, loopback, link-local, multicast, reserved or unspecified ones). The
+https, a host that resolves, and, unless ``CALLBACK_ALLOW_PRIVATE_NETWORKS``, only globally
+reachable addresses (no private, loopback, link-local, multicast, reserved or unspecified ones;
+an IPv6 address that embeds an IPv4 one, as 6to4, Teredo, NAT64 and IPv4-mapped addresses do,
+is judged by that IPv4 address too). The
 request goes to the address that was checked (no second DNS lookup that could answer
 differently), and redirects are not followed.
 
@@ -56,9 +58,41 @@ class Target:
     path: str
 
 
-def _refused_address(ip) -> bool:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+# IPv6 ranges that embed an IPv4 address which is where the traffic really goes.
+NAT64_WELL_KNOWN = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052: the last 32 bits
+NAT64_LOCAL_USE = ipaddress.IPv6Network("64:ff9b:1::/48")  # RFC 8215
+IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")  # deprecated ::a.b.c.d (RFC 4291)
+# Not globally reachable (IANA special-purpose registry), though Python before 3.11.10 / 3.12.4
+# calls them global: 6to4 ("N/A"; relays are deprecated, RFC 7526), local-use NAT64 (where the
+# IPv4 sits depends on the operator's prefix length), the IPv6 documentation range 3fff::/20.
+NOT_GLOBAL_IPV6 = (
+    ipaddress.IPv6Network("2002::/16"),
+    NAT64_LOCAL_USE,
+    ipaddress.IPv6Network("3fff::/20"),
+)
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address carries: IPv4-mapped, IPv4-compatible, 6to4, Teredo
+    (server and the de-obfuscated client), NAT64 (well-known /96, and the local-use /48 read
+    with RFC 6052's /48 layout)."""
+    found = []
+    if ip.ipv4_mapped is not None:
+        found.append(ip.ipv4_mapped)
+    if ip.sixtofour is not None:
+        found.append(ip.sixtofour)
+    if ip.teredo is not None:
+        found.extend(ip.teredo)
+    value = int(ip)
+    if ip in NAT64_WELL_KNOWN or (ip in IPV4_COMPATIBLE and value > 1):
+        found.append(ipaddress.IPv4Address(value & 0xFFFFFFFF))
+    if ip in NAT64_LOCAL_USE:
+        # bits 48-63 and 72-87 (bits 64-71 are the "u" octet).
+        found.append(ipaddress.IPv4Address(((value >> 64) & 0xFFFF) << 16 | (value >> 40) & 0xFFFF))
+    return found
+
+
+def _not_global(ip) -> bool:
     return (
         ip.is_private
         or ip.is_loopback
@@ -67,7 +101,33 @@ def _refused_address(ip) -> bool:
         or ip.is_reserved
         or ip.is_unspecified
         or not ip.is_global
+        or (ip.version == 6 and any(ip in network for network in NOT_GLOBAL_IPV6))
     )
+
+
+def refusal_reason(ip) -> str | None:
+    """Why a callback may not go to ``ip`` (None when it is globally reachable). An IPv6
+    address that embeds an IPv4 one is judged by both: the IPv4 address is where a relay or
+    translator delivers the request."""
+    if ip.version == 4:
+        return (
+            None
+            if not _not_global(ip)
+            else f"{ip}, a private, loopback, link-local or reserved address"
+        )
+    embedded = embedded_ipv4(ip)
+    for inner in embedded:
+        if _not_global(inner):
+            return (
+                f"{ip}, which embeds {inner}, a private, loopback, link-local or reserved address"
+            )
+    # IPv4-mapped and well-known NAT64 addresses are only a way of writing their IPv4 address,
+    # which was judged above; every other IPv6 address must be globally reachable itself.
+    if ip.ipv4_mapped is not None or ip in NAT64_WELL_KNOWN:
+        return None
+    if _not_global(ip):
+        return f"{ip}, an address that is not globally reachable"
+    return None
 
 
 def check_callback_url(url: str, *, allow_private: bool | None = None) -> Target:
@@ -103,10 +163,9 @@ def check_callback_url(url: str, *, allow_private: bool | None = None) -> Target
             ip = ipaddress.ip_address(text)
         except ValueError:
             continue
-        if _refused_address(ip) and not allow_private:
-            raise CallbackRefused(
-                f"host {host} resolves to {ip}, a private, loopback, link-local or reserved address"
-            )
+        reason = None if allow_private else refusal_reason(ip)
+        if reason:
+            raise CallbackRefused(f"host {host} resolves to {reason}")
         addresses.append(text)
     if not addresses:
         raise CallbackRefused(f"host {host} does not resolve")

@@ -50,12 +50,25 @@ def negotiate(accept: str | None) -> str | None:
     return best[1] if best else None
 
 
-Parts = Iterable[tuple[str, bool]]  # (name, encrypted), in order
+Parts = Iterable[storage.StoredPart]  # in order
+
+# Each part is read and verified whole before any of its bytes is yielded; a part that fails
+# (storage.PartRefused) raises out of the stream, which aborts the response: the server never
+# finishes the body, so the client sees a broken download, not a short one. The views verify
+# the first part before the response starts, so a refused result is usually an error answer.
+
+
+def verify_first_part(parts: list[storage.StoredPart]) -> None:
+    """Read and verify the first part now, before the response starts: a result that is
+    refused from its first part is an error answer rather than a broken stream. Raises
+    storage.PartUnavailable."""
+    if parts:
+        storage.part_data(parts[0])
 
 
 def ndjson_stream(parts: Parts) -> Iterator[bytes]:
-    for name, encrypted in parts:
-        yield from storage.part_chunks(name, encrypted=encrypted)
+    for part in parts:
+        yield from storage.part_chunks(part)
 
 
 def json_array_stream(parts: Parts) -> Iterator[bytes]:
@@ -87,8 +100,8 @@ def csv_stream(parts: Parts, header: list[str]) -> Iterator[bytes]:
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(header)
     rows = 0
-    for name, encrypted in parts:
-        for line in storage.part_lines(name, encrypted=encrypted):
+    for part in parts:
+        for line in storage.part_lines(part):
             record = json.loads(line)
             writer.writerow([cell(record.get(key)) for key in header])
             rows += 1

@@ -70,6 +70,9 @@ class BulkJob(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        # Reading a job's row is not reading a tenant's data: downloading its results (every
+        # record, decrypted) is a permission of its own.
+        permissions = [("download_bulkjob_results", "Can download the results of bulk jobs")]
         indexes = [
             models.Index(fields=["instance", "id"]),
             models.Index(fields=["status", "heartbeat_at"]),

@@ -458,7 +458,11 @@ class JobRunner:
         if raw:
             data = b"\n".join(raw) + b"\n"
             name = storage.write_part(
-                storage.part_name(job.pk, seq, job.attempts), data, encrypt=encrypt
+                storage.part_name(job.pk, seq, job.attempts),
+                data,
+                encrypt=encrypt,
+                job_id=job.pk,
+                seq=seq,
             )
         failed = page.failed
         room = max(0, MAX_ERROR_ROWS - job.records_failed_count)

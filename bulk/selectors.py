@@ -1,6 +1,7 @@
 """Reads of bulk jobs, always scoped to the calling instance (another's job is a 404)."""
 
 from bulk.models import BulkJob, BulkJobError, BulkPart
+from bulk.storage import StoredPart
 from instances.models import Instance
 from platform_core.exceptions import NotFound
 
@@ -34,5 +35,6 @@ def job_errors(*, job: BulkJob, after_id: int, limit: int) -> list[BulkJobError]
     return list(BulkJobError.objects.filter(job=job, pk__gt=after_id).order_by("id")[:limit])
 
 
-def job_parts(job: BulkJob) -> list[tuple[str, bool]]:
-    return list(BulkPart.objects.filter(job=job).order_by("seq").values_list("name", "encrypted"))
+def job_parts(job: BulkJob) -> list[StoredPart]:
+    """The job's committed parts in order, each with the binding its stored file must carry."""
+    return [StoredPart.of(part) for part in BulkPart.objects.filter(job=job).order_by("seq")]

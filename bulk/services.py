@@ -292,7 +292,7 @@ def results_reencrypt() -> tuple[int, int]:
     parts = BulkPart.objects.filter(encrypted=True, job__results_deleted_at__isnull=True)
     for part in parts.order_by("pk").iterator():
         try:
-            new_name = storage.reencrypt_part(part.name)
+            new_name = storage.reencrypt_part(storage.StoredPart.of(part))
         except FileNotFoundError:
             continue  # purged or cancelled meanwhile
         except CredentialsUnreadable:

@@ -46,6 +46,13 @@ DEFAULTS = {
     # default, empty: nobody), and a bearer token it must carry as well when set.
     "METRICS_ALLOWED_NETWORKS": "127.0.0.0/8,::1/128",
     "METRICS_TOKEN": "",
+    # Admin login lockout (django-axes, platform_core/admin_login.py): failed logins for one
+    # username from one address before it is locked; minutes it stays locked (0: until an
+    # operator unlocks it); reverse proxies in front that append to X-Forwarded-For (0: the
+    # connection's address is the client's, and the header is never read).
+    "ADMIN_LOGIN_FAILURE_LIMIT": 5,
+    "ADMIN_LOGIN_COOLOFF_MINUTES": 15.0,
+    "ADMIN_LOGIN_TRUSTED_PROXIES": 0,
 }
 
 

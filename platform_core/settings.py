@@ -7,6 +7,7 @@ key would expose or destroy every tenant's credentials.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -86,6 +87,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "axes",
     "platform_core",
     "tenants",
     "elements",
@@ -104,6 +106,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: turns a lockout into its response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "platform_core.urls"
@@ -134,6 +138,12 @@ DATABASES = {
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# django-axes first: it refuses a locked-out login before a password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -190,6 +200,20 @@ parse_networks(PLATFORM["METRICS_ALLOWED_NETWORKS"])  # a typo stops start-up, n
 PLATFORM["CREDENTIALS_KEYS"] = load_credentials_keys(
     os.environ.get("CREDENTIALS_KEYS", ""), debug=DEBUG, var_dir=VAR_DIR
 )
+
+# Admin login lockout (platform_core/admin_login.py; README, "Admin login lockout").
+AXES_FAILURE_LIMIT = PLATFORM["ADMIN_LOGIN_FAILURE_LIMIT"]
+AXES_COOLOFF_TIME = (
+    timedelta(minutes=PLATFORM["ADMIN_LOGIN_COOLOFF_MINUTES"])
+    if PLATFORM["ADMIN_LOGIN_COOLOFF_MINUTES"] > 0
+    else None
+)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "platform_core.admin_login.client_ip"
+AXES_LOCKOUT_CALLABLE = "platform_core.admin_login.lockout_response"
+# Masked in axes' log lines and in the form data it keeps of each failure (the password always).
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "csrfmiddlewaretoken"]
 
 # Usage log (contract §7): "spool" writes off the request path (usage/writer.py).
 USAGE_LOG_MODE = os.environ.get("USAGE_LOG_MODE", "spool")

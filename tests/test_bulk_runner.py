@@ -160,7 +160,7 @@ def test_result_parts_are_encrypted_at_rest(instance, media):
     part = BulkPart.objects.get(job=job)
     raw = (media / part.name).read_bytes()
     assert part.encrypted and b'"nested"' not in raw
-    assert b"".join(storage.part_chunks(part.name, encrypted=True)).count(b"\n") == 3
+    assert b"".join(storage.part_chunks(storage.StoredPart.of(part))).count(b"\n") == 3
 
 
 def test_key_rotation_re_encrypts_result_parts_so_the_old_key_can_go(instance, media, settings):
