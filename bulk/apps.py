@@ -6,4 +6,4 @@ class BulkConfig(AppConfig):
     verbose_name = "Bulk downloads"
 
     def ready(self):
-        from bulk import signals  # noqa: F401 (registers the receivers)
+        from bulk import signals, worker  # noqa: F401 (registers the receivers)
