@@ -5,7 +5,8 @@ PostgreSQL when DATABASE_URL points at it (a fresh database is created and dropp
 temporary SQLite file.
 
 ``start_worker()`` starts a real ``celery -A platform_core worker`` (optionally with beat) with
-the same environment as gunicorn; ``Worker.kill()`` SIGKILLs its whole process group. Without
+the same environment as gunicorn, ``start_beat()`` a separate ``celery beat``;
+``Worker.kill()`` SIGKILLs its whole process group. Without
 CELERY_BROKER_URL in ``extra_env`` both use the embedded filesystem broker in the temp dir.
 """
 
@@ -190,6 +191,42 @@ class LivePlatform:
         worker.kill()
         raise RuntimeError(f"celery worker not ready in {ready_timeout} s:\n{worker.log_text()}")
 
+    def start_beat(self, *, extra_env: dict | None = None, ready_timeout: float = 60) -> Worker:
+        """A separate ``celery -A platform_core beat`` subprocess, in its own process group."""
+        number = len(self.workers_started) + 1
+        celery = Path(sys.executable).parent / "celery"
+        log_path = self.tmp / f"beat-{number}.log"
+        cmd = [
+            str(celery),
+            "-A",
+            "platform_core",
+            "beat",
+            "--loglevel",
+            "INFO",
+            "--schedule",
+            str(self.tmp / f"beat-schedule-{number}"),
+        ]
+        log = open(log_path, "wb")  # noqa: SIM115 (closed by Worker)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env={**self.env(), **(extra_env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        beat = Worker(proc, log, log_path)
+        self.workers_started.append(beat)
+        deadline = time.monotonic() + ready_timeout
+        while time.monotonic() < deadline:
+            if b"beat: Starting" in log_path.read_bytes():
+                return beat
+            if proc.poll() is not None:
+                raise RuntimeError(f"celery beat exited:\n{beat.log_text()[-3000:]}")
+            time.sleep(0.1)
+        beat.kill()
+        raise RuntimeError(f"celery beat not ready in {ready_timeout} s:\n{beat.log_text()}")
+
     def stop(self) -> None:
         for worker in self.workers_started:
             worker.stop()
@@ -243,7 +280,8 @@ class LivePlatform:
 
 
 class Worker:
-    """A running ``celery worker`` (main process, pool children, maybe beat)."""
+    """A running ``celery worker`` (main process, pool children, maybe beat), or ``celery
+    beat`` alone."""
 
     def __init__(self, proc: subprocess.Popen, log, log_path: Path):
         self.proc = proc
