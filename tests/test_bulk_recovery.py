@@ -11,6 +11,7 @@ little, on the embedded filesystem broker of ``scripts/run.sh``.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import time
 import uuid
@@ -23,6 +24,7 @@ from tests.live_platform import LivePlatform
 from tests.test_bulk_live import FAST_BULK_ENV, Api, drop_keys, expected_activities, redis_url
 
 pytestmark = pytest.mark.integration
+logger = logging.getLogger(__name__)
 
 LEASE = float(FAST_BULK_ENV["BULK_LEASE_SECONDS"])
 RECOVERY_BUDGET = LEASE + 30  # what issue 8 allows after a worker is available again
@@ -161,6 +163,7 @@ def kill_mid_job_and_recover(live, sim, *, restart_beat: bool, days, per_day, ki
     ready = time.monotonic()
     done = api.wait(job, timeout=RECOVERY_BUDGET + 30)
     took = time.monotonic() - ready
+    logger.info("job %s completed %.1f s after the new worker was ready", job, took)
     assert done["status"] == "COMPLETED", (done, second.log_text()[-3000:])
     assert took <= RECOVERY_BUDGET, f"completed {took:.1f} s after the new worker was ready"
     assert done["recordsCount"] == total and done["recordsFailedCount"] == 0
@@ -237,6 +240,7 @@ def test_disabling_the_instance_stops_a_running_job(live, sim):
     disabled = time.monotonic()
     row = wait_row(live, job, lambda r: r["status"] != "RUNNING", timeout=30)
     took = time.monotonic() - disabled
+    logger.info("job %s stopped %.2f s after its instance was disabled", job, took)
     assert row["status"] == "CANCELLED" and row["statusMessage"] == INSTANCE_DISABLED, row
     assert took < 10, f"stopped {took:.1f} s after the disable"  # one page is ~0.5 s
     # At most the export already on its way when the instance was disabled; nothing after.
