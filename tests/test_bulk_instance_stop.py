@@ -232,3 +232,12 @@ def test_the_admin_still_shows_a_job_whose_instance_was_deleted(admin_client, in
     page = admin_client.get(f"/admin/bulk/bulkjob/{job.pk}/change/")
     assert page.status_code == 200
     assert services.INSTANCE_DELETED in page.content.decode()
+
+
+def test_deleting_the_user_still_deletes_their_instances_and_jobs(instance, media):
+    job = make_job(instance)
+    assert run(job, FakeSource(pages=2)) == Status.COMPLETED
+    running = make_job(instance)
+    instance.user.delete()
+    assert not BulkJob.objects.filter(pk__in=[job.pk, running.pk]).exists()
+    assert not Instance.objects.filter(pk=instance.pk).exists()
