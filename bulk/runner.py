@@ -43,9 +43,8 @@ from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from bulk import storage
+from bulk import services, storage
 from bulk.models import BulkJob, BulkJobError, BulkPart
-from bulk.services import CALLBACK_NOT_SENT, INSTANCE_DELETED, instance_stop_reason
 from elements.framework.bulk import BulkQuery, BulkQueryError, Page
 from elements.framework.ceql import CeqlError, parse_select
 from elements.framework.definition import Call
@@ -69,9 +68,10 @@ class Stop(Exception):
 class InstanceGone(Stop):
     """The job's instance was disabled or deleted: the job ends CANCELLED with ``reason``."""
 
-    def __init__(self, reason: str):
+    def __init__(self, reason: str, *, deleted: bool):
         super().__init__(reason)
         self.reason = reason
+        self.deleted = deleted
 
 
 class GuardedVendor:
@@ -316,7 +316,8 @@ class JobRunner:
             return self._run()
         except InstanceGone as gone:
             try:
-                return self.finish(Status.CANCELLED, gone.reason)
+                # A deleted instance took the callback's signature key with it.
+                return self.finish(Status.CANCELLED, gone.reason, callback=not gone.deleted)
             except Stop:
                 return "stopped"
         except Stop:
@@ -460,9 +461,9 @@ class JobRunner:
         )
         if row is None or row[0] != Status.RUNNING or row[1] != self.worker_id:
             raise Stop()
-        reason = instance_stop_reason(instance_id=row[2], disabled=row[3])
+        reason = services.instance_stop_reason(instance_id=row[2], disabled=row[3])
         if reason:
-            raise InstanceGone(reason)
+            raise InstanceGone(reason, deleted=row[2] is None)
 
     def wait(self, seconds: float) -> None:
         """Sleep before a retry; the job's row is read every second meanwhile."""
@@ -575,8 +576,9 @@ class JobRunner:
 
     # --- the end -----------------------------------------------------------------------------
 
-    def finish(self, status: str, message: str) -> str:
-        """End the job (only while still ours and RUNNING) and queue its callback."""
+    def finish(self, status: str, message: str, *, callback: bool = True) -> str:
+        """End the job (only while still ours and RUNNING) and queue its callback, or with
+        ``callback=False`` give the callback up."""
         job = self.job
         updates = {
             "status": status,
@@ -584,10 +586,9 @@ class JobRunner:
             "completed_at": timezone.now(),
             "worker_id": "",
         }
-        deleted = message == INSTANCE_DELETED
-        if job.callback_url and deleted:
+        if job.callback_url and not callback:
             updates["callback_status"] = BulkJob.Callback.FAILED
-            updates["callback_last_error"] = CALLBACK_NOT_SENT
+            updates["callback_last_error"] = services.CALLBACK_NOT_SENT
         elif job.callback_url:
             updates["callback_status"] = BulkJob.Callback.PENDING
             updates["callback_next_at"] = timezone.now()
@@ -603,10 +604,8 @@ class JobRunner:
             job.records_count,
             job.records_failed_count,
         )
-        if job.callback_url and not deleted:
-            from bulk.services import enqueue_callback
-
-            transaction.on_commit(lambda: enqueue_callback(job.pk))
+        if job.callback_url and callback:
+            transaction.on_commit(lambda: services.enqueue_callback(job.pk))
         return status
 
 
