@@ -199,6 +199,7 @@ class BulkJobAdmin(admin.ModelAdmin):
                 self.message_user(
                     request,
                     f"Job #{job.pk} is {job.status}: only jobs in ERROR or CANCELLED whose "
-                    "results still exist can be retried.",
+                    "results still exist, and whose instance exists and is enabled, can be "
+                    "retried.",
                     messages.WARNING,
                 )

@@ -236,12 +236,15 @@ def claim_delivery(job_id: int) -> BulkJob | None:
 
 def deliver(job_id: int) -> tuple[str, float | None]:
     """One delivery attempt. Returns the outcome and, when it should be retried, the delay."""
-    from bulk.services import job_representation
+    from bulk.services import CALLBACK_NOT_SENT, job_representation
 
     job = claim_delivery(job_id)
     if job is None:
         return "not claimed", None
     attempt = job.callback_attempts + 1
+    if job.instance is None:  # deleted while this delivery was being claimed
+        _settle(job, Callback.FAILED, attempt, CALLBACK_NOT_SENT)
+        return "failed", None
     error = ""
     try:
         target = check_callback_url(job.callback_url)

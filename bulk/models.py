@@ -28,7 +28,11 @@ class BulkJob(models.Model):
 
     TERMINAL = (Status.COMPLETED, Status.ERROR, Status.CANCELLED)
 
-    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="bulk_jobs")
+    # A deleted instance leaves its jobs behind (instance NULL), stopped and still readable in
+    # the admin; their results go at the end of the retention period like any other's.
+    instance = models.ForeignKey(
+        Instance, on_delete=models.SET_NULL, null=True, blank=True, related_name="bulk_jobs"
+    )
     user = models.ForeignKey(TenantUser, on_delete=models.CASCADE, related_name="bulk_jobs")
     element_key = models.CharField(max_length=64)
     object_name = models.CharField(max_length=100)

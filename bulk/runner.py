@@ -13,6 +13,11 @@ and starts from the committed checkpoint, so every record is in the result exact
 Commits run in order in a second thread (``Committer``) while this one reads the next page,
 and a ``Heartbeat`` thread renews the lease; each has its own database connection.
 
+Before each page, before each vendor call and while waiting to retry, the runner reads its
+job's row: a job that was cancelled or handed to another worker stops, and a job whose instance
+was disabled or deleted ends CANCELLED (``services.instance_stop_reason``), so no vendor call is
+made with the credentials of an instance that is no longer enabled.
+
 Vendor rate limits, 5xx answers and broken streams are retried from the committed checkpoint
 with backoff (``Retry-After`` honoured); a vendor refusal (4xx) or too many retries ends the job
 in ERROR with the provider's message.
@@ -38,7 +43,7 @@ from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from bulk import storage
+from bulk import services, storage
 from bulk.models import BulkJob, BulkJobError, BulkPart
 from elements.framework.bulk import BulkQuery, BulkQueryError, Page
 from elements.framework.ceql import CeqlError, parse_select
@@ -58,6 +63,34 @@ Status = BulkJob.Status
 
 class Stop(Exception):
     """The job is no longer ours to run: cancelled, or another worker took the lease."""
+
+
+class InstanceGone(Stop):
+    """The job's instance was disabled or deleted: the job ends CANCELLED with ``reason``."""
+
+    def __init__(self, reason: str, *, deleted: bool):
+        super().__init__(reason)
+        self.reason = reason
+        self.deleted = deleted
+
+
+class GuardedVendor:
+    """The instance's vendor client, with the job's row asked before every call."""
+
+    def __init__(self, vendor, check):
+        self._vendor = vendor
+        self._check = check
+
+    def request(self, *args, **kwargs):
+        self._check()
+        return self._vendor.request(*args, **kwargs)
+
+    def stream(self, *args, **kwargs):
+        self._check()
+        return self._vendor.stream(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._vendor, name)
 
 
 def worker_identity() -> str:
@@ -281,6 +314,12 @@ class JobRunner:
             self.heartbeat.start()
         try:
             return self._run()
+        except InstanceGone as gone:
+            try:
+                # A deleted instance took the callback's signature key with it.
+                return self.finish(Status.CANCELLED, gone.reason, callback=not gone.deleted)
+            except Stop:
+                return "stopped"
         except Stop:
             return "stopped"
         except DatabaseError:
@@ -302,7 +341,8 @@ class JobRunner:
             return "stopped"
 
     def _run(self) -> str:
-        job = self.job
+        # A job whose instance was disabled or deleted before the claim never starts.
+        self.check()
         try:
             call, query, source = self._prepare()
         except (BulkQueryError, CeqlError, LookupError) as exc:
@@ -311,8 +351,6 @@ class JobRunner:
             return self.finish(
                 Status.ERROR, "The instance's stored credentials cannot be decrypted."
             )
-        if job.instance.disabled:
-            return self.finish(Status.ERROR, "The element instance is disabled.")
         self._delete_orphans()
         committer = Committer(self) if self.pipelined else None
         try:
@@ -331,6 +369,7 @@ class JobRunner:
                 done = False
                 with closing(source.pages(call, query, job.checkpoint)) as pages, _gc_per_page():
                     for page in pages:
+                        self.check()
                         if committer is not None:
                             committer.submit(page)  # committed while the next page is read
                             done = committer.done.is_set()
@@ -390,7 +429,7 @@ class JobRunner:
             instance_id=job.instance_id,
             configuration=configuration,
             inputs={},
-            vendor=vendor_client(element, configuration),
+            vendor=GuardedVendor(vendor_client(element, configuration), self.check),
             request_id=f"bulk-{job.pk}",
         )
         query = BulkQuery(
@@ -410,14 +449,35 @@ class JobRunner:
             logger.info("bulk job %s: deleting %s uncommitted parts", self.job.pk, len(orphans))
             storage.delete_files(orphans)
 
+    def check(self) -> None:
+        """Raise Stop unless the job is still RUNNING under this worker, InstanceGone when its
+        instance was disabled or deleted. One indexed read of the job's row."""
+        if self.heartbeat and self.heartbeat.lost.is_set():
+            raise Stop()
+        row = (
+            BulkJob.objects.filter(pk=self.job.pk)
+            .values_list("status", "worker_id", "instance_id", "instance__disabled")
+            .first()
+        )
+        if row is None or row[0] != Status.RUNNING or row[1] != self.worker_id:
+            raise Stop()
+        reason = services.instance_stop_reason(instance_id=row[2], disabled=row[3])
+        if reason:
+            raise InstanceGone(reason, deleted=row[2] is None)
+
     def wait(self, seconds: float) -> None:
+        """Sleep before a retry; the job's row is read every second meanwhile."""
         if self._sleep is not None:
             self._sleep(seconds)
-            if self.heartbeat and self.heartbeat.lost.is_set():
-                raise Stop()
+            self.check()
             return
-        if self.heartbeat and self.heartbeat.lost.wait(seconds):
-            raise Stop()
+        deadline = time.monotonic() + seconds
+        while (remaining := deadline - time.monotonic()) > 0:
+            if self.heartbeat and self.heartbeat.lost.wait(min(remaining, 1.0)):
+                raise Stop()
+            if not self.heartbeat:
+                time.sleep(min(remaining, 1.0))
+            self.check()
 
     # --- one page ----------------------------------------------------------------------------
 
@@ -520,8 +580,9 @@ class JobRunner:
 
     # --- the end -----------------------------------------------------------------------------
 
-    def finish(self, status: str, message: str) -> str:
-        """End the job (only while still ours and RUNNING) and queue its callback."""
+    def finish(self, status: str, message: str, *, callback: bool = True) -> str:
+        """End the job (only while still ours and RUNNING) and queue its callback, or with
+        ``callback=False`` give the callback up."""
         job = self.job
         updates = {
             "status": status,
@@ -529,7 +590,10 @@ class JobRunner:
             "completed_at": timezone.now(),
             "worker_id": "",
         }
-        if job.callback_url:
+        if job.callback_url and not callback:
+            updates["callback_status"] = BulkJob.Callback.FAILED
+            updates["callback_last_error"] = services.CALLBACK_NOT_SENT
+        elif job.callback_url:
             updates["callback_status"] = BulkJob.Callback.PENDING
             updates["callback_next_at"] = timezone.now()
         ended = BulkJob.objects.filter(
@@ -544,10 +608,8 @@ class JobRunner:
             job.records_count,
             job.records_failed_count,
         )
-        if job.callback_url:
-            from bulk.services import enqueue_callback
-
-            transaction.on_commit(lambda: enqueue_callback(job.pk))
+        if job.callback_url and callback:
+            transaction.on_commit(lambda: services.enqueue_callback(job.pk))
         return status
 
 

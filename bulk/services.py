@@ -211,9 +211,13 @@ def job_cancel(job: BulkJob, *, message: str = "Cancelled by the user.") -> Bulk
 
 
 def job_retry(job: BulkJob) -> bool:
-    """ERROR or CANCELLED -> CREATED, resuming from the last committed checkpoint (admin)."""
+    """ERROR or CANCELLED -> CREATED, resuming from the last committed checkpoint (admin).
+    Not for a job whose instance is gone or disabled: it would only stop again."""
     retried = BulkJob.objects.filter(
-        pk=job.pk, status__in=(Status.ERROR, Status.CANCELLED), results_deleted_at__isnull=True
+        pk=job.pk,
+        status__in=(Status.ERROR, Status.CANCELLED),
+        results_deleted_at__isnull=True,
+        instance__disabled=False,
     ).update(
         status=Status.CREATED,
         status_message="",
@@ -227,6 +231,44 @@ def job_retry(job: BulkJob) -> bool:
     if retried:
         transaction.on_commit(lambda: enqueue_job(job.pk))
     return bool(retried)
+
+
+# --- jobs stop with their instance -------------------------------------------------------------
+
+# Why a job ended when its instance went away (its ``statusMessage``). The status is CANCELLED:
+# the job was withdrawn by a deliberate act of its owner or an operator, nothing failed.
+INSTANCE_DISABLED = "Stopped because the element instance was disabled."
+INSTANCE_DELETED = "Stopped because the element instance was deleted."
+# Callbacks are signed with a key from the instance's configuration, which is deleted with it.
+CALLBACK_NOT_SENT = "Not sent: the element instance was deleted, and its signature key with it."
+
+
+def instance_stop_reason(*, instance_id: int | None, disabled: bool | None) -> str | None:
+    """Why a job of this instance may not run (None: it may)."""
+    if instance_id is None or disabled is None:
+        return INSTANCE_DELETED
+    return INSTANCE_DISABLED if disabled else None
+
+
+def jobs_stop_for_deleted_instance(*, instance_id: int) -> int:
+    """As an instance is deleted (bulk/signals.py, in the deleting transaction): its CREATED and
+    RUNNING jobs end CANCELLED at once, and callbacks not yet sent are given up. A worker
+    running one of them notices before its next page or vendor call and stops."""
+    now = timezone.now()
+    jobs = BulkJob.objects.filter(instance_id=instance_id)
+    stopped = jobs.filter(status__in=(Status.CREATED, Status.RUNNING)).update(
+        status=Status.CANCELLED,
+        status_message=INSTANCE_DELETED,
+        completed_at=now,
+        worker_id="",
+    )
+    jobs.exclude(callback_url="").filter(
+        Q(status__in=BulkJob.TERMINAL)
+        & Q(callback_status__in=(Callback.NONE, Callback.PENDING, Callback.SENDING))
+    ).update(callback_status=Callback.FAILED, callback_last_error=CALLBACK_NOT_SENT)
+    if stopped:
+        logger.info("instance %s deleted: %s bulk jobs stopped", instance_id, stopped)
+    return stopped
 
 
 # --- periodic tasks ----------------------------------------------------------------------------

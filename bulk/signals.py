@@ -1,14 +1,21 @@
-"""A deleted job (directly, or with its instance or user) takes its result files with it."""
+"""A deleted job (directly, or with its user) takes its result files with it. A deleted
+instance stops its jobs, which stay behind (see ``BulkJob.instance``)."""
 
 from django.db import transaction
-from django.db.models.signals import post_delete
+from django.db.models.signals import post_delete, pre_delete
 from django.dispatch import receiver
 
-from bulk import storage
+from bulk import services, storage
 from bulk.models import BulkJob
+from instances.models import Instance
 
 
 @receiver(post_delete, sender=BulkJob)
 def delete_result_files(sender, instance, **kwargs):
     job_id = instance.pk
     transaction.on_commit(lambda: storage.delete_job_files(job_id))
+
+
+@receiver(pre_delete, sender=Instance)
+def stop_jobs_of_deleted_instance(sender, instance, **kwargs):
+    services.jobs_stop_for_deleted_instance(instance_id=instance.pk)

@@ -1,8 +1,10 @@
 """Celery tasks. Messages carry only ids; the rows decide what runs (see runner.py).
 
-``run_job`` is acknowledged late and rejected (re-queued) when its worker process dies, so a
-killed child's job comes back at once; when the whole worker dies, or the broker loses the
-message, the sweeper re-queues the job once its lease has gone stale.
+``run_job`` is acknowledged late and rejected (re-queued) when its worker process dies. When
+the whole worker dies its message stays unacknowledged (with Redis, until the visibility
+timeout), and the embedded filesystem broker or a restarted Redis loses messages outright: the
+sweeper that runs inside every worker (bulk/worker.py) re-queues such a job once its lease has
+gone stale. A message delivered twice is harmless: only one worker can claim the job's row.
 """
 
 import logging
@@ -29,6 +31,8 @@ def deliver_callback(job_id: int) -> str:
     return outcome
 
 
+# Workers sweep by themselves; the task stays for operators (``celery -A platform_core call
+# bulk.sweep``) and for messages sent by an older beat schedule.
 @shared_task(name="bulk.sweep", ignore_result=True)
 def sweep() -> dict:
     return services.sweep()

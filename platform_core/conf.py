@@ -31,8 +31,11 @@ DEFAULTS = {
     "BULK_EXPORT_GZIP": True,
     # Records per checkpoint (and result part) of a raw export.
     "BULK_EXPORT_PAGE_RECORDS": 5000,
+    # A RUNNING job whose heartbeat is older than this is handed to another worker.
     "BULK_LEASE_SECONDS": 60.0,
-    "BULK_SWEEP_INTERVAL": 30.0,
+    # Seconds between two sweeps of each worker (bulk/worker.py): a dead worker's job resumes
+    # within lease + this.
+    "BULK_SWEEP_INTERVAL": 10.0,
     "BULK_REQUEUE_AFTER": 120.0,
     "BULK_MAX_ATTEMPTS": 10,
     "BULK_PAGE_RETRIES": 5,

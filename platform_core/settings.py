@@ -279,16 +279,11 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
         # Several platforms (tests) can share one Redis server without seeing each other's
         # queues.
         CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = os.environ["CELERY_BROKER_KEY_PREFIX"]
-# Periodic tasks (celery beat): the bulk sweeper re-queues jobs whose worker died or whose
-# broker message was lost; the purge deletes result files past their retention.
-# A sweep that waited longer than its interval behind busy workers is dropped: the next one
-# does the same work.
+# Periodic tasks (celery beat): the purge deletes result files past their retention. (The bulk
+# sweeper, which re-queues jobs whose worker died or whose message was lost, runs inside every
+# worker instead, beat or not: bulk/worker.py.) A purge that waited longer than its interval
+# behind busy workers is dropped: the next one does the same work.
 CELERY_BEAT_SCHEDULE = {
-    "bulk-sweep": {
-        "task": "bulk.sweep",
-        "schedule": PLATFORM["BULK_SWEEP_INTERVAL"],
-        "options": {"expires": PLATFORM["BULK_SWEEP_INTERVAL"]},
-    },
     "bulk-purge-results": {
         "task": "bulk.purge_results",
         "schedule": env_float("BULK_PURGE_INTERVAL", 3600),

@@ -105,8 +105,8 @@ if [ "$DEMO" = 1 ]; then
   DEMO_TEXT="$(.venv/bin/python manage.py demo_setup --base-url "http://127.0.0.1:${PORT}")"
 fi
 
-# Bulk jobs run in this worker process, not in gunicorn; --beat runs the periodic tasks (the
-# sweeper that re-queues jobs of dead workers, the retention purge).
+# Bulk jobs run in this worker process, not in gunicorn; it re-queues the jobs of dead workers
+# itself, and --beat adds the periodic retention purge.
 .venv/bin/celery -A platform_core worker --beat --loglevel INFO \
   --concurrency "${BULK_WORKER_CONCURRENCY:-2}" \
   --schedule "$VAR_DIR/celerybeat-schedule" --logfile "$VAR_DIR/celery-worker.log" &

@@ -259,6 +259,30 @@ def test_a_crash_in_the_source_resumes_from_the_committed_checkpoint(instance):
     assert result_records(BulkJob.objects.get(pk=job.pk)) == source.expected()
 
 
+def test_a_crash_after_the_last_page_was_committed_completes_with_nothing_more(
+    instance, monkeypatch
+):
+    """Killed between the last page's commit and the end of the job: the next worker resumes
+    from a checkpoint past the end, reads nothing, and completes."""
+    job = make_job(instance)
+    finish = runner.JobRunner.finish
+
+    def crash_at_the_end(self, status, message, **kwargs):
+        if status == Status.COMPLETED and self.worker_id == "w1":
+            raise Crash()
+        return finish(self, status, message, **kwargs)
+
+    monkeypatch.setattr(runner.JobRunner, "finish", crash_at_the_end)
+    source = FakeSource(pages=4)
+    with pytest.raises(Crash):
+        run(job, source)
+    assert BulkJob.objects.get(pk=job.pk).records_count == 12
+    BulkJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    assert run(job, source, worker="w2") == Status.COMPLETED
+    assert source.started_from == [0, 4]
+    assert result_records(BulkJob.objects.get(pk=job.pk)) == source.expected()
+
+
 def test_cancel_between_pages_stops_the_runner(instance, media):
     job = make_job(instance, callback_url="https://example.com/hook")
     source = FakeSource(pages=6, hooks={3: lambda: services.job_cancel(job)})

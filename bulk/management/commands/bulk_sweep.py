@@ -1,4 +1,4 @@
-"""Run the bulk sweeper once (what celery beat runs every BULK_SWEEP_INTERVAL seconds):
+"""Run the bulk sweeper once (what every worker runs every BULK_SWEEP_INTERVAL seconds):
 re-queue jobs whose worker died or whose broker message was lost, and overdue callbacks.
 ``--purge`` also deletes result files past BULK_RESULT_RETENTION_DAYS."""
 
