@@ -74,9 +74,10 @@ _RECORDS = {"type": "array", "items": {"type": "object"}}
 _TEXT = {"type": "string"}
 
 
-def _bulk_docs(summary: str, **kwargs):
+def _bulk_docs(operation_id: str, summary: str, **kwargs):
     return extend_schema(
         tags=["bulk"],
+        operation_id=operation_id,
         summary=summary,
         description=(
             "Header `User` + `Element`: the instance's own jobs. Every path also works under "
@@ -99,6 +100,7 @@ class BulkQueryView(BulkView):
     usage_operation = "bulk.query"
 
     @_bulk_docs(
+        "submitBulkQuery",
         "Start a bulk download; q, from and to in the query string or a JSON body",
         parameters=[
             OpenApiParameter(
@@ -159,6 +161,7 @@ class BulkJobsView(BulkView):
     usage_operation = "bulk.jobs"
 
     @_bulk_docs(
+        "listBulkJobs",
         "This instance's jobs, newest first (paged)",
         parameters=[
             OpenApiParameter("status", str, enum=list(BulkJob.Status.values)),
@@ -189,7 +192,9 @@ class BulkJobsView(BulkView):
 class BulkStatusView(BulkView):
     usage_operation = "bulk.status"
 
-    @_bulk_docs("A job's status and counts", parameters=[_JOB_ID], responses=_ONE_JOB)
+    @_bulk_docs(
+        "getBulkJobStatus", "A job's status and counts", parameters=[_JOB_ID], responses=_ONE_JOB
+    )
     def get(self, request, job_id):
         return Response(services.job_representation(self.job(request, job_id)))
 
@@ -198,6 +203,7 @@ class BulkCancelView(BulkView):
     usage_operation = "bulk.cancel"
 
     @_bulk_docs(
+        "cancelBulkJob",
         "Cancel a job; a running one stops at its next page",
         parameters=[_JOB_ID],
         request=None,
@@ -212,6 +218,7 @@ class BulkErrorsView(BulkView):
     usage_operation = "bulk.errors"
 
     @_bulk_docs(
+        "listBulkJobErrors",
         "Records the job could not read (paged)",
         parameters=[_JOB_ID, *PAGE_PARAMETERS],
         responses={
@@ -246,6 +253,7 @@ class BulkResultView(BulkView):
     usage_operation = "bulk.download"
 
     @_bulk_docs(
+        "downloadBulkJobResult",
         "Download a COMPLETED job's records, streamed, in the format Accept asks for",
         parameters=[
             _JOB_ID,

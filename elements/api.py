@@ -40,10 +40,11 @@ def _element(key_or_id: str):
 _KEY_OR_ID = path_parameter("keyOrId", "An element's key (mixpanel) or id.")
 
 
-def _catalog_docs(summary: str, schema: dict, *, one_element: bool = True):
+def _catalog_docs(operation_id: str, summary: str, schema: dict, *, one_element: bool = True):
     """``extend_schema`` for a catalog read (header User + Organization)."""
     return extend_schema(
         tags=["catalog"],
+        operation_id=operation_id,
         summary=summary,
         parameters=[_KEY_OR_ID] if one_element else [],
         responses={
@@ -55,6 +56,7 @@ def _catalog_docs(summary: str, schema: dict, *, one_element: bool = True):
 
 class ElementListView(APIView):
     @_catalog_docs(
+        "listElements",
         "Every element",
         {"type": "array", "items": serializers.ELEMENT_SUMMARY_SCHEMA},
         one_element=False,
@@ -65,7 +67,10 @@ class ElementListView(APIView):
 
 class ElementKeysView(APIView):
     @_catalog_docs(
-        "Every element's key", {"type": "array", "items": {"type": "string"}}, one_element=False
+        "listElementKeys",
+        "Every element's key",
+        {"type": "array", "items": {"type": "string"}},
+        one_element=False,
     )
     def get(self, request):
         return Response([e.key for e in all_elements()])
@@ -73,7 +78,9 @@ class ElementKeysView(APIView):
 
 class ElementDetailView(APIView):
     @_catalog_docs(
-        "An element: its resources and configuration fields", serializers.ELEMENT_DETAIL_SCHEMA
+        "getElement",
+        "An element: its resources and configuration fields",
+        serializers.ELEMENT_DETAIL_SCHEMA,
     )
     def get(self, request, key_or_id):
         return Response(serializers.element_detail(_element(key_or_id)))
@@ -81,7 +88,9 @@ class ElementDetailView(APIView):
 
 class ElementResourcesView(APIView):
     @_catalog_docs(
-        "An element's operations", {"type": "array", "items": serializers.RESOURCE_SCHEMA}
+        "getElementResources",
+        "An element's operations",
+        {"type": "array", "items": serializers.RESOURCE_SCHEMA},
     )
     def get(self, request, key_or_id):
         element = _element(key_or_id)
@@ -92,7 +101,9 @@ class ElementResourcesView(APIView):
 
 class ElementMetadataView(APIView):
     @_catalog_docs(
-        "An element's objects and what they support", serializers.ELEMENT_METADATA_SCHEMA
+        "getElementMetadata",
+        "An element's objects and what they support",
+        serializers.ELEMENT_METADATA_SCHEMA,
     )
     def get(self, request, key_or_id):
         return Response(serializers.element_metadata(_element(key_or_id)))
@@ -100,6 +111,7 @@ class ElementMetadataView(APIView):
 
 class ElementDocsView(APIView):
     @_catalog_docs(
+        "getElementDocs",
         "An element's own OpenAPI 3.1 document (its operations alone)",
         {"type": "object", "required": ["openapi", "paths"]},
     )
@@ -208,6 +220,7 @@ class OperationSchemaView(APIView):
 
     @extend_schema(
         tags=["catalog"],
+        operation_id="getOperationSchema",
         summary="An operation-style operation's input and output JSON Schemas (no auth)",
         parameters=[
             path_parameter("elementKey", "An element's key."),

@@ -117,9 +117,10 @@ _SEARCH = [
 
 
 def _instance_docs(**methods):
+    """``extend_schema_view`` from ``method=(operationId, summary, extend_schema kwargs)``."""
     return extend_schema_view(
         **{
-            method: extend_schema(tags=_TAG, **({"summary": doc[0]} | doc[1]))
+            method: extend_schema(tags=_TAG, operation_id=doc[0], summary=doc[1], **doc[2])
             for method, doc in methods.items()
         }
     )
@@ -127,6 +128,7 @@ def _instance_docs(**methods):
 
 @_instance_docs(
     get=(
+        "listInstances",
         "Your instances, oldest first (paged)",
         {
             "parameters": [_KEY_OR_ID, *_SEARCH, *PAGE_PARAMETERS],
@@ -137,6 +139,7 @@ def _instance_docs(**methods):
         },
     ),
     post=(
+        "createInstance",
         "Create an instance; the answer holds its token",
         {
             "parameters": [_KEY_OR_ID, _VALIDATE],
@@ -199,8 +202,13 @@ _CREATE_UNDER_ELEMENT = {
 
 
 @_instance_docs(
-    get=("One of your instances", {"parameters": [_KEY_OR_ID, _INSTANCE_ID], "responses": _ONE}),
+    get=(
+        "getInstance",
+        "One of your instances",
+        {"parameters": [_KEY_OR_ID, _INSTANCE_ID], "responses": _ONE},
+    ),
     patch=(
+        "updateInstance",
         "Change some fields; a configuration is merged into the stored one",
         {
             "parameters": [_KEY_OR_ID, _INSTANCE_ID, _VALIDATE],
@@ -209,6 +217,7 @@ _CREATE_UNDER_ELEMENT = {
         },
     ),
     put=(
+        "replaceInstance",
         "Replace the instance's fields (a masked secret keeps the stored value)",
         {
             "parameters": [_KEY_OR_ID, _INSTANCE_ID, _VALIDATE],
@@ -217,6 +226,7 @@ _CREATE_UNDER_ELEMENT = {
         },
     ),
     delete=(
+        "deleteInstance",
         "Delete the instance",
         {
             "parameters": [_KEY_OR_ID, _INSTANCE_ID],
@@ -275,8 +285,13 @@ class InstanceDetailView(APIView):
 
 
 @_instance_docs(
-    put=("Enable the instance", {"parameters": [_INSTANCE_ID], "request": None, "responses": _ONE}),
+    put=(
+        "enableInstance",
+        "Enable the instance",
+        {"parameters": [_INSTANCE_ID], "request": None, "responses": _ONE},
+    ),
     delete=(
+        "disableInstance",
         "Disable the instance: its element calls are 403 until it is enabled",
         {"parameters": [_INSTANCE_ID], "responses": _ONE},
     ),
@@ -293,6 +308,7 @@ class InstanceEnabledView(APIView):
 
 @_instance_docs(
     put=(
+        "rotateInstanceToken",
         "Issue a new token; the old one stops working at once",
         {"parameters": [_INSTANCE_ID], "request": None, "responses": _ONE},
     )

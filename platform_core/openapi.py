@@ -14,6 +14,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from drf_spectacular.views import SpectacularJSONAPIView
 from rest_framework.response import Response
 
+from platform_core.conf import platform_settings
 from platform_core.pagination import NEXT_PAGE_HEADER
 
 # The body of every error (contract §2, ``exceptions.error_body``).
@@ -85,7 +86,7 @@ def json_response(schema: dict, description: str = "Success") -> OpenApiResponse
 PAGE_PARAMETERS = [
     OpenApiParameter(
         "pageSize",
-        OpenApiTypes.INT,
+        {"type": "integer", "minimum": 1, "maximum": platform_settings.MAX_PAGE_SIZE},
         description="Items per page (1 to MAX_PAGE_SIZE, default DEFAULT_PAGE_SIZE).",
     ),
     OpenApiParameter(
@@ -166,10 +167,12 @@ def document_paths(endpoints):
 def add_components(result, generator, request, public):
     """Postprocessing hook: the named schemas the views' annotations refer to; and, as one view
     serves several routes (``/instances`` and ``/elements/{keyOrId}/instances``), each route
-    keeps only the path parameters it has."""
+    keeps only the path parameters it has, and the element-scoped route an id of its own."""
     result.setdefault("components", {}).setdefault("schemas", {}).update(COMPONENTS)
     for path, item in result.get("paths", {}).items():
         for operation in item.values():
+            if "/{keyOrId}/instances" in path:
+                operation["operationId"] += "OfElement"
             operation["parameters"] = [
                 p
                 for p in operation.get("parameters", ())

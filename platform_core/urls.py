@@ -17,7 +17,12 @@ from usage.urls import urlpatterns as usage_urlpatterns
 reference_urlpatterns = [
     path("openapi.json", PlatformSchemaView.as_view(), name="openapi-document"),
     path("api-docs/", SpectacularSwaggerSplitView.as_view(url_name="openapi-document")),
-    path("redoc/", SpectacularRedocView.as_view(url_name="openapi-document")),
+    path(
+        "redoc/",
+        SpectacularRedocView.as_view(
+            url_name="openapi-document", template_name="platform_core/redoc.html"
+        ),
+    ),
 ]
 
 # Bulk before the hub's resource calls (both live under hubs/{hub}/); resource_urlpatterns is a

@@ -13,6 +13,7 @@ Reproducible and bounded: hypothesis derandomized, a fixed number of examples pe
 
 import json
 import os
+import re
 import urllib.request
 
 import pytest
@@ -237,3 +238,23 @@ def test_fuzzing_the_document_finds_no_server_error(simulator, platform, fixture
     assert not findings["server"], "\n".join(findings["server"][:20])
     assert not findings["conformance"], "\n".join(findings["conformance"][:20])
     assert "Traceback" not in log and " ERROR " not in log, log[-3000:]
+
+
+def test_reference_pages_and_their_assets_are_served_by_the_platform(platform):
+    """Under gunicorn with DEBUG=0, after collectstatic (as the Dockerfile runs it): the pages
+    and every asset they name come from the platform itself, no other host."""
+    session = requests.Session()
+    for page in ("/elements/api-v2/api-docs/", "/elements/api-v2/redoc/"):
+        response = session.get(platform.base_url + page, timeout=30)
+        assert response.status_code == 200 and response.headers["Content-Type"].startswith(
+            "text/html"
+        )
+        assets = re.findall(r'(?:src|href)="([^"]+)"', response.text)
+        assert assets and all(a.startswith("/") and not a.startswith("//") for a in assets)
+        for asset in assets:
+            served = session.get(platform.base_url + asset.replace("&amp;", "&"), timeout=30)
+            assert served.status_code == 200, asset
+            assert served.content, asset
+    document = session.get(platform.base_url + DOC_PATH, timeout=30)
+    assert document.status_code == 200
+    assert document.json()["openapi"] == "3.1.0"

@@ -87,6 +87,7 @@ def _datetime_param(query, name):
 class UsageListView(APIView):
     @extend_schema(
         tags=["usage"],
+        operation_id="listUsage",
         summary="Your element calls, oldest first (paged)",
         parameters=[
             OpenApiParameter("instanceId", int),
@@ -119,6 +120,7 @@ class UsageListView(APIView):
 class UsageDetailView(APIView):
     @extend_schema(
         tags=["usage"],
+        operation_id="getUsage",
         summary="One element call, by the Elements-Request-Id it was answered with",
         parameters=[path_parameter("requestId", "The call's Elements-Request-Id.")],
         responses={
