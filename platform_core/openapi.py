@@ -9,6 +9,7 @@ import re
 import threading
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.renderers import OpenApiJsonRenderer, OpenApiJsonRenderer2
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from drf_spectacular.views import SpectacularJSONAPIView
@@ -192,6 +193,8 @@ class PlatformSchemaView(SpectacularJSONAPIView):
     Built once per process (it changes only with the code) and kept: it is public, and
     generating it costs tens of milliseconds."""
 
+    # application/json unless the client asks for application/vnd.oai.openapi+json.
+    renderer_classes = [OpenApiJsonRenderer2, OpenApiJsonRenderer]
     _document = None
     _lock = threading.Lock()
 
