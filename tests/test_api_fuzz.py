@@ -22,6 +22,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
+from schemathesis.core.failures import Failure, FailureGroup
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
@@ -158,8 +159,9 @@ def _fuzz(
     base_url,
     negative=False,
 ):
-    """Runs ``max_examples`` cases; appends to ``findings["server"]`` every forbidden 5xx and
-    to ``findings["conformance"]`` every answer ``checks`` reject."""
+    """Runs ``max_examples`` cases; appends to ``findings["server"]`` every forbidden 5xx (and
+    every success of a call that needs auth and sent none) and to ``findings["conformance"]``
+    every answer ``checks`` reject."""
 
     @_settings(max_examples)
     @given(case=strategy)
@@ -170,13 +172,15 @@ def _fuzz(
             findings["statuses"].get(response.status_code, 0) + 1
         )
         error = _server_error(operation, response)
+        if not headers and _scheme(operation) and response.status_code < 300:
+            error = f"{response.status_code} without authentication"
         if error:
             findings["server"].append(f"{case.method} {case.formatted_path} {case.query}: {error}")
             return
         if checks:
             try:
                 case.validate_response(response, checks=checks, headers=headers)
-            except Exception as exc:  # the check's report, collected: every operation runs
+            except (Failure, FailureGroup) as exc:  # collected: every operation still runs
                 findings["conformance"].append(
                     f"{case.method} {case.formatted_path}: {str(exc)[:600]}"
                 )
