@@ -5,6 +5,8 @@ another tenant's included, is a 404.
 """
 
 from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
@@ -15,6 +17,15 @@ from bulk import formats, selectors, services, storage
 from bulk.models import BulkJob
 from platform_core.authentication import ElementAuthentication
 from platform_core.exceptions import Conflict, NotFound, PlatformError, ValidationFailed
+from platform_core.openapi import (
+    BODY_ERRORS,
+    PAGE_PARAMETERS,
+    PLATFORM_ERRORS,
+    component,
+    error_responses,
+    json_response,
+    path_parameter,
+)
 from platform_core.pagination import page_params, paged_headers
 from platform_core.permissions import InstanceEnabled
 from usage.views import UsageLoggedMixin
@@ -50,6 +61,47 @@ def not_downloadable_message(job: BulkJob) -> str:
     )
 
 
+# --- the OpenAPI document (drf-spectacular) -----------------------------------------------------
+
+JOB_SCHEMA = component(
+    "BulkJob",
+    {
+        "type": "object",
+        "required": ["id", "status", "objectName", "recordsCount", "recordsFailedCount"],
+        "properties": {
+            "id": {"type": "integer"},
+            "status": {"enum": list(BulkJob.Status.values)},
+            "objectName": {"type": "string"},
+            "recordsCount": {"type": "integer"},
+            "recordsFailedCount": {"type": "integer"},
+            "createdDate": {"type": "string", "format": "date-time"},
+            "startedDate": {"type": ["string", "null"], "format": "date-time"},
+            "completedDate": {"type": ["string", "null"], "format": "date-time"},
+            "statusMessage": {"type": ["string", "null"]},
+        },
+    },
+)
+_JOB_ID = path_parameter("id", "The job's id.", OpenApiTypes.INT)
+# Every bulk call is an element call: a disabled instance is 403.
+_ERRORS = (*PLATFORM_ERRORS, 403)
+_ONE_JOB = {200: json_response(JOB_SCHEMA), **error_responses(*_ERRORS, 404)}
+_RECORDS = {"type": "array", "items": {"type": "object"}}
+_TEXT = {"type": "string"}
+
+
+def _bulk_docs(operation_id: str, summary: str, **kwargs):
+    return extend_schema(
+        tags=["bulk"],
+        operation_id=operation_id,
+        summary=summary,
+        description=(
+            "Header `User` + `Element`: the instance's own jobs. Every path also works under "
+            "`/elements/api-v2/hubs/{hub}/bulk/...`."
+        ),
+        **kwargs,
+    )
+
+
 class BulkView(UsageLoggedMixin, APIView):
     authentication_classes = [ElementAuthentication]
     permission_classes = [IsAuthenticated, InstanceEnabled]
@@ -62,6 +114,43 @@ class BulkView(UsageLoggedMixin, APIView):
 class BulkQueryView(BulkView):
     usage_operation = "bulk.query"
 
+    @_bulk_docs(
+        "submitBulkQuery",
+        "Start a bulk download; q, from and to in the query string or a JSON body",
+        parameters=[
+            OpenApiParameter(
+                "q", str, description="CEQL: select * from {object} [where ...] [limit n]."
+            ),
+            OpenApiParameter(
+                "from", str, description="activities: first UTC day (ISO-8601 date or time)."
+            ),
+            OpenApiParameter(
+                "to", str, description="activities: last UTC day (ISO-8601 date or time)."
+            ),
+            OpenApiParameter(
+                services.CALLBACK_HEADER,
+                str,
+                OpenApiParameter.HEADER,
+                description="An http(s) URL on a public address: the final status is POSTed.",
+            ),
+        ],
+        request={
+            "application/json": {
+                "type": "object",
+                "properties": {"q": _TEXT, "from": _TEXT, "to": _TEXT},
+            }
+        },
+        responses={
+            200: json_response(
+                {
+                    "type": "object",
+                    "required": ["id", "status"],
+                    "properties": {"id": {"type": "integer"}, "status": {"const": "CREATED"}},
+                }
+            ),
+            **error_responses(*_ERRORS, *BODY_ERRORS),
+        },
+    )
     def post(self, request):
         params = request.query_params
         body = {}
@@ -86,6 +175,18 @@ class BulkQueryView(BulkView):
 class BulkJobsView(BulkView):
     usage_operation = "bulk.jobs"
 
+    @_bulk_docs(
+        "listBulkJobs",
+        "This instance's jobs, newest first (paged)",
+        parameters=[
+            OpenApiParameter("status", str, enum=list(BulkJob.Status.values)),
+            *PAGE_PARAMETERS,
+        ],
+        responses={
+            200: json_response({"type": "array", "items": JOB_SCHEMA}),
+            **error_responses(*_ERRORS),
+        },
+    )
     def get(self, request):
         size, before = page_params(request.query_params)
         status = request.query_params.get("status")
@@ -106,6 +207,9 @@ class BulkJobsView(BulkView):
 class BulkStatusView(BulkView):
     usage_operation = "bulk.status"
 
+    @_bulk_docs(
+        "getBulkJobStatus", "A job's status and counts", parameters=[_JOB_ID], responses=_ONE_JOB
+    )
     def get(self, request, job_id):
         return Response(services.job_representation(self.job(request, job_id)))
 
@@ -113,6 +217,13 @@ class BulkStatusView(BulkView):
 class BulkCancelView(BulkView):
     usage_operation = "bulk.cancel"
 
+    @_bulk_docs(
+        "cancelBulkJob",
+        "Cancel a job; a running one stops at its next page",
+        parameters=[_JOB_ID],
+        request=None,
+        responses={**_ONE_JOB, **error_responses(409)},
+    )
     def put(self, request, job_id):
         job = services.job_cancel(self.job(request, job_id))
         return Response(services.job_representation(job))
@@ -121,6 +232,28 @@ class BulkCancelView(BulkView):
 class BulkErrorsView(BulkView):
     usage_operation = "bulk.errors"
 
+    @_bulk_docs(
+        "listBulkJobErrors",
+        "Records the job could not read (paged)",
+        parameters=[_JOB_ID, *PAGE_PARAMETERS],
+        responses={
+            200: json_response(
+                {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["position", "message"],
+                        "properties": {
+                            "position": {"type": "integer"},
+                            "message": _TEXT,
+                            "record": {},
+                        },
+                    },
+                }
+            ),
+            **error_responses(*_ERRORS, 404),
+        },
+    )
     def get(self, request, job_id):
         job = self.job(request, job_id)
         size, after = page_params(request.query_params)
@@ -134,6 +267,23 @@ class BulkErrorsView(BulkView):
 class BulkResultView(BulkView):
     usage_operation = "bulk.download"
 
+    @_bulk_docs(
+        "downloadBulkJobResult",
+        "Download a COMPLETED job's records, streamed, in the format Accept asks for",
+        parameters=[
+            _JOB_ID,
+            path_parameter("objectName", "The job's object (activities, users...)."),
+        ],
+        responses={
+            (200, formats.JSON): json_response(_RECORDS, "The records as one JSON array"),
+            (200, formats.NDJSON): json_response(_TEXT, "One JSON record a line"),
+            (200, formats.JSONL): json_response(_TEXT, "One JSON record a line"),
+            (200, formats.CSV): json_response(
+                _TEXT, "A header row of the records' top-level keys; nested values as JSON"
+            ),
+            **error_responses(*_ERRORS, 404, 406, 409),
+        },
+    )
     def get(self, request, job_id, object_name):
         job = self.job(request, job_id)
         if object_name != job.object_name:

@@ -8,6 +8,7 @@ from django.http import HttpResponse
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.utils import extend_schema
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -20,6 +21,7 @@ from elements.framework.registry import all_elements, element_by_key, element_by
 from instances.services import configuration_of
 from platform_core.authentication import authenticate_element_call
 from platform_core.exceptions import NotFound, exception_handler
+from platform_core.openapi import PLATFORM_ERRORS, error_responses, json_response, path_parameter
 from platform_core.permissions import require_enabled
 from usage.views import CallLog, record_element_call
 
@@ -35,23 +37,61 @@ def _element(key_or_id: str):
 
 # --- catalog --------------------------------------------------------------------------------
 
+_KEY_OR_ID = path_parameter("keyOrId", "An element's key (mixpanel) or id.")
+
+
+def _catalog_docs(operation_id: str, summary: str, schema: dict, *, one_element: bool = True):
+    """``extend_schema`` for a catalog read (header User + Organization)."""
+    return extend_schema(
+        tags=["catalog"],
+        operation_id=operation_id,
+        summary=summary,
+        parameters=[_KEY_OR_ID] if one_element else [],
+        responses={
+            200: json_response(schema),
+            **error_responses(*PLATFORM_ERRORS, *((404,) if one_element else ())),
+        },
+    )
+
 
 class ElementListView(APIView):
+    @_catalog_docs(
+        "listElements",
+        "Every element",
+        {"type": "array", "items": serializers.ELEMENT_SUMMARY_SCHEMA},
+        one_element=False,
+    )
     def get(self, request):
         return Response([serializers.element_summary(e) for e in all_elements()])
 
 
 class ElementKeysView(APIView):
+    @_catalog_docs(
+        "listElementKeys",
+        "Every element's key",
+        {"type": "array", "items": {"type": "string"}},
+        one_element=False,
+    )
     def get(self, request):
         return Response([e.key for e in all_elements()])
 
 
 class ElementDetailView(APIView):
+    @_catalog_docs(
+        "getElement",
+        "An element: its resources and configuration fields",
+        serializers.ELEMENT_DETAIL_SCHEMA,
+    )
     def get(self, request, key_or_id):
         return Response(serializers.element_detail(_element(key_or_id)))
 
 
 class ElementResourcesView(APIView):
+    @_catalog_docs(
+        "getElementResources",
+        "An element's operations",
+        {"type": "array", "items": serializers.RESOURCE_SCHEMA},
+    )
     def get(self, request, key_or_id):
         element = _element(key_or_id)
         return Response(
@@ -60,11 +100,21 @@ class ElementResourcesView(APIView):
 
 
 class ElementMetadataView(APIView):
+    @_catalog_docs(
+        "getElementMetadata",
+        "An element's objects and what they support",
+        serializers.ELEMENT_METADATA_SCHEMA,
+    )
     def get(self, request, key_or_id):
         return Response(serializers.element_metadata(_element(key_or_id)))
 
 
 class ElementDocsView(APIView):
+    @_catalog_docs(
+        "getElementDocs",
+        "An element's own OpenAPI 3.1 document (its operations alone)",
+        {"type": "object", "required": ["openapi", "paths"]},
+    )
     def get(self, request, key_or_id):
         return Response(openapi_document(_element(key_or_id)))
 
@@ -187,6 +237,30 @@ class OperationSchemaView(APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
 
+    @extend_schema(
+        tags=["catalog"],
+        operation_id="getOperationSchema",
+        summary="An operation-style operation's input and output JSON Schemas (no auth)",
+        parameters=[
+            path_parameter("elementKey", "An element's key."),
+            path_parameter("operation", "An operation's name, e.g. query_profiles."),
+        ],
+        responses={
+            200: json_response(
+                {
+                    "type": "object",
+                    "required": ["operation", "method", "input_schema", "output_schema"],
+                    "properties": {
+                        "operation": {"type": "string"},
+                        "method": {"type": "string"},
+                        "input_schema": {"type": "object"},
+                        "output_schema": {"type": "object"},
+                    },
+                }
+            ),
+            **error_responses(404),
+        },
+    )
     def get(self, request, element_key, operation):
         op = _named_operation(element_key, operation)
         if op is None:

@@ -1,6 +1,7 @@
 """Element representations for the catalog (contract §4) and inside instances (§3)."""
 
 from elements.framework.definition import Element, Operation
+from platform_core.openapi import component
 
 
 def config_field_representation(field) -> dict:
@@ -120,3 +121,123 @@ def object_metadata(obj) -> dict:
             {"vendorPath": f.path, "type": f.type, "description": f.description} for f in obj.fields
         ],
     }
+
+
+# --- the shapes above, for the OpenAPI document ------------------------------------------------
+
+_STR = {"type": "string"}
+_BOOL = {"type": "boolean"}
+
+RESOURCE_SCHEMA = component(
+    "ElementResource",
+    {
+        "type": "object",
+        "required": ["operationId", "method", "path", "parameters"],
+        "properties": {
+            "operationId": _STR,
+            "method": _STR,
+            "path": _STR,
+            "vendorMethod": _STR,
+            "vendorPath": _STR,
+            "description": _STR,
+            "parameters": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "name": _STR,
+                        "type": {"enum": ["path", "query", "body"]},
+                        "dataType": _STR,
+                        "required": _BOOL,
+                        "description": _STR,
+                    },
+                },
+            },
+        },
+    },
+)
+
+_SUMMARY_PROPERTIES = {
+    "id": {"type": "integer"},
+    "name": _STR,
+    "key": _STR,
+    "description": _STR,
+    "image": _STR,
+    "active": _BOOL,
+    "deleted": _BOOL,
+    "typeOauth": _BOOL,
+    "trialAccount": _BOOL,
+    "resources": {"type": "array", "items": RESOURCE_SCHEMA},
+    "transformationsEnabled": _BOOL,
+    "bulkDownloadEnabled": _BOOL,
+    "bulkUploadEnabled": _BOOL,
+    "cloneable": _BOOL,
+    "extendable": _BOOL,
+    "beta": _BOOL,
+    "authentication": {"type": "object", "properties": {"type": _STR}},
+    "extended": _BOOL,
+    "hub": _STR,
+    "protocolType": _STR,
+    "parameters": {"type": "array"},
+    "private": _BOOL,
+}
+
+ELEMENT_SUMMARY_SCHEMA = component(
+    "ElementSummary",
+    {"type": "object", "required": ["id", "key", "name"], "properties": _SUMMARY_PROPERTIES},
+)
+
+ELEMENT_DETAIL_SCHEMA = component(
+    "ElementDetail",
+    {
+        "type": "object",
+        "required": ["id", "key", "name", "configuration"],
+        "properties": {
+            **_SUMMARY_PROPERTIES,
+            "configuration": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["key", "type", "required", "secret"],
+                    "properties": {
+                        "key": _STR,
+                        "name": _STR,
+                        "type": {"enum": ["string", "integer", "boolean", "enum"]},
+                        "required": _BOOL,
+                        "secret": _BOOL,
+                        "defaultValue": {},
+                        "description": _STR,
+                        "choices": {"type": "array", "items": _STR},
+                    },
+                },
+            },
+        },
+    },
+)
+
+ELEMENT_METADATA_SCHEMA = component(
+    "ElementMetadata",
+    {
+        "type": "object",
+        "required": ["id", "key", "objects"],
+        "properties": {
+            "id": {"type": "integer"},
+            "name": _STR,
+            "key": _STR,
+            "description": _STR,
+            "events": {"type": "object", "properties": {"supported": _BOOL}},
+            "bulk": {"type": "object", "properties": {"download": _BOOL, "upload": _BOOL}},
+            "objects": {
+                "type": "object",
+                "additionalProperties": {
+                    "type": "object",
+                    "properties": {
+                        "description": _STR,
+                        "operations": {"type": "array", "items": {"type": "object"}},
+                        "bulk": {"type": "object"},
+                    },
+                },
+            },
+        },
+    },
+)

@@ -1,5 +1,7 @@
 """Instance endpoints of contract §3. Views only translate: services write, selectors read."""
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -9,9 +11,19 @@ from instances.serializers import (
     INSTANCE_CREATE_SCHEMA,
     INSTANCE_PATCH_SCHEMA,
     INSTANCE_PUT_SCHEMA,
+    INSTANCE_SCHEMA,
     instance_representation,
 )
 from platform_core.exceptions import NotFound, ValidationFailed
+from platform_core.openapi import (
+    BODY_ERRORS,
+    PAGE_PARAMETERS,
+    PLATFORM_ERRORS,
+    VENDOR_ERRORS,
+    error_responses,
+    json_response,
+    path_parameter,
+)
 from platform_core.pagination import page_params, paged_headers
 from platform_core.validation import validate
 
@@ -76,6 +88,66 @@ def _owned_instance(request, instance_id, key_or_id=None):
     return instance
 
 
+# --- the OpenAPI document (drf-spectacular) -----------------------------------------------------
+
+_TAG = ["instances"]
+_INSTANCE_ID = path_parameter("instanceId", "The instance's id.", OpenApiTypes.INT)
+_KEY_OR_ID = path_parameter("keyOrId", "An element's key (mixpanel) or id.")
+_VALIDATE = OpenApiParameter(
+    "validate",
+    str,
+    enum=["true", "false", "1", "0"],
+    description="Check the credentials with one cheap vendor call first (default true).",
+)
+_ONE = {200: json_response(INSTANCE_SCHEMA), **error_responses(*PLATFORM_ERRORS, 404)}
+# Writes with validate=true call the vendor: a refusal is a 400 with providerMessage, a vendor
+# that fails or times out is a 502/504.
+_WRITE = {**_ONE, **error_responses(*BODY_ERRORS, *VENDOR_ERRORS)}
+_SEARCH = [
+    OpenApiParameter("elementKey", str, description="Only instances of this element."),
+    OpenApiParameter(
+        "tags[]", {"type": "array", "items": {"type": "string"}}, description="Any of these tags."
+    ),
+    OpenApiParameter(
+        "searchText",
+        {"type": "string", "maxLength": MAX_SEARCH_TEXT},
+        description="Part of the instance's name.",
+    ),
+]
+
+
+def _instance_docs(**methods):
+    """``extend_schema_view`` from ``method=(operationId, summary, extend_schema kwargs)``."""
+    return extend_schema_view(
+        **{
+            method: extend_schema(tags=_TAG, operation_id=doc[0], summary=doc[1], **doc[2])
+            for method, doc in methods.items()
+        }
+    )
+
+
+@_instance_docs(
+    get=(
+        "listInstances",
+        "Your instances, oldest first (paged)",
+        {
+            "parameters": [_KEY_OR_ID, *_SEARCH, *PAGE_PARAMETERS],
+            "responses": {
+                200: json_response({"type": "array", "items": INSTANCE_SCHEMA}),
+                **error_responses(*PLATFORM_ERRORS, 404),
+            },
+        },
+    ),
+    post=(
+        "createInstance",
+        "Create an instance; the answer holds its token",
+        {
+            "parameters": [_KEY_OR_ID, _VALIDATE],
+            "request": {"application/json": INSTANCE_CREATE_SCHEMA},
+            "responses": _WRITE,
+        },
+    ),
+)
 class InstanceCollectionView(APIView):
     """``/instances`` and ``/elements/{keyOrId}/instances``."""
 
@@ -129,6 +201,48 @@ _CREATE_UNDER_ELEMENT = {
 }
 
 
+@_instance_docs(
+    get=(
+        "getInstance",
+        "One of your instances",
+        {"parameters": [_KEY_OR_ID, _INSTANCE_ID], "responses": _ONE},
+    ),
+    patch=(
+        "updateInstance",
+        "Change some fields; a configuration is merged into the stored one",
+        {
+            "parameters": [_KEY_OR_ID, _INSTANCE_ID, _VALIDATE],
+            "request": {"application/json": INSTANCE_PATCH_SCHEMA},
+            "responses": _WRITE,
+        },
+    ),
+    put=(
+        "replaceInstance",
+        "Replace the instance's fields (a masked secret keeps the stored value)",
+        {
+            "parameters": [_KEY_OR_ID, _INSTANCE_ID, _VALIDATE],
+            "request": {"application/json": INSTANCE_PUT_SCHEMA},
+            "responses": _WRITE,
+        },
+    ),
+    delete=(
+        "deleteInstance",
+        "Delete the instance",
+        {
+            "parameters": [_KEY_OR_ID, _INSTANCE_ID],
+            "responses": {
+                200: json_response(
+                    {
+                        "type": "object",
+                        "required": ["id", "deleted"],
+                        "properties": {"id": {"type": "integer"}, "deleted": {"const": True}},
+                    }
+                ),
+                **error_responses(*PLATFORM_ERRORS, 404),
+            },
+        },
+    ),
+)
 class InstanceDetailView(APIView):
     def get(self, request, instance_id, key_or_id=None):
         return Response(_represent(_owned_instance(request, instance_id, key_or_id)))
@@ -170,6 +284,18 @@ class InstanceDetailView(APIView):
         )
 
 
+@_instance_docs(
+    put=(
+        "enableInstance",
+        "Enable the instance",
+        {"parameters": [_INSTANCE_ID], "request": None, "responses": _ONE},
+    ),
+    delete=(
+        "disableInstance",
+        "Disable the instance: its element calls are 403 until it is enabled",
+        {"parameters": [_INSTANCE_ID], "responses": _ONE},
+    ),
+)
 class InstanceEnabledView(APIView):
     def put(self, request, instance_id):
         instance = _owned_instance(request, instance_id)
@@ -180,6 +306,13 @@ class InstanceEnabledView(APIView):
         return Response(_represent(services.instance_set_enabled(instance=instance, enabled=False)))
 
 
+@_instance_docs(
+    put=(
+        "rotateInstanceToken",
+        "Issue a new token; the old one stops working at once",
+        {"parameters": [_INSTANCE_ID], "request": None, "responses": _ONE},
+    )
+)
 class InstanceTokenView(APIView):
     def put(self, request, instance_id):
         instance = _owned_instance(request, instance_id)

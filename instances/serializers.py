@@ -3,8 +3,9 @@ response shape of seed 002."""
 
 from elements.framework.configuration import masked_configuration
 from elements.framework.registry import element_by_key
-from elements.serializers import element_summary
+from elements.serializers import ELEMENT_SUMMARY_SCHEMA, element_summary
 from instances.models import Instance
+from platform_core.openapi import component
 
 TAG = {"type": "string", "minLength": 1, "maxLength": 100}
 
@@ -88,3 +89,38 @@ def instance_representation(instance: Instance, *, configuration: dict, token: s
         "externalAuthentication": "none",
         "user": {"id": instance.user_id, "emailAddress": instance.user.email},
     }
+
+
+INSTANCE_SCHEMA = component(
+    "Instance",
+    {
+        "type": "object",
+        "required": sorted(READ_ONLY_KEYS | {"name", "element", "configuration", "tags"}),
+        "properties": {
+            "id": {"type": "integer"},
+            "name": {"type": "string"},
+            "createdDate": {"type": "string", "format": "date-time"},
+            "token": {"type": "string", "description": "The instance token (header Element)."},
+            "element": ELEMENT_SUMMARY_SCHEMA,
+            "elementId": {"type": "integer"},
+            "tags": {"type": "array", "items": {"type": "string"}},
+            "provisionInteractions": {"type": "array"},
+            "valid": {"type": "boolean"},
+            "disabled": {"type": "boolean"},
+            "maxCacheSize": {"type": "integer"},
+            "cacheTimeToLive": {"type": "integer"},
+            "configuration": {
+                "type": "object",
+                "description": "Every field the element marks secret reads ********.",
+            },
+            "eventsEnabled": {"type": "boolean"},
+            "traceLoggingEnabled": {"type": "boolean"},
+            "cachingEnabled": {"type": "boolean"},
+            "externalAuthentication": {"type": "string"},
+            "user": {
+                "type": "object",
+                "properties": {"id": {"type": "integer"}, "emailAddress": {"type": "string"}},
+            },
+        },
+    },
+)

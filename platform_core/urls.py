@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerSplitView
 
 from bulk.urls import urlpatterns as bulk_urlpatterns
 from elements.urls import (
@@ -10,7 +11,20 @@ from elements.urls import (
 )
 from instances.urls import urlpatterns as instance_urlpatterns
 from platform_core.metrics import metrics_view
+from platform_core.openapi import PlatformSchemaView
 from usage.urls import urlpatterns as usage_urlpatterns
+
+# The API reference: the OpenAPI document and two pages that render it (no auth).
+reference_urlpatterns = [
+    path("openapi.json", PlatformSchemaView.as_view(), name="openapi-document"),
+    path("api-docs/", SpectacularSwaggerSplitView.as_view(url_name="openapi-document")),
+    path(
+        "redoc/",
+        SpectacularRedocView.as_view(
+            url_name="openapi-document", template_name="platform_core/redoc.html"
+        ),
+    ),
+]
 
 # Bulk before the hub's resource calls (both live under hubs/{hub}/); resource_urlpatterns is a
 # catch-all: it stays last.
@@ -19,6 +33,7 @@ api_v2 = (
     + hub_resource_urlpatterns
     + instance_urlpatterns
     + usage_urlpatterns
+    + reference_urlpatterns
     + catalog_urlpatterns
     + resource_urlpatterns
 )

@@ -56,12 +56,14 @@ class LivePlatform:
         extra_env=None,
         python: str | os.PathLike | None = None,
         root: Path = ROOT,
+        collect_static: bool = False,
     ):
         self.mixpanel_base_url = mixpanel_base_url
         self.root = Path(root)
         self.python = str(python or sys.executable)
         self.isolated = python is not None
         self.bin_dir = Path(self.python).parent
+        self.collect_static = collect_static
         self.workers = workers
         self.threads = threads
         self.extra_env = extra_env or {}
@@ -91,7 +93,7 @@ class LivePlatform:
             "CREDENTIALS_KEYS": TEST_KEY,
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "MIXPANEL_BASE_URL": self.mixpanel_base_url,
-            "PLATFORM_VAR_DIR": str(self.tmp),
+            "PLATFORM_VAR_DIR": str(self.tmp),  # also holds STATIC_ROOT
             "DATABASE_URL": self.database_url,
             "LOG_LEVEL": "WARNING",
             **self.extra_env,
@@ -128,6 +130,8 @@ class LivePlatform:
     def start(self) -> LivePlatform:
         self.database_url = self._make_database()
         self.manage("migrate", "--noinput")
+        if self.collect_static:  # as production does: WhiteNoise serves STATIC_ROOT
+            self.manage("collectstatic", "--noinput")
         tenant = json.loads(
             self.manage("create_organization", "Live", "--email", "live@x.test", "--json")
         )

@@ -6,34 +6,22 @@ import copy
 from typing import Any
 
 from elements.framework.definition import Element, Operation
+from elements.framework.registry import all_elements
+from platform_core.openapi import (
+    BODY_ERRORS,
+    COMPONENTS,
+    ERROR_DESCRIPTIONS,
+    ERROR_REF,
+    PLATFORM_ERRORS,
+    SECURITY_SCHEMES,
+    USER_ELEMENT,
+    VENDOR_ERRORS,
+)
 
-ERROR_SCHEMA = {
-    "type": "object",
-    "required": ["requestId", "message"],
-    "properties": {
-        "requestId": {"type": "string"},
-        "message": {"type": "string"},
-        "providerMessage": {"type": "string"},
-        "providerStatus": {"type": "integer"},
-        "errors": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
-            },
-        },
-    },
-}
+API_PREFIX = "/elements/api-v2"
 
-ERROR_STATUSES = {
-    "400": "Bad input",
-    "401": "Not authenticated",
-    "403": "Instance disabled",
-    "404": "Not found",
-    "429": "Rate limited (see Retry-After)",
-    "502": "The vendor failed or answered garbage",
-    "504": "The vendor timed out",
-}
+# What any element call can answer besides its result (elements/api.py, dispatch.py, vendor.py).
+CALL_ERRORS = (*PLATFORM_ERRORS, 403, 404, *VENDOR_ERRORS)
 
 
 def without_location_hints(schema: Any) -> Any:
@@ -87,7 +75,7 @@ def _request_body(op: Operation) -> dict | None:
     return {"required": bool(required), "content": {"application/json": {"schema": schema}}}
 
 
-def operation_object(op: Operation, *, operation_style: bool) -> dict:
+def operation_object(op: Operation, *, operation_style: bool, id_prefix: str = "") -> dict:
     responses = {
         "200": {
             "description": "Success",
@@ -98,13 +86,14 @@ def operation_object(op: Operation, *, operation_style: bool) -> dict:
             },
         }
     }
-    for status, text in ERROR_STATUSES.items():
-        responses[status] = {
-            "description": text,
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    body = _request_body(op)
+    for status in sorted({*CALL_ERRORS, *(BODY_ERRORS if body else ())}):
+        responses[str(status)] = {
+            "description": ERROR_DESCRIPTIONS[status],
+            "content": {"application/json": {"schema": ERROR_REF}},
         }
     obj = {
-        "operationId": op.name if operation_style else op.id,
+        "operationId": id_prefix + (op.name if operation_style else op.id),
         "summary": op.description.split(".")[0],
         "description": f"{op.description}\n\nVendor call: `{op.vendor_method} {op.vendor_path}`.",
         "tags": [op.object_name or "operations"],
@@ -113,23 +102,40 @@ def operation_object(op: Operation, *, operation_style: bool) -> dict:
         "x-vendor-method": op.vendor_method,
         "x-vendor-path": op.vendor_path,
     }
-    body = _request_body(op)
     if body:
         obj["requestBody"] = body
     return obj
 
 
-def openapi_document(element: Element) -> dict:
+def element_paths(element: Element, *, resource_prefix: str, merged: bool) -> dict[str, dict]:
+    """Path items of every operation: resource style under ``resource_prefix``, operation style
+    at the site root. ``merged``: for the platform's document, where operation ids and tags are
+    qualified by the element and every operation names its security scheme."""
     paths: dict[str, dict] = {}
     for op in element.operations:
-        if op.path:
-            entry = paths.setdefault(f"/hubs/{element.hub}{op.path}", {})
-            entry[op.method.lower()] = operation_object(op, operation_style=False)
-        if op.name:
-            entry = paths.setdefault(f"/{element.key}/{op.name}/{{instanceId}}", {})
-            obj = operation_object(op, operation_style=True)
-            obj["servers"] = [{"url": "/"}]
-            entry[op.method.lower()] = obj
+        for operation_style in (False, True):
+            if operation_style and not op.name or not operation_style and not op.path:
+                continue
+            obj = operation_object(
+                op,
+                operation_style=operation_style,
+                id_prefix=f"{element.key}." if merged else "",
+            )
+            if operation_style:
+                path = f"/{element.key}/{op.name}/{{instanceId}}"
+                if not merged:
+                    obj["servers"] = [{"url": "/"}]
+            else:
+                path = f"{resource_prefix}/hubs/{element.hub}{op.path}"
+            if merged:
+                obj["tags"] = [f"{element.name}: {tag}" for tag in obj["tags"]]
+                obj["security"] = [{USER_ELEMENT: []}]
+            paths.setdefault(path, {})[op.method.lower()] = obj
+    return paths
+
+
+def openapi_document(element: Element) -> dict:
+    """One element's own document (``GET /elements/{key}/docs``)."""
     return {
         "openapi": "3.1.0",
         "info": {
@@ -137,18 +143,24 @@ def openapi_document(element: Element) -> dict:
             "version": "1",
             "description": element.description,
         },
-        "servers": [{"url": "/elements/api-v2"}],
-        "security": [{"UserElement": []}],
-        "paths": paths,
+        "servers": [{"url": API_PREFIX}],
+        "security": [{USER_ELEMENT: []}],
+        "paths": element_paths(element, resource_prefix="", merged=False),
         "components": {
-            "schemas": {"Error": ERROR_SCHEMA},
-            "securitySchemes": {
-                "UserElement": {
-                    "type": "apiKey",
-                    "in": "header",
-                    "name": "Authorization",
-                    "description": "User <user secret>, Element <instance token>",
-                }
-            },
+            "schemas": {"Error": COMPONENTS["Error"]},
+            "securitySchemes": {USER_ELEMENT: SECURITY_SCHEMES[USER_ELEMENT]},
         },
     }
+
+
+def merge_element_documents(result, generator, request, public):
+    """drf-spectacular postprocessing hook: every element's operations join the platform's
+    document, under the paths a client calls (resource style under /elements/api-v2,
+    operation style at the site root)."""
+    paths = result.setdefault("paths", {})
+    for element in all_elements():
+        for path, item in element_paths(element, resource_prefix=API_PREFIX, merged=True).items():
+            paths.setdefault(path, {}).update(item)
+    components = result.setdefault("components", {})
+    components.setdefault("securitySchemes", {})[USER_ELEMENT] = SECURITY_SCHEMES[USER_ELEMENT]
+    return result
