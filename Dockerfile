@@ -8,4 +8,5 @@ RUN DEBUG=1 python manage.py collectstatic --noinput >/dev/null
 RUN useradd --create-home platform && mkdir -p /app/var && chown -R platform /app/var
 USER platform
 EXPOSE 8000
-CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "4", "--threads", "8"]
+# Workers and threads come from gunicorn.conf.py (WEB_CONCURRENCY, WEB_THREADS).
+CMD ["gunicorn", "--bind", "0.0.0.0:8000"]

@@ -36,5 +36,5 @@ trap 'exit 130' INT TERM
 echo "Platform on http://127.0.0.1:${PORT}  (admin: http://127.0.0.1:${PORT}/admin/;"
 echo "  create a login with: .venv/bin/python manage.py createsuperuser)"
 echo "Bulk worker (pid $CELERY_PID) logs to $VAR_DIR/celery-worker.log"
-.venv/bin/gunicorn --bind "127.0.0.1:${PORT}" --workers 2 --threads 4 \
-  --access-logfile -
+# Workers and threads: gunicorn.conf.py (WEB_CONCURRENCY, WEB_THREADS).
+.venv/bin/gunicorn --bind "127.0.0.1:${PORT}" --access-logfile -

@@ -38,8 +38,14 @@ def free_port() -> int:
 
 class LivePlatform:
     def __init__(
-        self, *, mixpanel_base_url: str, workers: int = 2, threads: int = 8, extra_env=None
+        self,
+        *,
+        mixpanel_base_url: str,
+        workers: int | None = None,
+        threads: int | None = None,
+        extra_env=None,
     ):
+        """``workers``/``threads``: gunicorn flags; by default gunicorn.conf.py's (as shipped)."""
         self.mixpanel_base_url = mixpanel_base_url
         self.workers = workers
         self.threads = threads
@@ -107,15 +113,17 @@ class LivePlatform:
         self.organization_secret = tenant["organization_secret"]
         gunicorn = Path(sys.executable).parent / "gunicorn"
         self.log = open(self.tmp / "gunicorn.log", "wb")  # noqa: SIM115 (closed in stop())
+        sizing = []
+        if self.workers is not None:
+            sizing += ["--workers", str(self.workers)]
+        if self.threads is not None:
+            sizing += ["--threads", str(self.threads)]
         self.proc = subprocess.Popen(
             [
                 str(gunicorn),
                 "--bind",
                 f"127.0.0.1:{self.port}",
-                "--workers",
-                str(self.workers),
-                "--threads",
-                str(self.threads),
+                *sizing,
                 "--keep-alive",
                 "30",
                 "--log-level",
