@@ -10,7 +10,7 @@ wsgi_app = "platform_core.wsgi"
 # other half always serves the platform's own endpoints and the other vendors.
 worker_class = "gthread"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-threads = int(os.environ.get("WEB_THREADS", "32"))  # platform_core/conf.py has the same default
+threads = int(os.environ.get("WEB_THREADS", "64"))  # platform_core/conf.py has the same default
 # A worker that misses its heartbeat this long is restarted, and a stopping worker waits this
 # long for its requests: both above VENDOR_CALL_DEADLINE (25 s), which ends every element call.
 timeout = 30

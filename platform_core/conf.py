@@ -18,9 +18,9 @@ DEFAULTS = {
     # Total time an element call may wait on its vendor: connects, retries and backoff.
     # Below gunicorn's worker timeout and graceful_timeout (gunicorn.conf.py, 30 s).
     "VENDOR_CALL_DEADLINE": 25.0,
-    # Threads per gunicorn worker: gunicorn.conf.py reads the same variable (default 32 there
+    # Threads per gunicorn worker: gunicorn.conf.py reads the same variable (default 64 there
     # too) and hands its final number to the workers. Sizes the next setting.
-    "WEB_THREADS": 32,
+    "WEB_THREADS": 64,
     # Calls one vendor host may have in flight per process (elements/framework/isolation.py);
     # 0: half of WEB_THREADS, so that a hanging host leaves the other half to everything else.
     "VENDOR_HOST_MAX_IN_FLIGHT": 0,
