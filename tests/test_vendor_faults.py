@@ -393,3 +393,14 @@ def test_credential_verification_goes_through_the_breaker(tenant, sim, breaker_s
     refused = client.post("/elements/api-v2/instances", create, format="json")
     assert refused.status_code == 503 and int(refused["Retry-After"]) >= 1
     error_shape(refused)
+
+
+def test_credential_verification_ends_at_the_deadline(tenant, sim, settings):
+    with_vendor_settings(settings, VENDOR_CALL_DEADLINE=1.5, VENDOR_READ_TIMEOUT=30.0)
+    sim.faults(path_prefix=SA_PATH, hang={"seconds": 30})
+    create = {"element": {"key": "mixpanel"}, "name": "x", "configuration": SA_CONFIGURATION}
+    started = time.monotonic()
+    response = tenant.client().post("/elements/api-v2/instances", create, format="json")
+    assert response.status_code == 504
+    assert 1.5 <= waited_seconds(error_shape(response)) < 3.0
+    assert time.monotonic() - started < 3.5

@@ -142,7 +142,8 @@ host_guard = PerHost(HostGuard)
 
 def breaker_states() -> dict[str, str]:
     """Each vendor host this process has called, with its breaker's state:
-    ``"closed"``, ``"open"`` or ``"half_open"``."""
+    ``"closed"``, ``"open"`` or ``"half_open"`` (an open breaker turns half open at the first
+    call after its cool-down, and shows open until then)."""
     return {base_url: guard.state for base_url, guard in list(host_guard.made.items())}
 
 
