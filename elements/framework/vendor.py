@@ -257,8 +257,6 @@ class VendorClient:
         if headers:
             send_headers.update(headers)
         deadline = self.deadline or Deadline()
-        if deadline.left() <= 0:  # earlier requests of this element call used it up
-            raise VendorTimeout(retry.NOT_ANSWERED_IN_TIME.format(waited=deadline.waited()))
         guard = host_guard(base_url)
         try:
             probe = guard.enter()
@@ -342,6 +340,8 @@ class VendorClient:
         retries = 0
         while True:
             left = deadline.left()
+            if left <= 0:  # earlier requests of this element call used it up
+                raise VendorTimeout(retry.NOT_ANSWERED_IN_TIME.format(waited=deadline.waited()))
             response = None
             try:
                 answer = connections.request(
