@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 CONNECT_RETRIES = 2
 MAX_IDLE_PER_HOST = 32
-# A body is read in pieces of this size, each within what is left of the call's deadline.
+# A body is read in pieces of at most this size, each within what is left of the deadline.
 BODY_CHUNK = 256 * 1024
 
 
@@ -88,13 +88,15 @@ def _read_answer(connection, read_timeout: float, deadline: float | None) -> Ans
         if left <= 0:
             raise TimeoutError("the answer was not complete before the deadline")
         sock.settimeout(min(read_timeout, left))
-        part = response.read(BODY_CHUNK)
+        part = response.read1(BODY_CHUNK)  # what one recv brings: read(n) waits for all n
         if not part:
-            data = b"".join(parts)
-            if response.length:  # read(n), unlike read(), does not raise on a short body
-                raise http.client.IncompleteRead(data, response.length)
-            return Answer(response.status, response.headers, data)
+            break
         parts.append(part)
+    data = b"".join(parts)
+    if response.length:  # read1, unlike read(), does not raise on a short body
+        raise http.client.IncompleteRead(data, response.length)
+    response.close()  # done with it (read() does this itself): the connection can be reused
+    return Answer(response.status, response.headers, data)
 
 
 class HostConnections:
