@@ -1,7 +1,8 @@
 """Isolation under gunicorn: a vendor host that hangs holds at most its share of each web
 process's threads (VENDOR_HOST_MAX_IN_FLIGHT), the calls past it are refused at once with 503 +
 Retry-After, every stuck call ends at VENDOR_CALL_DEADLINE, and meanwhile the platform's own
-endpoints and calls to a healthy vendor host answer as usual.
+endpoints and calls to a healthy vendor host answer as usual. And a web process's circuit
+breaker opens, fails fast and closes again.
 
 Two simulators: Mixpanel's "app" host (service accounts, queries) hangs, its "api" host
 (tracking, imports) stays healthy (``MIXPANEL_API_BASE_URL`` points that alias elsewhere)."""
@@ -126,3 +127,31 @@ def test_a_hanging_vendor_host_holds_only_its_share_of_the_web_tier(live, app_ho
     app_host.clear_faults()
     status, _, _, seconds = timed(live, "GET", f"{HUB}/service-accounts", element_auth)
     assert status == 200 and seconds < 2.0
+
+
+def test_the_breaker_of_a_web_process_opens_fails_fast_and_closes_again(app_host):
+    # One worker, so that every call meets the same breaker (each process has its own).
+    env = {
+        "VENDOR_BREAKER_FAILURES": "2",
+        "VENDOR_BREAKER_COOLDOWN": "2",
+        "VENDOR_MAX_RETRIES": "0",
+    }
+    with LivePlatform(
+        mixpanel_base_url=app_host.base_url, workers=1, threads=THREADS, extra_env=env
+    ) as platform:
+        auth = platform.element_auth(platform.create_instance(SA_CONFIGURATION)["token"])
+        app_host.reset()
+        app_host.faults(path_prefix="/api/app", drop=True)
+        for _ in range(2):
+            assert timed(platform, "GET", f"{HUB}/service-accounts", auth)[0] == 502
+        vendor_calls = len(app_host.requests())
+
+        status, headers, body, seconds = timed(platform, "GET", f"{HUB}/service-accounts", auth)
+        assert status == 503 and seconds < 1.0
+        assert 1 <= int(headers["Retry-After"]) <= 2 and "not answering" in body["message"]
+        assert len(app_host.requests()) == vendor_calls  # failed fast: the vendor was not called
+
+        app_host.clear_faults()
+        time.sleep(2.2)
+        assert timed(platform, "GET", f"{HUB}/service-accounts", auth)[0] == 200  # the probe
+        assert timed(platform, "GET", f"{HUB}/service-accounts", auth)[0] == 200  # closed
