@@ -119,8 +119,9 @@ def test_a_hanging_vendor_host_holds_only_its_share_of_the_web_tier(live, app_ho
         assert seconds < 2.0
     for _, _, body, seconds in stuck:
         waited = re.fullmatch(r"The vendor did not answer within (\d+\.\d) s\.", body["message"])
-        assert waited and DEADLINE <= float(waited.group(1)) < DEADLINE + 2, body
-        assert seconds < DEADLINE + 3
+        # The vendor gets the deadline less the platform's share (0.25 s) to answer.
+        assert waited and DEADLINE - 0.3 <= float(waited.group(1)) < DEADLINE + 1, body
+        assert seconds < DEADLINE + 2
     assert [r for r in api_host.requests() if r["path"] == "/track"]
 
     # The host answers again: so do its calls, at once.

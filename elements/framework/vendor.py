@@ -113,7 +113,9 @@ FAILURE_ERRORS: dict[Failure, type[VendorError]] = {
 
 
 class Deadline:
-    """When a call must be over: ``seconds`` (default ``VENDOR_CALL_DEADLINE``) from now."""
+    """When the vendor's part of a call must be over: ``seconds`` from now, by default
+    ``VENDOR_CALL_DEADLINE`` less the platform's share (``answer_margin``), so that the answer
+    itself, a 504 included, leaves within the deadline."""
 
     __slots__ = ("started", "at")
 
@@ -121,6 +123,7 @@ class Deadline:
         self.started = time.monotonic()
         if seconds is None:
             seconds = platform_settings.VENDOR_CALL_DEADLINE
+            seconds -= answer_margin(seconds)
         self.at = self.started + seconds
 
     def left(self) -> float:
@@ -128,6 +131,12 @@ class Deadline:
 
     def waited(self) -> float:
         return time.monotonic() - self.started
+
+
+def answer_margin(deadline: float) -> float:
+    """The end of a deadline the platform keeps to compose and send its answer once the vendor's
+    time is up: 5 % of it, at most 0.25 s (a loaded web process needs tens of milliseconds)."""
+    return min(0.25, deadline * 0.05)
 
 
 # The urllib3 connection pool of one vendor host, for streaming exports. The host's own pool,
