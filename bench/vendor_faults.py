@@ -6,8 +6,8 @@ per-host bound at their defaults) in front of the Mixpanel simulator, whose faul
 (``GET service-accounts``, an idempotent call: 503s are retried) at ``--concurrency``, while
 one more client asks for ``GET /elements/api-v2/instances`` every 50 ms. Prints:
 
-- the element calls' statuses, and how many were a platform 5xx other than 502/503/504
-  (target: 0);
+- the element calls' statuses and what the failed ones said, and how many were a platform 5xx
+  other than 502/503/504 (target: 0);
 - their p50/p99 and the slowest answer (target: inside the deadline, plus the platform's own
   few milliseconds);
 - p50/p99/max of ``GET /instances`` during the run (target: p99 under 100 ms).
@@ -21,7 +21,9 @@ one: the run takes about calls x hang-rate x deadline / concurrency (150 s for t
 
 import argparse
 import http.client
+import json
 import os
+import re
 import sys
 import threading
 import time
@@ -50,8 +52,8 @@ class Client:
         self.port = port
         self.connection = None
 
-    def get(self, path: str, headers: dict) -> tuple[int, float]:
-        """(status, milliseconds) of one GET, its answer read."""
+    def get(self, path: str, headers: dict) -> tuple[int, float, bytes]:
+        """(status, milliseconds, body) of one GET, its answer read."""
         for fresh in (False, True):
             if self.connection is None or fresh:
                 if self.connection is not None:
@@ -61,12 +63,12 @@ class Client:
             try:
                 self.connection.request("GET", path, headers=headers)
                 response = self.connection.getresponse()
-                response.read()
+                body = response.read()
             except (http.client.RemoteDisconnected, ConnectionError):
                 if fresh:
                     raise
                 continue
-            return response.status, (time.perf_counter() - started) * 1000
+            return response.status, (time.perf_counter() - started) * 1000, body
         raise AssertionError("unreachable")
 
 
@@ -117,7 +119,7 @@ def run(sim, live, args):
     def watch_instances():
         client = Client(live.port)
         while running.is_set():
-            status, ms = client.get(INSTANCES, platform_auth)
+            status, ms, _ = client.get(INSTANCES, platform_auth)
             instance_statuses[status] += 1
             instance_latencies.append(ms)
             time.sleep(0.05)
@@ -138,8 +140,14 @@ def run(sim, live, args):
     watcher.join()
     wall = time.perf_counter() - started
 
-    statuses = Counter(status for status, _ in results)
-    latencies = [ms for _, ms in results]
+    statuses = Counter(status for status, _, _ in results)
+    latencies = [ms for _, ms, _ in results]
+    # What the failed calls said, without the request id and the waited seconds' digits.
+    messages = Counter(
+        (status, re.sub(r"\d+\.\d s", "N s", json.loads(body)["message"]))
+        for status, _, body in results
+        if status != 200
+    )
     other_5xx = sum(n for status, n in statuses.items() if status >= 500) - sum(
         statuses[status] for status in GATEWAY_STATUSES
     )
@@ -148,6 +156,8 @@ def run(sim, live, args):
     breakdown = ", ".join(f"{status}: {n}" for status, n in sorted(statuses.items()))
     print(f"run: {wall:.0f} s, {args.calls / wall:.0f} element calls/s")
     print(f"element calls by status: {breakdown}")
+    for (status, message), n in messages.most_common(6):
+        print(f"  {n:>6} x {status} {message}")
     print(f"platform 5xx other than 502/503/504: {other_5xx}   (target 0)")
     print(
         f"element calls: p50 {calls['p50']:.1f} ms, p99 {calls['p99']:.1f} ms, slowest "
