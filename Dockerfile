@@ -19,4 +19,5 @@ RUN SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')"
 RUN useradd --create-home platform && mkdir -p /app/var/media && chown -R platform /app/var
 USER platform
 EXPOSE 8000
-CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "4", "--threads", "8"]
+# Workers and threads come from gunicorn.conf.py (WEB_CONCURRENCY, WEB_THREADS).
+CMD ["gunicorn", "--bind", "0.0.0.0:8000"]

@@ -22,6 +22,15 @@ def pytest_sessionstart(session):
         pytest.exit("CI is set but DATABASE_URL does not point at PostgreSQL.", returncode=3)
 
 
+@pytest.fixture(autouse=True)
+def fresh_vendor_host_guards():
+    """Each test starts with closed breakers and empty bulkheads: they are per process, and one
+    test's vendor failures must not open a breaker on the next test's calls."""
+    from elements.framework.isolation import host_guard
+
+    host_guard.made.clear()
+
+
 @pytest.fixture(scope="session")
 def simulator():
     """The Mixpanel simulator, running for the whole session; every vendor call goes to it."""

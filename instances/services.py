@@ -14,7 +14,7 @@ from elements.framework.configuration import clean_configuration
 from elements.framework.definition import Call, Element
 from elements.framework.dispatch import vendor_client
 from elements.framework.registry import element_by_key
-from elements.framework.vendor import VendorError
+from elements.framework.vendor import Deadline, VendorError
 from instances.crypto import decrypt_json, decrypt_text, encrypt_json, encrypt_text, reencrypt
 from instances.models import Instance
 from platform_core.exceptions import ValidationFailed
@@ -53,7 +53,8 @@ def verify_credentials(*, element: Element, configuration: dict, instance_id: in
         instance_id=instance_id,
         configuration=configuration,
         inputs={},
-        vendor=vendor_client(element, configuration),
+        # The same deadline, bulkhead and breaker as an element call.
+        vendor=vendor_client(element, configuration, deadline=Deadline()),
     )
     try:
         element.verify(call)

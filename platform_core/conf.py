@@ -18,6 +18,19 @@ DEFAULTS = {
     "VENDOR_MAX_RETRIES": 3,
     "VENDOR_BACKOFF_FACTOR": 0.5,
     "VENDOR_MAX_RETRY_AFTER": 30.0,
+    # Total time an element call may wait on its vendor: connects, retries and backoff.
+    # Below gunicorn's worker timeout and graceful_timeout (gunicorn.conf.py, 30 s).
+    "VENDOR_CALL_DEADLINE": 25.0,
+    # Threads per gunicorn worker: gunicorn.conf.py reads the same variable (default 64 there
+    # too) and hands its final number to the workers. Sizes the next setting.
+    "WEB_THREADS": 64,
+    # Calls one vendor host may have in flight per process (elements/framework/isolation.py);
+    # 0: half of WEB_THREADS, so that a hanging host leaves the other half to everything else.
+    "VENDOR_HOST_MAX_IN_FLIGHT": 0,
+    # Circuit breaker per vendor host and process: this many attempts in a row without an
+    # answer (timeouts, connection failures) open it for the cool-down (seconds).
+    "VENDOR_BREAKER_FAILURES": 5,
+    "VENDOR_BREAKER_COOLDOWN": 30.0,
     "CALLBACK_ALLOW_PRIVATE_NETWORKS": False,
     # Element-call auth cache (instances/token_cache.py; PostgreSQL only, 0 turns it off).
     "AUTH_CACHE_SECONDS": 300.0,

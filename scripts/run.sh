@@ -112,7 +112,8 @@ fi
   --schedule "$VAR_DIR/celerybeat-schedule" --logfile "$VAR_DIR/celery-worker.log" &
 CELERY_PID=$!
 
-.venv/bin/gunicorn --bind "127.0.0.1:${PORT}" --workers 2 --threads 4 --access-logfile - &
+# Workers and threads: gunicorn.conf.py (WEB_CONCURRENCY, WEB_THREADS).
+.venv/bin/gunicorn --bind "127.0.0.1:${PORT}" --access-logfile - &
 GUNICORN_PID=$!
 for _ in $(seq 150); do
   kill -0 "$GUNICORN_PID" 2>/dev/null || { echo "run.sh: gunicorn exited" >&2; exit 1; }

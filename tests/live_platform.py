@@ -51,13 +51,14 @@ class LivePlatform:
         self,
         *,
         mixpanel_base_url: str,
-        workers: int = 2,
-        threads: int = 8,
+        workers: int | None = None,
+        threads: int | None = None,
         extra_env=None,
         python: str | os.PathLike | None = None,
         root: Path = ROOT,
         collect_static: bool = False,
     ):
+        """``workers``/``threads``: gunicorn flags; by default gunicorn.conf.py's (as shipped)."""
         self.mixpanel_base_url = mixpanel_base_url
         self.root = Path(root)
         self.python = str(python or sys.executable)
@@ -139,15 +140,17 @@ class LivePlatform:
         self.organization_secret = tenant["organization_secret"]
         gunicorn = self.bin_dir / "gunicorn"
         self.log = open(self.tmp / "gunicorn.log", "wb")  # noqa: SIM115 (closed in stop())
+        sizing = []
+        if self.workers is not None:
+            sizing += ["--workers", str(self.workers)]
+        if self.threads is not None:
+            sizing += ["--threads", str(self.threads)]
         self.proc = subprocess.Popen(
             [
                 str(gunicorn),
                 "--bind",
                 f"127.0.0.1:{self.port}",
-                "--workers",
-                str(self.workers),
-                "--threads",
-                str(self.threads),
+                *sizing,
                 "--keep-alive",
                 "30",
                 "--log-level",

@@ -20,7 +20,9 @@ CONCURRENCY = 16
 
 def test_2000_calls_at_concurrency_16(simulator):
     simulator.reset()
-    with LivePlatform(mixpanel_base_url=simulator.base_url, workers=2, threads=8) as live:
+    # As shipped (gunicorn.conf.py): a healthy vendor at concurrency 16 stays inside the
+    # per-host bound of in-flight calls, so no call is refused.
+    with LivePlatform(mixpanel_base_url=simulator.base_url) as live:
         instance = live.create_instance(SA_CONFIGURATION)
         headers = {"Authorization": live.element_auth(instance["token"])}
         local = threading.local()

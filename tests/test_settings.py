@@ -50,3 +50,25 @@ def test_every_setting_has_its_default_unless_the_environment_sets_it():
         "VENDOR_READ_TIMEOUT",
         "BULK_MAX_ATTEMPTS",
     }
+
+
+def test_gunicorn_conf_sizes_workers_and_threads_from_the_environment(monkeypatch):
+    import runpy
+    from types import SimpleNamespace
+
+    monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
+    monkeypatch.delenv("WEB_THREADS", raising=False)
+    shipped = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    assert shipped["worker_class"] == "gthread"
+    # The platform derives VENDOR_HOST_MAX_IN_FLIGHT from the same default.
+    assert shipped["threads"] == DEFAULTS["WEB_THREADS"]
+    assert shipped["timeout"] > DEFAULTS["VENDOR_CALL_DEADLINE"]
+    assert shipped["graceful_timeout"] > DEFAULTS["VENDOR_CALL_DEADLINE"]
+
+    monkeypatch.setenv("WEB_CONCURRENCY", "3")
+    monkeypatch.setenv("WEB_THREADS", "12")
+    sized = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    assert (sized["workers"], sized["threads"]) == (3, 12)
+    # A --threads flag wins over the file: the workers are told the number in force.
+    sized["on_starting"](SimpleNamespace(cfg=SimpleNamespace(threads=6)))
+    assert os.environ["WEB_THREADS"] == "6"

@@ -16,7 +16,7 @@ import orjson
 
 from elements.framework.definition import Call, Element, Operation, Result
 from elements.framework.registry import all_elements
-from elements.framework.vendor import VendorClient, VendorGarbage
+from elements.framework.vendor import Deadline, VendorClient, VendorGarbage
 from platform_core.exceptions import BadRequest, NotFound, PlatformError, ValidationFailed
 from platform_core.validation import schema_errors
 
@@ -142,14 +142,20 @@ def assemble_inputs(
     return inputs
 
 
-def vendor_client(element: Element, configuration: dict) -> VendorClient:
+def vendor_client(
+    element: Element, configuration: dict, *, deadline: Deadline | None = None
+) -> VendorClient:
     """The element's hosts for this configuration. ``<KEY>_BASE_URL`` in the environment (e.g.
-    ``MIXPANEL_BASE_URL``) replaces every one of them; an instance's configuration never can."""
-    hosts = element.hosts(configuration)
-    override = os.environ.get(f"{element.key.upper()}_BASE_URL")
-    if override:
-        hosts = {alias: override.rstrip("/") for alias in hosts}
-    return VendorClient(hosts)
+    ``MIXPANEL_BASE_URL``) replaces every one of them, and ``<KEY>_<ALIAS>_BASE_URL`` (e.g.
+    ``MIXPANEL_API_BASE_URL``) the one of that alias; an instance's configuration never can.
+    ``deadline``: the element call's, which every request of the client ends by."""
+    prefix = element.key.upper()
+    override = os.environ.get(f"{prefix}_BASE_URL")
+    hosts = {}
+    for alias, url in element.hosts(configuration).items():
+        url = os.environ.get(f"{prefix}_{alias.upper()}_BASE_URL") or override or url
+        hosts[alias] = url.rstrip("/")
+    return VendorClient(hosts, deadline=deadline)
 
 
 def run_operation(
@@ -166,7 +172,7 @@ def run_operation(
         instance_id=instance_id,
         configuration=configuration,
         inputs=inputs,
-        vendor=vendor_client(element, configuration),
+        vendor=vendor_client(element, configuration, deadline=Deadline()),
         request_id=request_id,
     )
     outcome = op.handler(call)

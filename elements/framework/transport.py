@@ -28,6 +28,8 @@ from platform_core.metrics import observe_vendor_request, vendor_host_label
 
 CONNECT_RETRIES = 2
 MAX_IDLE_PER_HOST = 32
+# A body is read in pieces of at most this size, each within what is left of the deadline.
+BODY_CHUNK = 256 * 1024
 
 
 class ConnectFailed(Exception):
@@ -89,6 +91,30 @@ def _timed(request):
     return timed
 
 
+def _read_answer(connection, read_timeout: float, deadline: float | None) -> Answer:
+    """The whole answer. With a deadline, the body is read in pieces, each waiting at most
+    what is left of it: a vendor trickling its answer cannot keep the call past the deadline."""
+    sock = connection.sock  # http.client lets go of it when the answer says "close"
+    response = connection.getresponse()
+    if deadline is None:
+        return Answer(response.status, response.headers, response.read())
+    parts = []
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the answer was not complete before the deadline")
+        sock.settimeout(min(read_timeout, left))
+        part = response.read1(BODY_CHUNK)  # what one recv brings: read(n) waits for all n
+        if not part:
+            break
+        parts.append(part)
+    data = b"".join(parts)
+    if response.length:  # read1, unlike read(), does not raise on a short body
+        raise http.client.IncompleteRead(data, response.length)
+    response.close()  # done with it (read() does this itself): the connection can be reused
+    return Answer(response.status, response.headers, data)
+
+
 class HostConnections:
     """The idle keep-alive connections to one ``scheme://host[:port]``.
 
@@ -115,12 +141,15 @@ class HostConnections:
         headers: dict[str, str],
         connect_timeout: float,
         read_timeout: float,
+        deadline: float | None = None,
     ) -> Answer:
         """Send one request and read the whole answer.
 
         Raises ``ConnectFailed`` when no connection could be opened, ``TimeoutError`` when the
-        answer did not come within ``read_timeout``, and ``OSError`` or
-        ``http.client.HTTPException`` when the connection broke or the answer was not HTTP.
+        answer did not come within ``read_timeout``, or was not complete at ``deadline`` (a
+        ``time.monotonic()`` value: no connect starts and no body read waits beyond it), and
+        ``OSError`` or ``http.client.HTTPException`` when the connection broke or the answer
+        was not HTTP.
         """
         connection = self._reusable()
         if connection is not None:
@@ -132,11 +161,10 @@ class HostConnections:
                 # fresh connection.
                 connection = None
         if connection is None:
-            connection = self._connect(connect_timeout)
+            connection = self._connect(connect_timeout, deadline)
             _send(connection, method, target, body, headers, read_timeout)
         try:
-            response = connection.getresponse()
-            answer = Answer(response.status, response.headers, response.read())
+            answer = _read_answer(connection, read_timeout, deadline)
         except BaseException:
             connection.close()
             raise
@@ -154,7 +182,7 @@ class HostConnections:
                 return connection
             connection.close()
 
-    def _connect(self, timeout: float) -> http.client.HTTPConnection:
+    def _connect(self, timeout: float, deadline: float | None = None) -> http.client.HTTPConnection:
         if self.tls:
             connection = http.client.HTTPSConnection(
                 self.host, self.port, timeout=timeout, context=_tls_context()
@@ -168,9 +196,12 @@ class HostConnections:
                 return connection
             except OSError as exc:
                 connection.close()
-                if not retries:
+                left = None if deadline is None else deadline - time.monotonic()
+                if not retries or (left is not None and left <= 0):
                     raise ConnectFailed(exc) from exc
                 retries -= 1
+                if left is not None:
+                    connection.timeout = min(timeout, left)
 
     def _release(self, connection: http.client.HTTPConnection) -> None:
         # http.client drops the socket itself when the answer said "Connection: close".

@@ -2,14 +2,23 @@
 
 Request/response calls go through ``transport`` (keep-alive ``http.client`` connections: on the
 element-call hot path they cost about half of urllib3's pool); streaming exports go through one
-process-wide urllib3 pool per host, for its incremental gzip decoding. Connect and read
-timeouts on both, and bounded retries with exponential backoff that honour ``Retry-After``,
-only where a retry cannot duplicate an effect (idempotent calls; a connection that never opened
-is always safe).
+process-wide urllib3 pool per host, for its incremental gzip decoding.
 
-Vendor failures become the contract's statuses (§2): timeouts 504, unreachable or garbage 502,
-vendor 5xx 502, vendor 429 429 with ``Retry-After``, other vendor 4xx keep their status; each
-with ``providerMessage``/``providerStatus`` when the vendor answered.
+A request/response call:
+
+- ends within a ``Deadline`` (``VENDOR_CALL_DEADLINE``; an element call's covers every vendor
+  request it makes): each attempt's connect and read timeouts are capped by what is left, and a
+  retry (with its wait) starts only if what is left has room for it;
+- is tried again as ``retry.ERROR_MAPPING`` says (idempotent calls on 429/5xx and broken
+  connections, any call whose connection never opened), with exponential backoff and jitter or
+  the vendor's ``Retry-After``;
+- passes its host's bulkhead and circuit breaker first (``isolation``): refused there, it is a
+  503 with ``Retry-After`` and the vendor is not called.
+
+Vendor failures become the contract's statuses (§2), as ``retry.ERROR_MAPPING`` says: timeouts
+504, unreachable or garbage 502, vendor 5xx 502, vendor 429 429 with ``Retry-After``, other
+vendor 4xx keep their status; each with ``providerMessage``/``providerStatus`` when the vendor
+answered.
 """
 
 from __future__ import annotations
@@ -18,7 +27,6 @@ import base64
 import http.client
 import json
 import logging
-import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -35,13 +43,15 @@ from urllib3.exceptions import (
     ReadTimeoutError,
 )
 
+from elements.framework import retry
+from elements.framework.isolation import Refused, host_guard
+from elements.framework.retry import ERROR_MAPPING, Failure
 from elements.framework.transport import ConnectFailed, PerHost, host_connections
 from platform_core.conf import platform_settings
 from platform_core.exceptions import PlatformError
 
 logger = logging.getLogger(__name__)
 
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 # Streams: urllib3's own retries cover only connections that never opened (nothing was sent,
 # so always safe); status-based retries are ours, below, because they depend on idempotency.
 CONNECT_ONLY = urllib3.Retry(
@@ -58,6 +68,8 @@ CONNECT_ONLY = urllib3.Retry(
 PATH_SAFE = "/:@!$&'()*+,;=-._~%"
 MAX_PROVIDER_MESSAGE = 1000
 USER_AGENT = "elements-platform/1.0"
+# A retry is worth starting only with at least this long left before the deadline.
+MIN_ATTEMPT_SECONDS = 0.1
 
 
 class VendorError(PlatformError):
@@ -80,6 +92,51 @@ class VendorUnreachable(VendorError):
 class VendorGarbage(VendorError):
     status_code = 502
     default_detail = "The vendor answered with a body that could not be understood."
+
+
+class VendorUnavailable(VendorError):
+    """Not called: too many calls to its host are in flight, or the host's breaker is open."""
+
+    status_code = 503
+    default_detail = "The vendor is unavailable; retry later."
+
+
+# The exception of each failure that is not an answer (statuses and messages: ERROR_MAPPING).
+FAILURE_ERRORS: dict[Failure, type[VendorError]] = {
+    Failure.CONNECT_FAILED: VendorUnreachable,
+    Failure.CONNECT_TIMEOUT: VendorTimeout,
+    Failure.READ_TIMEOUT: VendorTimeout,
+    Failure.CLOSED_UNANSWERED: VendorUnreachable,
+    Failure.ANSWER_CUT_SHORT: VendorUnreachable,
+    Failure.NOT_HTTP: VendorGarbage,
+}
+
+
+class Deadline:
+    """When the vendor's part of a call must be over: ``seconds`` from now, by default
+    ``VENDOR_CALL_DEADLINE`` less the platform's share (``answer_margin``), so that the answer
+    itself, a 504 included, leaves within the deadline."""
+
+    __slots__ = ("started", "at")
+
+    def __init__(self, seconds: float | None = None):
+        self.started = time.monotonic()
+        if seconds is None:
+            seconds = platform_settings.VENDOR_CALL_DEADLINE
+            seconds -= answer_margin(seconds)
+        self.at = self.started + seconds
+
+    def left(self) -> float:
+        return self.at - time.monotonic()
+
+    def waited(self) -> float:
+        return time.monotonic() - self.started
+
+
+def answer_margin(deadline: float) -> float:
+    """The end of a deadline the platform keeps to compose and send its answer once the vendor's
+    time is up: 5 % of it, at most 0.25 s (a loaded web process needs tens of milliseconds)."""
+    return min(0.25, deadline * 0.05)
 
 
 # The urllib3 connection pool of one vendor host, for streaming exports. The host's own pool,
@@ -135,58 +192,32 @@ def provider_message(response: VendorResponse) -> str:
 
 
 def raise_for_status(response: VendorResponse) -> VendorResponse:
-    status = response.status
-    if status < 400:
+    failure = retry.failure_of_status(response.status)
+    if failure is None:
         return response
-    message = provider_message(response)
-    if status == 429:
-        retry_after = _retry_after_seconds(response.headers) or 60
-        raise VendorError(
-            "The vendor rate-limited this call; retry later.",
-            status_code=429,
-            provider_status=status,
-            provider_message=message,
-            headers={"Retry-After": str(int(retry_after + 0.999))},
-        )
-    if status >= 500:
-        raise VendorError(
-            f"The vendor failed with HTTP {status}.",
-            status_code=502,
-            provider_status=status,
-            provider_message=message,
-        )
+    resolution = ERROR_MAPPING[failure]
+    headers = None
+    if failure is Failure.RATE_LIMITED:
+        retry_after = retry.retry_after_seconds(response.headers) or 60
+        headers = {"Retry-After": str(int(retry_after + 0.999))}
     raise VendorError(
-        f"The vendor refused the call with HTTP {status}.",
-        status_code=status,
-        provider_status=status,
-        provider_message=message,
+        resolution.message.format(status=response.status),
+        status_code=resolution.caller_status or response.status,
+        provider_status=response.status,
+        provider_message=provider_message(response),
+        headers=headers,
     )
 
 
-def _retry_after_seconds(headers: Mapping[str, str]) -> float | None:
-    value = headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None  # an HTTP-date: rare from APIs; fall back to our own backoff
-
-
-def _broken_answer(exc: Exception) -> VendorError:
-    """The error for a connection that broke, or an answer that was cut short or not HTTP."""
-    if isinstance(exc, http.client.IncompleteRead):
-        return VendorUnreachable("The vendor closed the connection before its answer was complete.")
-    if isinstance(exc, OSError):  # reset, or closed unanswered (RemoteDisconnected is one)
-        return VendorUnreachable("The vendor closed the connection without an answer.")
-    return VendorGarbage("The vendor answered with something that is not HTTP.")
-
-
 class VendorClient:
-    """Requests to one instance's vendor hosts (``{"api": "https://api.mixpanel.com", ...}``)."""
+    """Requests to one instance's vendor hosts (``{"api": "https://api.mixpanel.com", ...}``).
 
-    def __init__(self, hosts: Mapping[str, str]):
+    With a ``deadline`` (an element call's), every request ends by it; without one (a bulk
+    job's client, used for hours), each request gets a deadline of its own."""
+
+    def __init__(self, hosts: Mapping[str, str], *, deadline: Deadline | None = None):
         self.hosts = hosts
+        self.deadline = deadline
 
     @staticmethod
     def _target(path: str, query: Mapping | None) -> str:
@@ -219,7 +250,7 @@ class VendorClient:
         check: bool = True,
     ) -> VendorResponse:
         """One vendor call, retried where safe. ``check`` raises on vendor 4xx/5xx."""
-        connections = host_connections(self.hosts[host].rstrip("/"))
+        base_url = self.hosts[host].rstrip("/")
         target = self._target(path, query)
         send_headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
         if auth:
@@ -234,9 +265,30 @@ class VendorClient:
             send_headers["Content-Type"] = content_type
         if headers:
             send_headers.update(headers)
-        response = self._send(
-            connections, method, target, path, body, send_headers, idempotent, timeout
-        )
+        deadline = self.deadline or Deadline()
+        guard = host_guard(base_url)
+        try:
+            probe = guard.enter()
+        except Refused as refused:
+            raise VendorUnavailable(
+                refused.message, headers={"Retry-After": str(refused.retry_after)}
+            ) from None
+        try:
+            response = self._send(
+                base_url,
+                method,
+                target,
+                path,
+                body,
+                send_headers,
+                idempotent=idempotent,
+                read_timeout=timeout or platform_settings.VENDOR_READ_TIMEOUT,
+                deadline=deadline,
+                guard=guard,
+                probe=probe,
+            )
+        finally:
+            guard.leave(probe=probe)
         return raise_for_status(response) if check else response
 
     def stream(self, method: str, host: str, path: str, *, query=None, auth=None, headers=None):
@@ -277,49 +329,83 @@ class VendorClient:
         )
 
     def _send(
-        self, connections, method, target, path, body, headers, idempotent, timeout
+        self,
+        base_url,
+        method,
+        target,
+        path,
+        body,
+        headers,
+        *,
+        idempotent: bool,
+        read_timeout: float,
+        deadline: Deadline,
+        guard,
+        probe: bool,
     ) -> VendorResponse:
-        max_retries = platform_settings.VENDOR_MAX_RETRIES if idempotent else 0
-        backoff = platform_settings.VENDOR_BACKOFF_FACTOR
-        cap = platform_settings.VENDOR_MAX_RETRY_AFTER
-        attempt = 0
+        """The attempts of one request within ``deadline``: the vendor's answer (any status),
+        or the ``VendorError`` of the last attempt, which got none."""
+        connections = host_connections(base_url)
+        retries = 0
         while True:
+            left = deadline.left()
+            if left <= 0:  # earlier requests of this element call used it up
+                raise VendorTimeout(retry.NOT_ANSWERED_IN_TIME.format(waited=deadline.waited()))
+            response = None
             try:
                 answer = connections.request(
                     method,
                     target,
                     body=body,
                     headers=headers,
-                    connect_timeout=platform_settings.VENDOR_CONNECT_TIMEOUT,
-                    read_timeout=timeout or platform_settings.VENDOR_READ_TIMEOUT,
+                    connect_timeout=min(platform_settings.VENDOR_CONNECT_TIMEOUT, left),
+                    read_timeout=min(read_timeout, left),
+                    deadline=deadline.at,
                 )
+            except ConnectFailed as exc:
+                failure = retry.failure_of_exception(exc, connect_timed_out=exc.timed_out)
+                cause: Exception = exc
+            except (OSError, http.client.HTTPException) as exc:  # TimeoutError is an OSError
+                failure = retry.failure_of_exception(exc)
+                cause = exc
+            else:
                 response = VendorResponse(answer.status, answer.headers, answer.data, path)
                 # The path only: query strings and bodies may carry credentials.
                 logger.debug("vendor %s %s -> %s", method, path, answer.status)
-            except ConnectFailed as exc:
-                error: VendorError = VendorTimeout() if exc.timed_out else VendorUnreachable()
-                cause: Exception = exc
-            except TimeoutError as exc:
-                error = VendorTimeout()
-                cause = exc
-            except (OSError, http.client.HTTPException) as exc:
-                error = _broken_answer(exc)
-                cause = exc
-            else:
-                if response.status not in RETRY_STATUSES or attempt >= max_retries:
+                failure = retry.failure_of_status(answer.status)
+                if failure is None:
+                    guard.record(answered=True, probe=probe)
                     return response
-                delay = _retry_after_seconds(response.headers)
-                if delay is None:
-                    delay = backoff * (2**attempt) * (1 + random.random() / 2)
-                if delay > cap:
-                    return response  # the vendor asks for longer than a caller should wait
-                logger.info(
-                    "vendor %s %s -> %s; retry in %.2fs", method, path, response.status, delay
-                )
-                time.sleep(delay)
-                attempt += 1
-                continue
-            if attempt >= max_retries:
-                raise error from cause
-            time.sleep(backoff * (2**attempt) * (1 + random.random() / 2))
-            attempt += 1
+            resolution = ERROR_MAPPING[failure]
+            guard.record(answered=not resolution.counts_against_host, probe=probe)
+            wait = _retry_wait(resolution, response, idempotent, retries, deadline, guard)
+            if wait is None:
+                if response is not None:
+                    return response
+                raise FAILURE_ERRORS[failure](
+                    resolution.message.format(waited=deadline.waited()),
+                    status_code=resolution.caller_status,
+                ) from cause
+            logger.info("vendor %s %s: %s; retry in %.2fs", method, path, failure.value, wait)
+            time.sleep(wait)
+            retries += 1
+
+
+def _retry_wait(resolution, response, idempotent, retries, deadline, guard) -> float | None:
+    """Seconds to wait before trying again, or None when the call must not be tried again: the
+    policy forbids it, the retries are used up, the host's breaker has opened, the vendor asks
+    for a longer wait than ``VENDOR_MAX_RETRY_AFTER``, or the deadline has no room for it."""
+    if (
+        not resolution.allows_retry(idempotent=idempotent)
+        or retries >= platform_settings.VENDOR_MAX_RETRIES
+        or guard.is_open()
+    ):
+        return None
+    wait = None if response is None else retry.retry_after_seconds(response.headers)
+    if wait is None:
+        wait = retry.backoff_seconds(retries, platform_settings.VENDOR_BACKOFF_FACTOR)
+    elif wait > platform_settings.VENDOR_MAX_RETRY_AFTER:
+        return None  # the vendor asks for longer than a caller should wait
+    if wait + MIN_ATTEMPT_SECONDS > deadline.left():
+        return None
+    return wait

@@ -68,17 +68,20 @@ def _send(call: Call, batch: Batch, strict: str) -> ImportTally:
         return _send(call, first, strict).merge(_send(call, second, strict))
     tally = ImportTally()
     has_insert_ids = all("$insert_id" in (e.get("properties") or {}) for e in batch.events)
-    response = call.vendor.request(
-        "POST",
-        "api",
-        "/import",
-        query={"strict": strict, **project_query(call.configuration)},
-        body=body,
-        content_type="application/json",
-        auth=auth_header(call.configuration),
-        idempotent=has_insert_ids,
-        check=False,
-    )
+    try:
+        response = call.vendor.request(
+            "POST",
+            "api",
+            "/import",
+            query={"strict": strict, **project_query(call.configuration)},
+            body=body,
+            content_type="application/json",
+            auth=auth_header(call.configuration),
+            idempotent=has_insert_ids,
+            check=False,
+        )
+    except VendorError as exc:  # no answer (timeout, the deadline, unreachable, breaker open)
+        return _not_imported(tally, batch, exc)
     if response.status == 413 and len(batch.events) > 1:
         # The vendor's byte limit is lower than ours: halve and try again.
         first, second = batch.split()
@@ -94,17 +97,16 @@ def _send(call: Call, batch: Batch, strict: str) -> ImportTally:
     try:
         raise_for_status(response)
     except VendorError as exc:
-        tally.errors.append(exc)
-        for i in range(len(batch.events)):
-            tally.failed.append(
-                {
-                    "index": batch.offset + i,
-                    "field": None,
-                    "message": f"not imported: {exc.message} {exc.provider_message or ''}".strip(),
-                }
-            )
-        return tally
+        return _not_imported(tally, batch, exc)
     tally.imported += int((body or {}).get("num_records_imported") or len(batch.events))
+    return tally
+
+
+def _not_imported(tally: ImportTally, batch: Batch, exc: VendorError) -> ImportTally:
+    tally.errors.append(exc)
+    message = f"not imported: {exc.message} {exc.provider_message or ''}".strip()
+    for i in range(len(batch.events)):
+        tally.failed.append({"index": batch.offset + i, "field": None, "message": message})
     return tally
 
 

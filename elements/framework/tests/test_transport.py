@@ -178,6 +178,71 @@ def test_broken_answers_raise_and_close_the_connection(server_factory, reply, er
     assert len(connections._idle) == 0
 
 
+def trickling_server():
+    """Answers with headers at once, then one body byte every 0.2 s (10 bytes in all)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve():
+        sock, _ = listener.accept()
+        with sock:
+            while b"\r\n\r\n" not in sock.recv(65536):
+                pass
+            sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n")
+            for _ in range(10):
+                time.sleep(0.2)
+                try:
+                    sock.sendall(b"x")
+                except OSError:
+                    return
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener
+
+
+def test_a_trickling_answer_cannot_outlast_the_deadline():
+    listener = trickling_server()
+    connections = HostConnections(f"http://127.0.0.1:{listener.getsockname()[1]}")
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        # Each byte comes well within the read timeout; the whole body would take 2 s.
+        connections.request(
+            "GET",
+            "/x",
+            body=None,
+            headers={},
+            connect_timeout=1.0,
+            read_timeout=1.0,
+            deadline=started + 0.7,
+        )
+    assert 0.6 <= time.monotonic() - started < 1.2
+    listener.close()
+
+
+CHUNKED = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n[1,\r\n2\r\n2]\r\n0\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    "reply,body", [(OK, b"{}"), (CHUNKED, b"[1,2]")], ids=["length", "chunked"]
+)
+def test_an_answer_read_within_a_deadline_is_complete_and_its_connection_reused(
+    server_factory, reply, body
+):
+    server = server_factory(lambda n: reply)
+    connections = HostConnections(server.base_url)
+    for _ in range(3):
+        answer = connections.request(
+            "GET",
+            "/x",
+            body=None,
+            headers={},
+            connect_timeout=1.0,
+            read_timeout=1.0,
+            deadline=time.monotonic() + 5,
+        )
+        assert (answer.status, answer.data) == (200, body)
+    assert (server.connections, server.requests) == (1, 3)
+
+
 def test_a_forked_child_opens_its_own_connections():
     registry = PerHost(lambda base_url: object())
     in_parent = registry("http://vendor.test")

@@ -1,9 +1,12 @@
 """Fault switches (``POST /__sim__/faults``).
 
 A POST body holds any of the switch keys below plus optional top-level ``path_prefix`` (default:
-every non-control path), ``method`` (default: any) and ``count`` (next N matching requests;
-default: unlimited until reset/clear).  Each switch value may also be an object carrying its own
-``count``/``path_prefix``/``method``.  POSTs accumulate; ``DELETE /__sim__/faults`` clears.
+every non-control path), ``method`` (default: any), ``count`` (next N matching requests;
+default: unlimited until reset/clear) and ``probability`` (0..1: the share of matching requests
+the switch fires on, drawn per request; default 1; ``count`` counts only the requests it fired
+on).  Each switch value may also be an object carrying its own
+``count``/``path_prefix``/``method``/``probability``.  POSTs accumulate; ``DELETE
+/__sim__/faults`` clears.  ``seed`` (top level) makes the draws repeatable.
 
 Switches (value forms):
 
@@ -20,11 +23,14 @@ Switches (value forms):
 * ``export_fail_after``: ``N`` -- stream N lines then drop the connection mid-stream
 
 Terminal switches are checked in the order above (``status`` .. ``malformed``); when several
-match a request, the first one added wins.
+match a request, the first one added that fires wins.  So "10 % 5xx and 1 % hangs" is
+``{"hang": {"probability": 0.01}}`` posted before ``{"status": {"status": 503, "probability":
+0.1}}``: 1 % hang, and 10 % of the other 99 % fail.
 """
 
 from __future__ import annotations
 
+import random
 import threading
 from typing import Any
 
@@ -33,14 +39,20 @@ __all__ = ["EXPORT_KINDS", "TERMINAL_KINDS", "Fault", "FaultSet"]
 TERMINAL_KINDS = ("status", "rate_limit", "hang", "drop", "truncate", "malformed")
 EXPORT_KINDS = ("export_terminate_after", "export_garble_line", "export_fail_after")
 ALL_KINDS = ("latency_ms", *TERMINAL_KINDS, *EXPORT_KINDS)
-_META = ("path_prefix", "count", "method")
+_META = ("path_prefix", "count", "method", "probability", "seed")
 
 
 class Fault:
-    __slots__ = ("kind", "params", "path_prefix", "method", "remaining", "hits")
+    __slots__ = ("kind", "params", "path_prefix", "method", "remaining", "hits", "probability")
 
     def __init__(
-        self, kind: str, params: dict, path_prefix: str, method: str | None, count: int | None
+        self,
+        kind: str,
+        params: dict,
+        path_prefix: str,
+        method: str | None,
+        count: int | None,
+        probability: float = 1.0,
     ) -> None:
         self.kind = kind
         self.params = params
@@ -48,6 +60,7 @@ class Fault:
         self.method = method
         self.remaining = count
         self.hits = 0
+        self.probability = probability
 
     def matches(self, method: str, path: str) -> bool:
         if self.remaining is not None and self.remaining <= 0:
@@ -55,6 +68,10 @@ class Fault:
         if self.method is not None and self.method != method:
             return False
         return path.startswith(self.path_prefix)
+
+    def fires(self, draw: random.Random) -> bool:
+        """Whether this matching request is one of the ``probability`` share it hits."""
+        return self.probability >= 1 or draw.random() < self.probability
 
     def consume(self) -> None:
         self.hits += 1
@@ -68,6 +85,7 @@ class Fault:
             "path_prefix": self.path_prefix,
             "method": self.method,
             "remaining": self.remaining,
+            "probability": self.probability,
             "hits": self.hits,
         }
 
@@ -76,6 +94,12 @@ def _int(value: Any, name: str, minimum: int = 0) -> int:
     if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
         raise ValueError(f"{name} must be a number >= {minimum}")
     return int(value)
+
+
+def _probability(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise ValueError("probability must be a number from 0 to 1")
+    return float(value)
 
 
 def _normalise(kind: str, value: Any) -> dict | None:
@@ -130,10 +154,12 @@ class FaultSet:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.items: list[Fault] = []
+        self.draw = random.Random()
 
     def clear(self) -> None:
         with self.lock:
             self.items = []
+            self.draw = random.Random()
 
     def view(self) -> list[dict]:
         with self.lock:
@@ -148,6 +174,10 @@ class FaultSet:
         prefix = spec.get("path_prefix", "/")
         count = spec.get("count")
         method = spec.get("method")
+        probability = spec.get("probability", 1)
+        seed = spec.get("seed")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise ValueError("seed must be an integer")
         new: list[Fault] = []
         for kind in ALL_KINDS:
             if kind not in spec:
@@ -156,11 +186,12 @@ class FaultSet:
             params = _normalise(kind, value)
             if params is None:
                 continue
-            p_prefix, p_count, p_method = prefix, count, method
+            p_prefix, p_count, p_method, p_probability = prefix, count, method, probability
             if isinstance(value, dict):
                 p_prefix = value.get("path_prefix", prefix)
                 p_count = value.get("count", count)
                 p_method = value.get("method", method)
+                p_probability = value.get("probability", probability)
             if not isinstance(p_prefix, str) or not p_prefix.startswith("/"):
                 raise ValueError("path_prefix must be a string starting with '/'")
             if p_count is not None:
@@ -169,8 +200,12 @@ class FaultSet:
                 if not isinstance(p_method, str):
                     raise ValueError("method must be a string")
                 p_method = p_method.upper()
-            new.append(Fault(kind, params, p_prefix, p_method, p_count))
+            new.append(
+                Fault(kind, params, p_prefix, p_method, p_count, _probability(p_probability))
+            )
         with self.lock:
+            if seed is not None:
+                self.draw = random.Random(seed)
             self.items = [*self.items, *new]
             return [f.view() for f in self.items]
 
@@ -183,9 +218,10 @@ class FaultSet:
                 if f.kind in EXPORT_KINDS or not f.matches(method, path):
                     continue
                 if f.kind == "latency_ms":
-                    latency += f.params["ms"]
-                    f.consume()
-                elif terminal is None:
+                    if f.fires(self.draw):
+                        latency += f.params["ms"]
+                        f.consume()
+                elif terminal is None and f.fires(self.draw):
                     terminal = f
                     f.consume()
         return latency, terminal
@@ -196,6 +232,8 @@ class FaultSet:
         with self.lock:
             for f in self.items:
                 if f.kind not in EXPORT_KINDS or f.kind in out or not f.matches(method, path):
+                    continue
+                if not f.fires(self.draw):
                     continue
                 out[f.kind] = f.params
                 f.consume()

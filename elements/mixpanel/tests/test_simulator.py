@@ -1092,6 +1092,68 @@ def test_fault_malformed(sim):
     assert jcall(sim, "GET", "/api/app/me", auth=SA)[0] == 200
 
 
+def statuses(sim, n, path="/api/app/me"):
+    return [jcall(sim, "GET", path, auth=SA)[0] for _ in range(n)]
+
+
+def test_fault_probability_fires_on_that_share_of_requests(sim):
+    listed = sim.faults(status={"status": 503, "probability": 0.25}, seed=7)
+    assert listed[-1]["probability"] == 0.25
+    seen = statuses(sim, 400)
+    failed = seen.count(503)
+    assert 60 <= failed <= 140  # 100 expected; far outside this is not a 25 % draw
+    assert set(seen) == {200, 503}
+    assert sim.faults()[0]["hits"] == failed  # counted only where it fired
+
+
+def test_fault_probability_is_repeatable_with_a_seed(sim):
+    sim.faults(status=503, probability=0.5, seed=42)
+    first = statuses(sim, 40)
+    sim.clear_faults()
+    sim.faults(status=503, probability=0.5, seed=42)
+    assert statuses(sim, 40) == first
+
+
+def test_fault_probability_bounds_and_count(sim):
+    sim.faults(status=503, probability=0)
+    assert set(statuses(sim, 30)) == {200}
+    sim.clear_faults()
+    sim.faults(status=503, probability=1)
+    assert set(statuses(sim, 5)) == {503}
+    sim.clear_faults()
+    # count: the next 3 requests it fires on, however many it lets through meanwhile
+    sim.faults(status={"status": 502, "probability": 0.5, "count": 3})
+    assert statuses(sim, 60).count(502) == 3
+
+
+def test_fault_probability_mix_of_hangs_and_errors(sim):
+    # "1 % hang, 10 % 5xx": the hang switch is added first, so it draws first.
+    sim.faults(hang={"seconds": 5, "probability": 0.05}, seed=3)
+    sim.faults(status={"status": 500, "probability": 0.2})
+    outcomes = {"ok": 0, "error": 0, "hang": 0}
+    for _ in range(200):
+        try:
+            status = raw_request(
+                sim, "GET", "/api/app/me", headers={"Authorization": SA}, timeout=0.3
+            )[0]
+        except TimeoutError:
+            outcomes["hang"] += 1
+            continue
+        outcomes["error" if status == 500 else "ok"] += 1
+    assert 2 <= outcomes["hang"] <= 25  # 10 expected
+    assert 15 <= outcomes["error"] <= 70  # 38 expected
+    assert outcomes["ok"] + outcomes["error"] + outcomes["hang"] == 200
+
+
+def test_fault_probability_validation(sim):
+    for bad in (1.5, -0.1, "half", True):
+        status, body = jcall(sim, "POST", "/__sim__/faults", {"status": 503, "probability": bad})
+        assert status == 400 and "probability" in body["error"]
+    status, body = jcall(sim, "POST", "/__sim__/faults", {"status": 503, "seed": "x"})
+    assert status == 400 and "seed" in body["error"]
+    assert sim.faults() == []
+
+
 def test_fault_and_config_validation(sim):
     status, body = jcall(sim, "POST", "/__sim__/faults", {"explode": True})
     assert status == 400 and "explode" in body["error"]
