@@ -12,6 +12,11 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
+# Keys production accepts (50+ characters, many different ones), told apart by their start.
+LOCAL_KEY = "local-" + "0123456789abcdefghijklmnopqrstuvwxyz" * 2
+ENV_KEY = "environment-" + "0123456789abcdefghijklmnopqrstuvwxyz" * 2
+PRODUCTION_KEY = "production-" + "0123456789abcdefghijklmnopqrstuvwxyz" * 2
+
 ROOT = Path(__file__).resolve().parent.parent
 SHOW = (
     "import json, django; from django.conf import settings; django.setup(); "
@@ -43,17 +48,17 @@ def write_local_env(var_dir: Path, secret_key: str) -> None:
 
 
 def test_a_checkout_with_local_env_runs_as_development_without_exports(tmp_path):
-    write_local_env(tmp_path, "k" * 60)
+    write_local_env(tmp_path, LOCAL_KEY)
     seen = settings_in(tmp_path)
-    assert seen["DEBUG"] is True and seen["SECRET_KEY"] == "k" * 60
+    assert seen["DEBUG"] is True and seen["SECRET_KEY"] == LOCAL_KEY
     # The development credentials key is generated once and then reused.
     assert seen["KEYS"] == [(tmp_path / "credentials.key").read_text().strip()]
     assert settings_in(tmp_path)["KEYS"] == seen["KEYS"]
 
 
 def test_the_environment_wins_over_local_env(tmp_path):
-    write_local_env(tmp_path, "k" * 60)
-    assert settings_in(tmp_path, SECRET_KEY="e" * 60)["SECRET_KEY"] == "e" * 60
+    write_local_env(tmp_path, LOCAL_KEY)
+    assert settings_in(tmp_path, SECRET_KEY=ENV_KEY)["SECRET_KEY"] == ENV_KEY
     refused = run(tmp_path, "-c", SHOW, DEBUG="0")
     assert refused.returncode != 0 and "CREDENTIALS_KEYS must be set" in refused.stderr
 
@@ -65,7 +70,7 @@ def test_without_local_env_it_is_production_and_refuses_to_start(tmp_path):
 
 
 def test_generate_credentials_key_prints_a_new_key_that_production_accepts(tmp_path):
-    write_local_env(tmp_path, "k" * 60)
+    write_local_env(tmp_path, LOCAL_KEY)
     keys = []
     for _ in range(2):
         done = run(tmp_path, "manage.py", "generate_credentials_key")
@@ -75,6 +80,6 @@ def test_generate_credentials_key_prints_a_new_key_that_production_accepts(tmp_p
     for key in keys:
         Fernet(key)  # raises unless it is a Fernet key
     production = settings_in(
-        tmp_path / "prod", DEBUG="0", SECRET_KEY="p" * 60, CREDENTIALS_KEYS=",".join(keys)
+        tmp_path / "prod", DEBUG="0", SECRET_KEY=PRODUCTION_KEY, CREDENTIALS_KEYS=",".join(keys)
     )
     assert production["DEBUG"] is False and production["KEYS"] == keys

@@ -72,8 +72,8 @@ def test_the_production_install_runs_web_worker_and_beat_end_to_end(python, tmp_
     env = {
         "CELERY_BROKER_URL": broker,
         "CELERY_BROKER_KEY_PREFIX": prefix,
-        # Beat's sweeps every second, so the test sees one reach the worker.
-        "BULK_SWEEP_INTERVAL": "1",
+        # Beat's purge every second, so the test sees one reach the worker.
+        "BULK_PURGE_INTERVAL": "1",
     }
     try:
         with (
@@ -121,9 +121,9 @@ def test_the_production_install_runs_web_worker_and_beat_end_to_end(python, tmp_
             assert len(lines) == PROFILES
             assert len({json.loads(line)["$distinct_id"] for line in lines}) == PROFILES
 
-            # Beat, a process of its own, schedules the sweeper; the worker runs it.
+            # Beat, a process of its own, schedules the result purge; the worker runs it.
             deadline = time.monotonic() + 30
-            swept = re.compile(rb"Task bulk\.sweep\[[^\]]+\] succeeded")
+            swept = re.compile(rb"Task bulk\.purge_results\[[^\]]+\] succeeded")
             while not swept.search(worker.log_path.read_bytes()):
                 assert time.monotonic() < deadline, (beat.log_text(), worker.log_text())
                 time.sleep(0.2)
