@@ -205,6 +205,27 @@ class LivePlatform:
         ]
         if beat:
             cmd += ["--beat", "--schedule", str(self.tmp / f"beat-schedule-{number}")]
+        return self._spawn(cmd, log_path, b" ready.", extra_env, ready_timeout)
+
+    def start_beat(self, *, ready_timeout: float = 60) -> Worker:
+        """A separate ``celery -A platform_core beat`` subprocess; returns once it started."""
+        number = len(self.workers_started) + 1
+        cmd = [
+            str(self.bin_dir / "celery"),
+            "-A",
+            "platform_core",
+            "beat",
+            "--loglevel",
+            "INFO",
+            "--schedule",
+            str(self.tmp / f"beat-schedule-{number}"),
+        ]
+        return self._spawn(
+            cmd, self.tmp / f"beat-{number}.log", b"beat: Starting...", None, ready_timeout
+        )
+
+    def _spawn(self, cmd, log_path: Path, ready_mark: bytes, extra_env, ready_timeout) -> Worker:
+        """A celery process in its own process group, once its log shows ``ready_mark``."""
         log = open(log_path, "wb")  # noqa: SIM115 (closed by Worker)
         proc = subprocess.Popen(
             cmd,
@@ -214,50 +235,17 @@ class LivePlatform:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        worker = Worker(proc, log, log_path)
-        self.workers_started.append(worker)
+        process = Worker(proc, log, log_path)
+        self.workers_started.append(process)
         deadline = time.monotonic() + ready_timeout
         while time.monotonic() < deadline:
-            if b" ready." in log_path.read_bytes():
-                return worker
+            if ready_mark in log_path.read_bytes():
+                return process
             if proc.poll() is not None:
-                raise RuntimeError(f"celery worker exited:\n{worker.log_text()[-3000:]}")
+                raise RuntimeError(f"{cmd[3]} exited:\n{process.log_text()[-3000:]}")
             time.sleep(0.1)
-        worker.kill()
-        raise RuntimeError(f"celery worker not ready in {ready_timeout} s:\n{worker.log_text()}")
-
-    def start_beat(self, *, ready_timeout: float = 60) -> Worker:
-        """A separate ``celery -A platform_core beat`` subprocess; returns once it started."""
-        log_path = self.tmp / "beat.log"
-        log = open(log_path, "wb")  # noqa: SIM115 (closed by Worker)
-        proc = subprocess.Popen(
-            [
-                str(self.bin_dir / "celery"),
-                "-A",
-                "platform_core",
-                "beat",
-                "--loglevel",
-                "INFO",
-                "--schedule",
-                str(self.tmp / "beat-schedule"),
-            ],
-            cwd=self.root,
-            env=self.env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        beat = Worker(proc, log, log_path)
-        self.workers_started.append(beat)
-        deadline = time.monotonic() + ready_timeout
-        while time.monotonic() < deadline:
-            if b"beat: Starting..." in log_path.read_bytes():
-                return beat
-            if proc.poll() is not None:
-                raise RuntimeError(f"celery beat exited:\n{beat.log_text()[-3000:]}")
-            time.sleep(0.1)
-        beat.kill()
-        raise RuntimeError(f"celery beat not started in {ready_timeout} s:\n{beat.log_text()}")
+        process.kill()
+        raise RuntimeError(f"{cmd[3]} not ready in {ready_timeout} s:\n{process.log_text()}")
 
     def stop(self) -> None:
         for worker in self.workers_started:
