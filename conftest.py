@@ -50,9 +50,11 @@ def simulator():
 
 @pytest.fixture
 def sim(simulator):
-    """The simulator, reset to its seeded state for this test."""
+    """The simulator, reset to its seeded state for this test, and again after it: a fault
+    switch a test turned on never reaches a later test that uses the session's simulator."""
     simulator.reset()
-    return simulator
+    yield simulator
+    simulator.reset()
 
 
 class Tenant:

@@ -67,6 +67,7 @@ def _post(platform, path: str, auth: str, body=None) -> dict:
 
 @pytest.fixture(scope="module")
 def platform(simulator):
+    simulator.reset()  # no fault switch left by an earlier test module
     with LivePlatform(
         mixpanel_base_url=simulator.base_url, workers=1, threads=4, collect_static=True
     ) as live:
