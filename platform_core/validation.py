@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 
 import fastjsonschema
+import orjson
 from jsonschema import Draft202012Validator
 
 from platform_core.exceptions import ValidationFailed
@@ -112,11 +113,12 @@ def _text_problem(text: str, reject_nul: bool) -> str | None:
 
 
 def _text_is_clean(data, reject_nul: bool) -> bool:
-    """The common case, at C speed: the whole value encodes as UTF-8 (no lone surrogate) and,
-    when asked, holds no NUL."""
+    """The common case, at C speed: the whole value encodes as UTF-8 (orjson refuses a lone
+    surrogate) and, when asked, holds no NUL. Anything orjson will not encode (a key that is not
+    a string, an integer past 64 bits, nesting past its limit) takes the slow, exact path."""
     try:
-        encoded = json.dumps(data, ensure_ascii=False).encode("utf-8")
-    except (UnicodeEncodeError, RecursionError, ValueError, TypeError):
+        encoded = orjson.dumps(data)
+    except (orjson.JSONEncodeError, RecursionError, TypeError):
         return False
     return not (reject_nul and b"\\u0000" in encoded)
 

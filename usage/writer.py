@@ -118,7 +118,10 @@ class SpoolWriter:
         atexit.register(self.flush)
 
     def record(self, record: dict) -> None:
-        line = (json.dumps(record, separators=(",", ":"), default=str) + "\n").encode()
+        try:
+            line = orjson.dumps(record, default=str) + b"\n"
+        except orjson.JSONEncodeError:  # a lone surrogate: stored as escaped text, like before
+            line = (json.dumps(record, separators=(",", ":"), default=str) + "\n").encode()
         with self.lock:
             os.write(self.fd, line)
             self.pending += 1

@@ -92,3 +92,16 @@ def test_a_record_stored_twice_is_kept_once(tmp_path):
     writer._insert([record("same")])
     writer._insert([record("same"), record("other")])
     assert sorted(UsageRecord.objects.values_list("request_id", flat=True)) == ["other", "same"]
+
+
+def test_a_record_orjson_cannot_encode_is_still_spooled(tmp_path):
+    """The spool line is written with orjson; a lone surrogate (which it refuses) falls back to
+    the standard library's escaped form, so the caller never fails on the usage log."""
+    spool = writer.SpoolWriter(tmp_path, background=False)
+    spool.record(record("plain"))
+    spool.record({**record("surrogate"), "path": "/elements/api-v2/x\ud800"})
+    lines = spool.path.read_bytes().splitlines()
+    assert [json.loads(line)["request_id"] for line in lines] == ["plain", "surrogate"]
+    assert json.loads(lines[1])["path"] == "/elements/api-v2/x\ud800"
+    spool.flush()  # the database cannot take it either: dropped alone, as any unstorable record
+    assert list(UsageRecord.objects.values_list("request_id", flat=True)) == ["plain"]
