@@ -10,8 +10,8 @@ import os
 import pytest
 from rest_framework.test import APIClient
 
-from elements.mixpanel.simulator import state
-from elements.mixpanel.simulator.testing import SA_CONFIGURATION  # noqa: F401 (tests import it from here)
+from simulators.mixpanel import state
+from simulators.mixpanel.testing import SA_CONFIGURATION  # noqa: F401 (tests import it from here)
 from tenants.services import organization_create, user_create
 
 IN_CI = bool(os.environ.get("CI"))
@@ -34,7 +34,7 @@ def fresh_vendor_host_guards():
 @pytest.fixture(scope="session")
 def simulator():
     """The Mixpanel simulator, running for the whole session; every vendor call goes to it."""
-    from elements.mixpanel.simulator.testing import SimulatorProcess
+    from simulators.mixpanel.testing import SimulatorProcess
 
     with SimulatorProcess() as sim:
         previous = os.environ.get("MIXPANEL_BASE_URL")
@@ -103,7 +103,7 @@ def other_tenant(db) -> Tenant:
     return make_tenant(name="Globex", email="owner@globex.test")
 
 
-# The simulator's seeded credentials (elements/mixpanel/simulator/README.md).
+# The simulator's seeded credentials (simulators/mixpanel/README.md).
 SIM_SA_USERNAME = state.DEFAULT_SA_USERNAME
 SIM_SA_SECRET = state.DEFAULT_SA_SECRET
 SIM_API_SECRET = state.DEFAULT_API_SECRET

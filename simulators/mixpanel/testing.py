@@ -35,7 +35,7 @@ from .state import (
 __all__ = ["REPO_ROOT", "SA_CONFIGURATION", "SIMULATOR_DIR", "SimulatorProcess", "basic_auth"]
 
 SIMULATOR_DIR = Path(__file__).resolve().parent
-REPO_ROOT = SIMULATOR_DIR.parents[2]
+REPO_ROOT = SIMULATOR_DIR.parents[1]
 
 # A Mixpanel instance configuration for the simulator's seeded service account.
 SA_CONFIGURATION = {
@@ -59,9 +59,8 @@ class SimulatorProcess:
     """Start the simulator and wait for its LISTENING line.
 
     ``extra_args`` are CLI flags (``"--rate-limits"``, ``"--profiles", "1000"`` ...).  By default
-    (``standalone=True``) the simulator directory is run directly (``python .../simulator``),
-    which skips importing the parent packages ``elements`` / ``elements.mixpanel`` (faster start,
-    less memory, no Django); ``standalone=False`` runs ``python -m elements.mixpanel.simulator``.
+    (``standalone=True``) the simulator directory is run directly (``python simulators/mixpanel``),
+    which imports no parent package; ``standalone=False`` runs ``python -m simulators.mixpanel``.
     """
 
     def __init__(
@@ -94,7 +93,7 @@ class SimulatorProcess:
         if self.proc is not None:
             return self
         self._stderr_file = tempfile.TemporaryFile()  # noqa: SIM115 - closed in __exit__
-        target = [str(SIMULATOR_DIR)] if self.standalone else ["-m", "elements.mixpanel.simulator"]
+        target = [str(SIMULATOR_DIR)] if self.standalone else ["-m", "simulators.mixpanel"]
         cmd = [
             self.python,
             *target,
