@@ -1,9 +1,10 @@
-"""The element catalog (contract §4), derived from the element definitions."""
+"""Mixpanel in the element catalog (contract §4), derived from its definition. (The catalog's
+platform rules: tests/test_catalog.py; what every element passes: the conformance suite.)"""
 
 import pytest
 from rest_framework.test import APIClient
 
-from elements.framework.registry import all_elements, element_by_key
+from elements.framework.registry import element_by_key
 from elements.mixpanel import ELEMENT as MIXPANEL
 
 pytestmark = pytest.mark.django_db
@@ -11,17 +12,8 @@ pytestmark = pytest.mark.django_db
 BASE = "/elements/api-v2/elements"
 
 
-def test_catalog_needs_user_and_organization(tenant):
-    assert APIClient().get(BASE).status_code == 401
-    assert tenant.client().get(BASE).status_code == 200
-
-
-def test_keys_and_list(tenant):
-    client = tenant.client()
-    assert client.get(f"{BASE}/keys").json() == [e.key for e in all_elements()]
-    assert "mixpanel" in client.get(f"{BASE}/keys").json()
-    listed = client.get(BASE).json()
-    assert [e["key"] for e in listed] == [e.key for e in all_elements()]
+def test_mixpanel_is_in_the_catalog(tenant):
+    assert "mixpanel" in tenant.client().get(f"{BASE}/keys").json()
 
 
 @pytest.mark.parametrize("key_or_id", ["mixpanel", "13973"])
@@ -86,12 +78,6 @@ def test_docs_are_an_openapi_document_of_every_operation(tenant):
     for item in doc["paths"].values():
         for op in item.values():
             assert "200" in op["responses"] and "400" in op["responses"]
-
-
-def test_unknown_element_is_404(tenant):
-    for suffix in ("", "/resources", "/metadata", "/docs"):
-        response = tenant.client().get(f"{BASE}/nope{suffix}")
-        assert response.status_code == 404 and response.json()["message"]
 
 
 def test_operation_schema_endpoints_need_no_auth():
