@@ -10,8 +10,12 @@ import os
 import pytest
 from rest_framework.test import APIClient
 
+from elements.framework.testing import element_simulator
 from simulators.mixpanel import state
-from simulators.mixpanel.testing import SA_CONFIGURATION  # noqa: F401 (tests import it from here)
+from simulators.mixpanel.testing import (
+    SA_CONFIGURATION,  # noqa: F401 (tests import it from here)
+    SimulatorProcess,
+)
 from tenants.services import organization_create, user_create
 
 IN_CI = bool(os.environ.get("CI"))
@@ -31,21 +35,8 @@ def fresh_vendor_host_guards():
     host_guard.made.clear()
 
 
-@pytest.fixture(scope="session")
-def simulator():
-    """The Mixpanel simulator, running for the whole session; every vendor call goes to it."""
-    from simulators.mixpanel.testing import SimulatorProcess
-
-    with SimulatorProcess() as sim:
-        previous = os.environ.get("MIXPANEL_BASE_URL")
-        os.environ["MIXPANEL_BASE_URL"] = sim.base_url
-        try:
-            yield sim
-        finally:
-            if previous is None:
-                os.environ.pop("MIXPANEL_BASE_URL", None)
-            else:
-                os.environ["MIXPANEL_BASE_URL"] = previous
+# The Mixpanel simulator, running for the whole session; every vendor call goes to it.
+simulator = element_simulator("mixpanel", SimulatorProcess)
 
 
 @pytest.fixture
