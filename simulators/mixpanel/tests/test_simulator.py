@@ -21,7 +21,7 @@ from urllib.parse import quote, urlencode, urlsplit
 import pytest
 
 _REPO = Path(__file__).resolve().parents[3]
-if str(_REPO) not in sys.path:  # elements/mixpanel may not be a regular package (yet)
+if str(_REPO) not in sys.path:  # run from anywhere: the simulators package is at the root
     sys.path.insert(0, str(_REPO))
 
 from simulators.mixpanel import datagen  # noqa: E402
