@@ -284,12 +284,10 @@ def registered_element_folders(parent: Path) -> Iterator[None]:
     finally:
         elements.__path__.remove(parent)
         for name in set(sys.modules) - before:
-            if (
-                name.startswith("elements.")
-                and getattr(sys.modules[name], "__file__", "")
-                and (sys.modules[name].__file__.startswith(parent))
-            ):
+            if (getattr(sys.modules[name], "__file__", None) or "").startswith(parent):
                 del sys.modules[name]
+                if name.count(".") == 1:  # elements.<folder>: the package's attribute too
+                    vars(elements).pop(name.split(".")[1], None)
         _clear_registry_caches()
 
 

@@ -5,12 +5,14 @@ scripted ``FakeVendor``, and neither the kit nor the example uses any Mixpanel c
 import ast
 import json
 import socket
+import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+import elements
 from elements.framework import testing
 from elements.framework.registry import all_elements, element_by_key
 from elements.framework.testing import (
@@ -67,6 +69,7 @@ def test_the_example_is_registered_only_inside_the_override():
         assert [e.key for e in all_elements()].count("example") == 1
     assert element_by_key("example") is None
     assert "example" not in [e.key for e in all_elements()]
+    assert "elements.example" not in sys.modules and not hasattr(elements, "example")
 
 
 def _imported_modules(path: Path) -> set[str]:
