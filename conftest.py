@@ -10,8 +10,12 @@ import os
 import pytest
 from rest_framework.test import APIClient
 
-from elements.mixpanel.simulator import state
-from elements.mixpanel.simulator.testing import SA_CONFIGURATION  # noqa: F401 (tests import it from here)
+from elements.framework.testing import element_simulator
+from simulators.mixpanel import state
+from simulators.mixpanel.testing import (
+    SA_CONFIGURATION,  # noqa: F401 (tests import it from here)
+    SimulatorProcess,
+)
 from tenants.services import organization_create, user_create
 
 IN_CI = bool(os.environ.get("CI"))
@@ -31,21 +35,8 @@ def fresh_vendor_host_guards():
     host_guard.made.clear()
 
 
-@pytest.fixture(scope="session")
-def simulator():
-    """The Mixpanel simulator, running for the whole session; every vendor call goes to it."""
-    from elements.mixpanel.simulator.testing import SimulatorProcess
-
-    with SimulatorProcess() as sim:
-        previous = os.environ.get("MIXPANEL_BASE_URL")
-        os.environ["MIXPANEL_BASE_URL"] = sim.base_url
-        try:
-            yield sim
-        finally:
-            if previous is None:
-                os.environ.pop("MIXPANEL_BASE_URL", None)
-            else:
-                os.environ["MIXPANEL_BASE_URL"] = previous
+# The Mixpanel simulator, running for the whole session; every vendor call goes to it.
+simulator = element_simulator("mixpanel", SimulatorProcess)
 
 
 @pytest.fixture
@@ -103,7 +94,7 @@ def other_tenant(db) -> Tenant:
     return make_tenant(name="Globex", email="owner@globex.test")
 
 
-# The simulator's seeded credentials (elements/mixpanel/simulator/README.md).
+# The simulator's seeded credentials (simulators/mixpanel/README.md).
 SIM_SA_USERNAME = state.DEFAULT_SA_USERNAME
 SIM_SA_SECRET = state.DEFAULT_SA_SECRET
 SIM_API_SECRET = state.DEFAULT_API_SECRET

@@ -9,7 +9,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from elements.mixpanel.simulator.testing import SA_CONFIGURATION
+from simulators.mixpanel.testing import SA_CONFIGURATION
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/test"
 # The vendor call of bench.proxy_overhead: the simulator's seeded organization's service accounts.

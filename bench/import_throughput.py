@@ -19,8 +19,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import database_url  # noqa: E402
-from elements.mixpanel.simulator.testing import SA_CONFIGURATION as SA  # noqa: E402
-from elements.mixpanel.simulator.testing import SimulatorProcess  # noqa: E402
+from simulators.mixpanel.testing import SA_CONFIGURATION as SA  # noqa: E402
+from simulators.mixpanel.testing import SimulatorProcess  # noqa: E402
 from tests.live_platform import LivePlatform  # noqa: E402
 
 

@@ -30,8 +30,8 @@ from bench.common import (  # noqa: E402
     run_load,
     summary,
 )
-from elements.mixpanel.simulator.testing import SA_CONFIGURATION as SA  # noqa: E402
-from elements.mixpanel.simulator.testing import SimulatorProcess  # noqa: E402
+from simulators.mixpanel.testing import SA_CONFIGURATION as SA  # noqa: E402
+from simulators.mixpanel.testing import SimulatorProcess  # noqa: E402
 from tests.live_platform import LivePlatform  # noqa: E402
 
 

@@ -33,9 +33,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import SERVICE_ACCOUNTS_PATH, database_url, summary  # noqa: E402
-from elements.mixpanel.simulator.testing import SA_CONFIGURATION as SA  # noqa: E402
-from elements.mixpanel.simulator.testing import SimulatorProcess  # noqa: E402
 from platform_core.conf import DEFAULTS  # noqa: E402
+from simulators.mixpanel.testing import SA_CONFIGURATION as SA  # noqa: E402
+from simulators.mixpanel.testing import SimulatorProcess  # noqa: E402
 from tests.live_platform import LivePlatform  # noqa: E402
 
 ELEMENT_CALL = "/elements/api-v2/hubs/general/service-accounts"

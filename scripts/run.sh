@@ -89,7 +89,7 @@ if [ "$DEMO" = 1 ]; then
   # The simulator, seeded: 2000 profiles (cities include Dallas) and 300 events a day on every
   # day (so the last 30 days are full). Its port is picked free; the platform is pointed at it.
   SIM_LOG="$VAR_DIR/simulator.log"
-  .venv/bin/python elements/mixpanel/simulator --port "${SIM_PORT:-0}" \
+  .venv/bin/python simulators/mixpanel --port "${SIM_PORT:-0}" \
     --profiles 2000 --events-per-day 300 > "$SIM_LOG" 2>&1 &
   SIM_PID=$!
   for _ in $(seq 100); do
@@ -101,8 +101,11 @@ if [ "$DEMO" = 1 ]; then
   [ -n "$MIXPANEL_BASE_URL" ] || { echo "run.sh: the simulator did not start" >&2; exit 1; }
   export MIXPANEL_BASE_URL
   # The demo tenant: created once, its secrets and token re-issued on every run (the old ones
-  # stop working); kept in a variable only, never written to disk.
-  DEMO_TEXT="$(.venv/bin/python manage.py demo_setup --base-url "http://127.0.0.1:${PORT}")"
+  # stop working); kept in a variable only, never written to disk. Its configuration is the
+  # simulator's seeded service account (the platform itself never imports the simulator).
+  DEMO_CONFIGURATION="$(.venv/bin/python -c 'import json; from simulators.mixpanel.testing import SA_CONFIGURATION; print(json.dumps(SA_CONFIGURATION))')"
+  DEMO_TEXT="$(.venv/bin/python manage.py demo_setup --base-url "http://127.0.0.1:${PORT}" \
+    --configuration "$DEMO_CONFIGURATION")"
 fi
 
 # Bulk jobs run in this worker process, not in gunicorn; it re-queues the jobs of dead workers

@@ -13,7 +13,7 @@ import pytest
 from bulk import runner, services
 from bulk.models import BulkJob, BulkJobError
 from conftest import SA_CONFIGURATION, add_user
-from elements.mixpanel.simulator import datagen
+from simulators.mixpanel import datagen
 
 pytestmark = pytest.mark.django_db
 

@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from conftest import SA_CONFIGURATION
-from elements.mixpanel.simulator import datagen
+from simulators.mixpanel import datagen
 from tests.live_platform import LivePlatform, free_port
 from tests.test_bulk_live import FAST_BULK_ENV, Api, expected_activities, require
 

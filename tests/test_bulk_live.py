@@ -24,7 +24,7 @@ from urllib.parse import quote
 import pytest
 
 from conftest import IN_CI, SA_CONFIGURATION
-from elements.mixpanel.simulator import datagen
+from simulators.mixpanel import datagen
 from tests.live_platform import LivePlatform
 
 pytestmark = pytest.mark.integration

@@ -44,7 +44,8 @@ DEVELOPER_STATE = [
 ]
 # Test-only parts of the repository.
 TEST_ONLY = re.compile(
-    r"^(tests|bench|\.ci)(/|$)|(^|/)tests(/|$)|^conftest\.py$|^elements/mixpanel/simulator(/|$)"
+    r"^(tests|bench|\.ci)(/|$)|(^|/)tests(/|$)|^conftest\.py$|^simulators(/|$)"
+    r"|^elements/framework/testing\.py$|^elements/[^/]+/conformance\.py$"
     r"|^elements/mixpanel/fixtures(/|$)|^platform_core/test_settings\.py$|^requirements-dev\.txt$"
 )
 

@@ -1,5 +1,7 @@
 """The demo tenant of ``run.sh --demo``: created once, re-keyed on every run."""
 
+import json
+
 import pytest
 from django.core.management import CommandError, call_command
 
@@ -33,5 +35,5 @@ def test_a_second_run_reuses_the_tenant_with_new_secrets(sim):
 def test_the_command_refuses_credentials_the_vendor_rejects(sim, capsys):
     sim.configure(service_account_secret="rotated")
     with pytest.raises(CommandError, match="could not be set up"):
-        call_command("demo_setup")
+        call_command("demo_setup", configuration=json.dumps(SA_CONFIGURATION))
     assert not Instance.objects.exists() and not Organization.objects.exists()

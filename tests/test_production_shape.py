@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from elements.mixpanel.simulator.testing import SA_CONFIGURATION, SimulatorProcess
+from simulators.mixpanel.testing import SA_CONFIGURATION, SimulatorProcess
 from tests.live_platform import LivePlatform
 from tests.production_image import ROOT, copy_image_files, isolated_env, production_python
 from tests.test_bulk_live import Api, drop_keys, redis_url, require

@@ -139,7 +139,7 @@ def test_latency_below_the_timeout_is_fine(element, sim):
 
 
 def test_import_failure_midway_reports_what_was_and_was_not_imported(element, sim, sa_instance):
-    from tests.test_element_calls import events
+    from elements.mixpanel.tests.test_element_calls import events
 
     sim.clear_requests()
     # The second of three requests fails for good; the others get in.
@@ -166,7 +166,7 @@ def test_import_failure_midway_reports_what_was_and_was_not_imported(element, si
 
 
 def test_import_rejected_everywhere_is_the_vendors_error(element, sim, sa_instance):
-    from tests.test_element_calls import events
+    from elements.mixpanel.tests.test_element_calls import events
 
     sim.faults(
         path_prefix="/import",
@@ -183,7 +183,7 @@ def test_import_rejected_everywhere_is_the_vendors_error(element, sim, sa_instan
 
 
 def test_import_413_from_the_vendor_is_split_and_retried(element, sim, sa_instance):
-    from tests.test_element_calls import events
+    from elements.mixpanel.tests.test_element_calls import events
 
     sim.configure(import_max_bytes=60_000)
     response = element.post(
@@ -286,7 +286,7 @@ def test_a_retry_after_longer_than_the_deadline_left_is_passed_on_at_once(elemen
 def test_the_deadline_covers_every_vendor_request_of_an_element_call(
     element, sim, sa_instance, settings
 ):
-    from tests.test_element_calls import events
+    from elements.mixpanel.tests.test_element_calls import events
 
     # Five batches (2000, 2000, 2000, 2000, 1000 events), four at a time, each answered after
     # 1.2 s: the fifth starts with 0.8 s of the 2 s left, is cut at the deadline and reported

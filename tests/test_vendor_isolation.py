@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from conftest import SA_CONFIGURATION
-from elements.mixpanel.simulator.testing import SimulatorProcess
+from simulators.mixpanel.testing import SimulatorProcess
 from tests.live_platform import LivePlatform
 
 pytestmark = pytest.mark.integration

@@ -1,7 +1,9 @@
 """The demo tenant of ``bash scripts/run.sh --demo``, and curl commands that use it.
 
-Needs MIXPANEL_BASE_URL pointing at a running simulator: the instance's credentials (the
-simulator's seeded service account) are verified with it before anything is stored.
+Needs MIXPANEL_BASE_URL pointing at a running simulator, and the instance's configuration (the
+simulator's seeded service account, which ``run.sh --demo`` reads from
+``simulators/mixpanel/testing.py``: the platform never imports the simulator): the credentials
+are verified with it before anything is stored.
 """
 
 import json
@@ -12,7 +14,6 @@ from urllib.parse import quote
 from django.core.management.base import BaseCommand, CommandError
 
 from elements.framework.vendor import VendorError
-from elements.mixpanel.simulator.testing import SA_CONFIGURATION
 from elements.services import DEMO_ORGANIZATION_NAME, demo_tenant_issue
 from platform_core.exceptions import PlatformError
 
@@ -26,12 +27,21 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--base-url", default="http://127.0.0.1:8000")
         parser.add_argument(
+            "--configuration",
+            required=True,
+            help="the demo instance's configuration, a JSON object",
+        )
+        parser.add_argument(
             "--json", action="store_true", dest="as_json", help="print one JSON object"
         )
 
-    def handle(self, *args, base_url: str, as_json: bool = False, **options):
+    def handle(self, *args, base_url: str, configuration: str, as_json: bool = False, **options):
         try:
-            demo = demo_tenant_issue(element_key="mixpanel", configuration=SA_CONFIGURATION)
+            configuration = json.loads(configuration)
+        except ValueError:
+            raise CommandError("--configuration is not JSON.") from None
+        try:
+            demo = demo_tenant_issue(element_key="mixpanel", configuration=configuration)
         except (VendorError, PlatformError) as exc:
             raise CommandError(
                 f"The demo instance could not be set up: {exc} (is MIXPANEL_BASE_URL the "

@@ -21,11 +21,11 @@ from urllib.parse import quote, urlencode, urlsplit
 import pytest
 
 _REPO = Path(__file__).resolve().parents[3]
-if str(_REPO) not in sys.path:  # elements/mixpanel may not be a regular package (yet)
+if str(_REPO) not in sys.path:  # run from anywhere: the simulators package is at the root
     sys.path.insert(0, str(_REPO))
 
-from elements.mixpanel.simulator import datagen  # noqa: E402
-from elements.mixpanel.simulator.testing import SimulatorProcess, basic_auth  # noqa: E402
+from simulators.mixpanel import datagen  # noqa: E402
+from simulators.mixpanel.testing import SimulatorProcess, basic_auth  # noqa: E402
 
 SA_USER = "sim-admin.a1b2c3.mp-service-account"
 SA_SECRET = "sim-sa-secret"
@@ -1224,7 +1224,7 @@ def test_ingestion_rate_limit(sim):
 
 
 def test_cli_flags_standalone_entry_and_clean_shutdown():
-    # standalone=True runs `python elements/mixpanel/simulator ...` (no parent-package imports)
+    # standalone=True runs `python simulators/mixpanel ...` (no parent-package imports)
     proc = SimulatorProcess(
         "--rate-limits",
         "--events-per-day",

@@ -1,14 +1,14 @@
-"""Run the simulator as a subprocess (tests, benchmarks).  Standard library only.
+"""Run a vendor simulator as a subprocess on loopback (tests, benchmarks). Standard library only.
 
-with SimulatorProcess() as sim:
-    sim.configure(events_per_day=100, profiles={"count": 5000})
-    status, headers, body = sim.request("GET", "/api/query/engage?project_id=2002",
-                                        auth=sim.sa_auth())
+A simulator is a command that binds a port, prints one line ``LISTENING http://<host>:<port>``
+on stdout, and serves until SIGTERM. ``SimulatorProcess`` starts it, waits for that line, and
+stops it; each simulator's own ``testing.py`` says how it is started (``command()``) and adds
+its helpers (``simulators/mixpanel/testing.py``). The element test kit's ``element_simulator``
+fixture (``elements/framework/testing.py``) points the element at ``base_url``.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import selectors
@@ -23,45 +23,16 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from .state import (
-    DEFAULT_API_SECRET,
-    DEFAULT_ORGANIZATION_ID,
-    DEFAULT_PROJECT_ID,
-    DEFAULT_PROJECT_TOKEN,
-    DEFAULT_SA_SECRET,
-    DEFAULT_SA_USERNAME,
-)
+__all__ = ["REPO_ROOT", "SimulatorProcess"]
 
-__all__ = ["REPO_ROOT", "SA_CONFIGURATION", "SIMULATOR_DIR", "SimulatorProcess", "basic_auth"]
-
-SIMULATOR_DIR = Path(__file__).resolve().parent
-REPO_ROOT = SIMULATOR_DIR.parents[2]
-
-# A Mixpanel instance configuration for the simulator's seeded service account.
-SA_CONFIGURATION = {
-    "username": DEFAULT_SA_USERNAME,
-    "password": DEFAULT_SA_SECRET,
-    "organization_id": DEFAULT_ORGANIZATION_ID,
-    "project_id": DEFAULT_PROJECT_ID,
-    "project_token": DEFAULT_PROJECT_TOKEN,
-}
-
-
-def basic_auth(user: str, secret: str = "", *, plain: bool = False) -> str:
-    """``Authorization`` header value for Basic auth (base64 unless ``plain``)."""
-    raw = f"{user}:{secret}"
-    if plain:
-        return f"Basic {raw}"
-    return "Basic " + base64.b64encode(raw.encode()).decode()
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 class SimulatorProcess:
-    """Start the simulator and wait for its LISTENING line.
+    """Start a simulator and wait for its LISTENING line; subclasses give ``command()``.
 
-    ``extra_args`` are CLI flags (``"--rate-limits"``, ``"--profiles", "1000"`` ...).  By default
-    (``standalone=True``) the simulator directory is run directly (``python .../simulator``),
-    which skips importing the parent packages ``elements`` / ``elements.mixpanel`` (faster start,
-    less memory, no Django); ``standalone=False`` runs ``python -m elements.mixpanel.simulator``.
+    ``extra_args`` are the simulator's own CLI flags; ``python`` the interpreter that runs it
+    (default: this one); ``cwd`` its directory (default: the repository's root).
     """
 
     def __init__(
@@ -73,7 +44,6 @@ class SimulatorProcess:
         cwd: str | os.PathLike | None = None,
         env: dict[str, str] | None = None,
         python: str | None = None,
-        standalone: bool = True,
     ) -> None:
         self.host = host
         self.port = port
@@ -82,7 +52,6 @@ class SimulatorProcess:
         self.cwd = Path(cwd) if cwd is not None else REPO_ROOT
         self.env = env
         self.python = python or sys.executable
-        self.standalone = standalone
         self.proc: subprocess.Popen | None = None
         self.base_url = ""
         self._stderr_file = None
@@ -94,16 +63,7 @@ class SimulatorProcess:
         if self.proc is not None:
             return self
         self._stderr_file = tempfile.TemporaryFile()  # noqa: SIM115 - closed in __exit__
-        target = [str(SIMULATOR_DIR)] if self.standalone else ["-m", "elements.mixpanel.simulator"]
-        cmd = [
-            self.python,
-            *target,
-            "--host",
-            self.host,
-            "--port",
-            str(self.port),
-            *self.extra_args,
-        ]
+        cmd = self.command()
         env = dict(os.environ if self.env is None else self.env)
         env.setdefault("PYTHONUNBUFFERED", "1")
         self.proc = subprocess.Popen(
@@ -165,7 +125,7 @@ class SimulatorProcess:
             self.proc.kill()
             self.proc.wait(5)
         rc = self.proc.returncode if self.proc is not None else None
-        raise RuntimeError(f"simulator {why} (rc={rc}); stderr:\n{self.stderr_text()}")
+        raise RuntimeError(f"{type(self).__name__} {why} (rc={rc}); stderr:\n{self.stderr_text()}")
 
     def stop(self, timeout: float = 5.0) -> int | None:
         proc = self.proc
@@ -207,27 +167,16 @@ class SimulatorProcess:
                     out[key] = int(value.split()[0])
         return out
 
+    def command(self) -> list[str]:
+        """The argv that starts the simulator on ``self.host``/``self.port``, with
+        ``self.extra_args``."""
+        raise NotImplementedError
+
     # ----------------------------------------------------------------------------------------
-    # HTTP helpers (urllib.request; no third-party clients)
+    # HTTP (urllib.request; no third-party clients)
     # ----------------------------------------------------------------------------------------
     def url(self, path: str) -> str:
         return self.base_url + path
-
-    @staticmethod
-    def sa_auth(
-        username: str = DEFAULT_SA_USERNAME, secret: str = DEFAULT_SA_SECRET, plain: bool = False
-    ) -> str:
-        return basic_auth(username, secret, plain=plain)
-
-    @staticmethod
-    def secret_auth(secret: str = DEFAULT_API_SECRET) -> str:
-        return basic_auth(secret, "")
-
-    @staticmethod
-    def token_auth(token: str = DEFAULT_PROJECT_TOKEN) -> str:
-        return basic_auth(token, "")
-
-    project_id = DEFAULT_PROJECT_ID
 
     def request(
         self,
@@ -258,45 +207,3 @@ class SimulatorProcess:
         except urllib.error.HTTPError as err:
             with err:
                 return err.code, dict(err.headers.items()), err.read()
-
-    def _control(self, method: str, name: str, payload: Any = None) -> Any:
-        status, _, body = self.request(method, f"/__sim__/{name}", payload, timeout=30)
-        parsed = json.loads(body) if body else None
-        if status != 200:
-            raise RuntimeError(f"control {method} {name} failed: {status} {parsed}")
-        return parsed
-
-    def reset(self) -> Any:
-        return self._control("POST", "reset")
-
-    def configure(self, **config: Any) -> dict:
-        return self._control("POST", "config", config)
-
-    def config(self) -> dict:
-        return self._control("GET", "config")
-
-    def faults(self, **switches: Any) -> list:
-        return self._control("POST", "faults", switches)
-
-    def clear_faults(self) -> Any:
-        return self._control("DELETE", "faults")
-
-    def requests(self) -> list[dict]:
-        return self._control("GET", "requests")
-
-    def clear_requests(self) -> Any:
-        return self._control("DELETE", "requests")
-
-    def imported(self) -> dict:
-        return self._control("GET", "imported")
-
-    def tracked(self) -> dict:
-        return self._control("GET", "tracked")
-
-    def service_accounts(self) -> list[dict]:
-        return self._control("GET", "service-accounts")
-
-    def profile(self, distinct_id: str) -> dict:
-        from urllib.parse import quote
-
-        return self._control("GET", "profiles/" + quote(distinct_id, safe=""))

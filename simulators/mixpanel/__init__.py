@@ -1,7 +1,7 @@
 """Mixpanel HTTP API simulator (pure standard library).
 
-Run it with ``python -m elements.mixpanel.simulator --host 127.0.0.1 --port 0`` or, from tests,
-with :class:`elements.mixpanel.simulator.testing.SimulatorProcess`.  See README.md.
+Run it with ``python -m simulators.mixpanel --host 127.0.0.1 --port 0`` or, from tests,
+with :class:`simulators.mixpanel.testing.SimulatorProcess`.  See README.md.
 """
 
 from .state import (
@@ -29,7 +29,7 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    # Lazy so `python -m elements.mixpanel.simulator` doesn't import more than it needs.
+    # Lazy so `python -m simulators.mixpanel` doesn't import more than it needs.
     if name in ("SimulatorServer", "make_server"):
         from . import server
 

@@ -1,11 +1,11 @@
-"""CLI: ``python -m elements.mixpanel.simulator --host 127.0.0.1 --port 0``.
+"""CLI: ``python -m simulators.mixpanel --host 127.0.0.1 --port 0``.
 
 Prints exactly one line ``LISTENING http://<host>:<port>`` on stdout once the socket is bound,
 then serves until SIGTERM/SIGINT.
 
-``python elements/mixpanel/simulator [args]`` (the directory itself) runs the same CLI without
-importing the parent packages ``elements`` / ``elements.mixpanel`` -- useful where those pull in
-Django or are not importable; the simulator itself only needs the standard library.
+``python simulators/mixpanel [args]`` (the directory itself) runs the same CLI without
+importing the parent package ``simulators`` -- useful where the repository is not on the path;
+the simulator itself only needs the standard library.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ STANDALONE_PACKAGE = "mixpanel_simulator"
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m elements.mixpanel.simulator",
+        prog="python -m simulators.mixpanel",
         description="Mixpanel HTTP API simulator (standard library only).",
     )
     p.add_argument("--host", default="127.0.0.1")
