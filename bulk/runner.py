@@ -47,8 +47,7 @@ from bulk import services, storage
 from bulk.models import BulkJob, BulkJobError, BulkPart
 from elements.framework.bulk import BulkQuery, BulkQueryError, Page
 from elements.framework.ceql import CeqlError, parse_select
-from elements.framework.definition import Call
-from elements.framework.dispatch import vendor_client
+from elements.framework.dispatch import make_call, vendor_client
 from elements.framework.registry import element_by_key
 from elements.framework.vendor import VendorError
 from instances.crypto import CredentialsUnreadable
@@ -85,9 +84,9 @@ class GuardedVendor:
         self._check()
         return self._vendor.request(*args, **kwargs)
 
-    def stream(self, *args, **kwargs):
+    def stream_lines(self, *args, **kwargs):
         self._check()
-        return self._vendor.stream(*args, **kwargs)
+        return self._vendor.stream_lines(*args, **kwargs)
 
     def __getattr__(self, name):
         return getattr(self._vendor, name)
@@ -424,12 +423,13 @@ class JobRunner:
         self.limit = select.limit
         self.projection = select.fields
         configuration = configuration_of(job.instance)
-        call = Call(
-            element=element,
+        # A bulk download only reads: its vendor requests may all be retried.
+        vendor = vendor_client(element, configuration, idempotent=True)
+        call = make_call(
+            element,
             instance_id=job.instance_id,
             configuration=configuration,
-            inputs={},
-            vendor=GuardedVendor(vendor_client(element, configuration), self.check),
+            vendor=GuardedVendor(vendor, self.check),
             request_id=f"bulk-{job.pk}",
         )
         query = BulkQuery(
