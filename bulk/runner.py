@@ -30,7 +30,6 @@ import json
 import logging
 import os
 import queue
-import random
 import socket
 import threading
 import time
@@ -45,6 +44,7 @@ from django.utils import timezone
 
 from bulk import services, storage
 from bulk.models import BulkJob, BulkJobError, BulkPart
+from elements.framework import retry
 from elements.framework.bulk import BulkQuery, BulkQueryError, Page
 from elements.framework.ceql import CeqlError, parse_select
 from elements.framework.dispatch import make_call, vendor_client
@@ -205,21 +205,17 @@ class Committer(threading.Thread):
 
 
 def is_retryable(exc: VendorError) -> bool:
-    status = exc.status_code
-    return status == 429 or status >= 500 or (exc.provider_status or 0) >= 500
+    """Whether the page may be read again: the one retry policy, for a read (retry.py)."""
+    return retry.retry_failed_call(exc.status_code, exc.provider_status)
 
 
-def retry_delay(exc: VendorError, retry: int) -> float:
-    """Seconds before retry number ``retry`` (1-based): the vendor's Retry-After, else
-    exponential backoff with jitter."""
-    after = (getattr(exc, "headers", None) or {}).get("Retry-After")
-    if after:
-        try:
-            return max(0.0, float(after))
-        except ValueError:
-            pass
-    base = platform_settings.BULK_RETRY_BACKOFF * (2 ** (retry - 1))
-    return base * (1 + random.random() / 4)
+def retry_delay(exc: VendorError, retry_number: int) -> float:
+    """Seconds before retry number ``retry_number`` (1-based): the vendor's Retry-After
+    (seconds or an HTTP date), else exponential backoff with jitter."""
+    after = retry.retry_after_seconds(exc.headers or {})
+    if after is not None:
+        return after
+    return retry.backoff_seconds(retry_number - 1, platform_settings.BULK_RETRY_BACKOFF)
 
 
 def vendor_message(exc: VendorError) -> str:
