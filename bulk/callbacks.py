@@ -35,6 +35,7 @@ import urllib3
 from django.utils import timezone
 
 from bulk.models import BulkJob
+from bulk.representations import job_representation
 from elements.framework import retry
 from elements.framework.definition import SIGNATURE_KEY_FIELD
 from instances.crypto import CredentialsUnreadable
@@ -47,6 +48,7 @@ SIGNATURE_HEADER = "Elements-Webhook-Signature"
 MAX_URL_LENGTH = 2000
 USER_AGENT = "elements-platform-callbacks/1.0"
 Callback = BulkJob.Callback
+CALLBACK_NOT_SENT = "Not sent: the element instance was deleted, and its signature key with it."
 
 
 class CallbackRefused(ValueError):
@@ -254,8 +256,6 @@ def claim_delivery(job_id: int) -> BulkJob | None:
 
 def deliver(job_id: int) -> tuple[str, float | None]:
     """One delivery attempt. Returns the outcome and, when it should be retried, the delay."""
-    from bulk.services import CALLBACK_NOT_SENT, job_representation
-
     job = claim_delivery(job_id)
     if job is None:
         return "not claimed", None

@@ -169,9 +169,7 @@ APPEND_SLASH = False  # element paths tolerate a trailing slash instead (contrac
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_AUTHENTICATION_CLASSES": [
-        "platform_core.authentication.OrganizationUserAuthentication"
-    ],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["tenants.authentication.OrganizationUserAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "EXCEPTION_HANDLER": "platform_core.exceptions.exception_handler",
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "platform_core.negotiation.JSONFallbackNegotiation",
