@@ -29,7 +29,7 @@ from platform_core.openapi import (
 )
 from platform_core.pagination import page_params, paged_headers
 from platform_core.permissions import InstanceEnabled
-from usage.views import UsageLoggedMixin
+from usage.recording import UsageLoggedMixin
 
 
 class NotAcceptable(PlatformError):

@@ -22,7 +22,7 @@ from instances.services import configuration_of
 from platform_core.exceptions import NotFound, exception_handler
 from platform_core.openapi import PLATFORM_ERRORS, error_responses, json_response, path_parameter
 from platform_core.permissions import require_enabled
-from usage.views import CallLog, record_element_call
+from usage.recording import CallLog, record_element_call
 
 INSTANCE_HEADER = "Elements-Element-Instance-Id"
 

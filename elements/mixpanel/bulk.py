@@ -21,7 +21,7 @@ from elements.framework.definition import Call
 from elements.framework.vendor import VendorError
 from elements.mixpanel import service_accounts
 from elements.mixpanel.profiles import engage
-from elements.mixpanel.selectors import RAW_QUERY_FIELD, expr_to_selector
+from elements.mixpanel.selector_language import RAW_QUERY_FIELD, expr_to_selector
 from elements.mixpanel.vendor import project_query
 from platform_core.conf import platform_settings
 

@@ -1,6 +1,6 @@
 """User profiles: Mixpanel's engage query (reference §4) and profile updates (§8).
 
-``GET /users`` takes CEQL (translated into a Mixpanel selector by ``selectors.py``, or a raw
+``GET /users`` takes CEQL (translated into a Mixpanel selector by ``selector_language.py``, or a raw
 selector as ``query='...'``) and pages with ``pageSize``/``nextPage``; the cursor carries
 Mixpanel's ``session_id`` and next 0-based ``page``.
 """
@@ -11,7 +11,7 @@ from elements.framework.ceql import CeqlError
 from elements.framework.definition import Call, Operation, Result
 from elements.framework.vendor import VendorError, VendorGarbage
 from elements.mixpanel.schemas import PROFILE, PROFILE_OPERATIONS
-from elements.mixpanel.selectors import where_to_selector
+from elements.mixpanel.selector_language import where_to_selector
 from elements.mixpanel.vendor import project_query
 from platform_core.exceptions import BadRequest, NotFound, ValidationFailed
 from platform_core.pagination import NEXT_PAGE_HEADER, decode_token, encode_token
