@@ -133,7 +133,8 @@ class ElementCallView(ABC, View):
     request wrapping, negotiation and rendering cost 0.3-0.5 ms a call on the benchmark
     machine (``bench.proxy_overhead``) while adding nothing here. Authentication, the
     disabled-instance rule and the error shape are the same code the DRF views use
-    (``platform_core.authentication``, ``permissions``, ``exceptions.exception_handler``), and
+    (``instances.authentication``, ``platform_core.permissions``,
+    ``exceptions.exception_handler``), and
     the usage log gets what ``UsageLoggedMixin`` gives it from the bulk views.
     """
 
