@@ -15,7 +15,8 @@ from rest_framework.views import APIView
 
 from bulk import formats, selectors, services, storage
 from bulk.models import BulkJob
-from platform_core.authentication import ElementAuthentication
+from bulk.representations import job_representation
+from instances.authentication import ElementAuthentication
 from platform_core.exceptions import Conflict, NotFound, PlatformError, ValidationFailed
 from platform_core.openapi import (
     BODY_ERRORS,
@@ -28,7 +29,7 @@ from platform_core.openapi import (
 )
 from platform_core.pagination import page_params, paged_headers
 from platform_core.permissions import InstanceEnabled
-from usage.views import UsageLoggedMixin
+from usage.recording import UsageLoggedMixin
 
 
 class NotAcceptable(PlatformError):
@@ -199,9 +200,7 @@ class BulkJobsView(BulkView):
         jobs = selectors.job_list(
             instance=request.auth.instance, status=status, before_id=before, limit=size
         )
-        return Response(
-            [services.job_representation(j) for j in jobs], headers=paged_headers(jobs, size)
-        )
+        return Response([job_representation(j) for j in jobs], headers=paged_headers(jobs, size))
 
 
 class BulkStatusView(BulkView):
@@ -211,7 +210,7 @@ class BulkStatusView(BulkView):
         "getBulkJobStatus", "A job's status and counts", parameters=[_JOB_ID], responses=_ONE_JOB
     )
     def get(self, request, job_id):
-        return Response(services.job_representation(self.job(request, job_id)))
+        return Response(job_representation(self.job(request, job_id)))
 
 
 class BulkCancelView(BulkView):
@@ -226,7 +225,7 @@ class BulkCancelView(BulkView):
     )
     def put(self, request, job_id):
         job = services.job_cancel(self.job(request, job_id))
-        return Response(services.job_representation(job))
+        return Response(job_representation(job))
 
 
 class BulkErrorsView(BulkView):

@@ -10,8 +10,11 @@ differently), and redirects are not followed.
 
 The body is signed ``Elements-Webhook-Signature: sha256=<base64 HMAC-SHA256(body)>`` with the
 instance's ``event.notification.signature.key``; without that key it is sent unsigned.
-Delivery is claimed on the job row (PENDING -> SENDING -> DELIVERED), retried with exponential
-backoff, and a delivered callback is never sent again.
+Delivery is claimed on the job row (PENDING -> SENDING -> DELIVERED) and a delivered callback
+is never sent again. A failed delivery is retried as the one retry policy says
+(``elements/framework/retry.py``; a delivery is idempotent): no answer, 429 and 5xx are
+retried with exponential backoff or the receiver's ``Retry-After``, a 3xx (redirects are not
+followed) or another 4xx ends it FAILED at once.
 """
 
 from __future__ import annotations
@@ -22,8 +25,8 @@ import hmac
 import ipaddress
 import json
 import logging
-import random
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -32,6 +35,8 @@ import urllib3
 from django.utils import timezone
 
 from bulk.models import BulkJob
+from bulk.representations import job_representation
+from elements.framework import retry
 from elements.framework.definition import SIGNATURE_KEY_FIELD
 from instances.crypto import CredentialsUnreadable
 from instances.services import configuration_of
@@ -43,6 +48,7 @@ SIGNATURE_HEADER = "Elements-Webhook-Signature"
 MAX_URL_LENGTH = 2000
 USER_AGENT = "elements-platform-callbacks/1.0"
 Callback = BulkJob.Callback
+CALLBACK_NOT_SENT = "Not sent: the element instance was deleted, and its signature key with it."
 
 
 class CallbackRefused(ValueError):
@@ -180,8 +186,9 @@ def sign(body: bytes, key: str) -> str:
     return "sha256=" + base64.b64encode(digest).decode("ascii")
 
 
-def post(target: Target, body: bytes, headers: dict, timeout: float) -> int:
-    """POST to the checked address; the Host header and TLS name are the URL's host."""
+def post(target: Target, body: bytes, headers: dict, timeout: float) -> tuple[int, Mapping]:
+    """POST to the checked address; the Host header and TLS name are the URL's host. The
+    receiver's status and headers."""
     default_port = 443 if target.scheme == "https" else 80
     host_header = target.host if ":" not in target.host else f"[{target.host}]"
     if target.port != default_port:
@@ -212,14 +219,27 @@ def post(target: Target, body: bytes, headers: dict, timeout: float) -> int:
             assert_same_host=False,
             preload_content=True,
         )
-        return response.status
+        return response.status, response.headers
     finally:
         pool.close()
 
 
+MAX_BACKOFF = 3600.0
+
+
 def backoff(attempt: int) -> float:
-    base = platform_settings.BULK_CALLBACK_BACKOFF * (2 ** max(0, attempt - 1))
-    return min(base, 3600.0) * (1 + random.random() / 4)
+    """Seconds before the delivery after attempt number ``attempt`` (1-based)."""
+    return retry.backoff_seconds(
+        max(0, attempt - 1), platform_settings.BULK_CALLBACK_BACKOFF, cap=MAX_BACKOFF
+    )
+
+
+def may_retry(failure: retry.Failure | None) -> bool:
+    """Whether a failed delivery may be made again: the one retry policy (retry.py), a
+    delivery being idempotent (the same body again). No answer at all, the receiver's 429 and
+    5xx are retried; a 4xx is its considered answer, and so is a 3xx (redirects are not
+    followed), which the policy, made for answers that are no failure, leaves as None."""
+    return failure is not None and retry.ERROR_MAPPING[failure].allows_retry(idempotent=True)
 
 
 def claim_delivery(job_id: int) -> BulkJob | None:
@@ -236,8 +256,6 @@ def claim_delivery(job_id: int) -> BulkJob | None:
 
 def deliver(job_id: int) -> tuple[str, float | None]:
     """One delivery attempt. Returns the outcome and, when it should be retried, the delay."""
-    from bulk.services import CALLBACK_NOT_SENT, job_representation
-
     job = claim_delivery(job_id)
     if job is None:
         return "not claimed", None
@@ -259,19 +277,25 @@ def deliver(job_id: int) -> tuple[str, float | None]:
         key = None
     if key:
         headers[SIGNATURE_HEADER] = sign(body, str(key))
+    answer_headers: Mapping = {}
     try:
-        status = post(target, body, headers, platform_settings.BULK_CALLBACK_TIMEOUT)
+        status, answer_headers = post(
+            target, body, headers, platform_settings.BULK_CALLBACK_TIMEOUT
+        )
+        failure = retry.failure_of_status(status)
     except Exception as exc:  # noqa: BLE001 - any failure to reach the receiver is retried
         status = None
+        failure = retry.Failure.CLOSED_UNANSWERED
         error = f"{type(exc).__name__}: {exc}"[:500]
     if status is not None and 200 <= status < 300:
         _settle(job, Callback.DELIVERED, attempt, "")
         return "delivered", None
     error = error or f"HTTP {status}"
-    if attempt >= platform_settings.BULK_CALLBACK_MAX_ATTEMPTS:
+    if not may_retry(failure) or attempt >= platform_settings.BULK_CALLBACK_MAX_ATTEMPTS:
         _settle(job, Callback.FAILED, attempt, error)
         return "failed", None
-    delay = backoff(attempt)
+    asked = retry.retry_after_seconds(answer_headers)
+    delay = min(asked, MAX_BACKOFF) if asked is not None else backoff(attempt)
     next_at = timezone.now() + timedelta(seconds=delay)
     _settle(job, Callback.PENDING, attempt, error, next_at=next_at)
     logger.info("bulk job %s: callback attempt %s failed (%s)", job.pk, attempt, error)

@@ -86,10 +86,6 @@ class BulkJob(models.Model):
     def __str__(self) -> str:
         return f"Bulk job #{self.pk} ({self.object_name}, {self.status})"
 
-    @property
-    def is_terminal(self) -> bool:
-        return self.status in self.TERMINAL
-
 
 class BulkPart(models.Model):
     """One committed piece of a job's result: a page's records, one JSON object a line."""

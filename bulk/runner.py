@@ -30,12 +30,12 @@ import json
 import logging
 import os
 import queue
-import random
 import socket
 import threading
 import time
 import uuid
 from contextlib import closing, contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import DatabaseError, connection, transaction
@@ -44,11 +44,13 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from bulk import services, storage
+from bulk.callbacks import CALLBACK_NOT_SENT
 from bulk.models import BulkJob, BulkJobError, BulkPart
-from elements.framework.bulk import BulkQuery, BulkQueryError, Page
+from bulk.queries import query_of
+from elements.framework import retry
+from elements.framework.bulk import BulkQueryError, Page
 from elements.framework.ceql import CeqlError, parse_select
-from elements.framework.definition import Call
-from elements.framework.dispatch import vendor_client
+from elements.framework.dispatch import make_call, vendor_client
 from elements.framework.registry import element_by_key
 from elements.framework.vendor import VendorError
 from instances.crypto import CredentialsUnreadable
@@ -85,12 +87,22 @@ class GuardedVendor:
         self._check()
         return self._vendor.request(*args, **kwargs)
 
-    def stream(self, *args, **kwargs):
+    def stream_lines(self, *args, **kwargs):
         self._check()
-        return self._vendor.stream(*args, **kwargs)
+        return self._vendor.stream_lines(*args, **kwargs)
 
     def __getattr__(self, name):
         return getattr(self._vendor, name)
+
+
+@dataclass(frozen=True)
+class WrittenPart:
+    """A page's result file, written but not yet committed (``name`` None: nothing to write)."""
+
+    seq: int
+    name: str | None
+    size: int
+    encrypted: bool
 
 
 def worker_identity() -> str:
@@ -206,21 +218,17 @@ class Committer(threading.Thread):
 
 
 def is_retryable(exc: VendorError) -> bool:
-    status = exc.status_code
-    return status == 429 or status >= 500 or (exc.provider_status or 0) >= 500
+    """Whether the page may be read again: the one retry policy, for a read (retry.py)."""
+    return retry.retry_failed_call(exc.status_code, exc.provider_status)
 
 
-def retry_delay(exc: VendorError, retry: int) -> float:
-    """Seconds before retry number ``retry`` (1-based): the vendor's Retry-After, else
-    exponential backoff with jitter."""
-    after = (getattr(exc, "headers", None) or {}).get("Retry-After")
-    if after:
-        try:
-            return max(0.0, float(after))
-        except ValueError:
-            pass
-    base = platform_settings.BULK_RETRY_BACKOFF * (2 ** (retry - 1))
-    return base * (1 + random.random() / 4)
+def retry_delay(exc: VendorError, retry_number: int) -> float:
+    """Seconds before retry number ``retry_number`` (1-based): the vendor's Retry-After
+    (seconds or an HTTP date), else exponential backoff with jitter."""
+    after = retry.retry_after_seconds(exc.headers or {})
+    if after is not None:
+        return after
+    return retry.backoff_seconds(retry_number - 1, platform_settings.BULK_RETRY_BACKOFF)
 
 
 def vendor_message(exc: VendorError) -> str:
@@ -424,22 +432,16 @@ class JobRunner:
         self.limit = select.limit
         self.projection = select.fields
         configuration = configuration_of(job.instance)
-        call = Call(
-            element=element,
+        # A bulk download only reads: its vendor requests may all be retried.
+        vendor = vendor_client(element, configuration, idempotent=True)
+        call = make_call(
+            element,
             instance_id=job.instance_id,
             configuration=configuration,
-            inputs={},
-            vendor=GuardedVendor(vendor_client(element, configuration), self.check),
+            vendor=GuardedVendor(vendor, self.check),
             request_id=f"bulk-{job.pk}",
         )
-        query = BulkQuery(
-            object_name=job.object_name,
-            where=select.where,
-            where_text=job.query_text,
-            date_from=job.date_from,
-            date_to=job.date_to,
-        )
-        return call, query, source
+        return call, query_of(job, select), source
 
     def _delete_orphans(self) -> None:
         """Parts a dead worker wrote but never committed."""
@@ -484,13 +486,31 @@ class JobRunner:
     def commit(self, page: Page) -> bool:
         """Write the page's part, then commit checkpoint + counts + part in one transaction.
         True when the job has all it needs (the source said done, or the limit is reached)."""
-        job = self.job
         if self.heartbeat and self.heartbeat.lost.is_set():
             raise Stop()
-        records, raw = page.records, page.raw
-        done = page.done
+        records, raw, done = self._select(page)
+        new_fields = self._new_fields(records, page.keys)
+        part = self._write_part(raw)
+        try:
+            self._record(page, part, len(raw), new_fields)
+        except Stop:
+            if part.name:
+                storage.delete_files([part.name])  # rolled back: nobody will ever point at it
+            raise
+        job = self.job
+        job.checkpoint = page.checkpoint
+        job.records_count += len(raw)
+        job.records_failed_count += len(page.failed)
+        if part.name:
+            job.parts_count = part.seq
+        return done
+
+    def _select(self, page: Page) -> tuple[list[dict], list[bytes], bool]:
+        """The page's records the job keeps: up to the query's ``limit``, with only the
+        selected fields; and whether the job is done."""
+        records, raw, done = page.records, page.raw, page.done
         if self.limit is not None:
-            remaining = max(0, self.limit - job.records_count)
+            remaining = max(0, self.limit - self.job.records_count)
             if len(raw) >= remaining:
                 records, raw, done = records[:remaining], raw[:remaining], True
         if self.projection:
@@ -498,6 +518,10 @@ class JobRunner:
                 records = [json.loads(line) for line in raw]
             records = [project(r, self.projection) for r in records]
             raw = [_dumps(r) for r in records]
+        return records, raw, done
+
+    def _new_fields(self, records: list[dict], keys: list[str] | None) -> list[str]:
+        """Top-level fields not seen in earlier pages (the CSV columns), added to the job's."""
         seen, new_fields = self.seen, []
         if records:
             for record in records:
@@ -506,77 +530,75 @@ class JobRunner:
                         seen.add(key)
                         new_fields.append(key)
         else:
-            new_fields = [key for key in page.keys or () if key not in seen]
+            new_fields = [key for key in keys or () if key not in seen]
             seen.update(new_fields)
         if new_fields:
             self.fields.extend(new_fields)
+        return new_fields
 
+    def _write_part(self, raw: list[bytes]) -> WrittenPart:
+        """Step 1: the records as the job's next result part (no row points at it yet)."""
+        job = self.job
         seq = job.parts_count + 1
-        name = None
-        data = b""
         encrypt = platform_settings.BULK_ENCRYPT_RESULTS
-        if raw:
-            data = b"\n".join(raw) + b"\n"
-            name = storage.write_part(
-                storage.part_name(job.pk, seq, job.attempts),
-                data,
-                encrypt=encrypt,
-                job_id=job.pk,
-                seq=seq,
-            )
+        if not raw:
+            return WrittenPart(seq=seq, name=None, size=0, encrypted=encrypt)
+        data = b"\n".join(raw) + b"\n"
+        name = storage.write_part(
+            storage.part_name(job.pk, seq, job.attempts),
+            data,
+            encrypt=encrypt,
+            job_id=job.pk,
+            seq=seq,
+        )
+        return WrittenPart(seq=seq, name=name, size=len(data), encrypted=encrypt)
+
+    def _record(self, page: Page, part: WrittenPart, records: int, new_fields: list[str]):
+        """Step 2, in one transaction and only while the job is still ours and RUNNING (else
+        Stop): checkpoint, counts, fields and progress; the part's row; the error rows."""
+        job = self.job
         failed = page.failed
         room = max(0, MAX_ERROR_ROWS - job.records_failed_count)
         updates = {
             "checkpoint": page.checkpoint,
-            "records_count": F("records_count") + len(raw),
+            "records_count": F("records_count") + records,
             "records_failed_count": F("records_failed_count") + len(failed),
             "heartbeat_at": timezone.now(),
         }
-        if name:
-            updates["parts_count"] = seq
-            updates["bytes_written"] = F("bytes_written") + len(data)
+        if part.name:
+            updates["parts_count"] = part.seq
+            updates["bytes_written"] = F("bytes_written") + part.size
         if new_fields:
             updates["fields"] = self.fields
         if page.progress:
             updates["progress_done"], updates["progress_total"] = page.progress
-        try:
-            with transaction.atomic():
-                owned = BulkJob.objects.filter(
-                    pk=job.pk, status=Status.RUNNING, worker_id=self.worker_id
-                ).update(**updates)
-                if not owned:
-                    raise Stop()
-                if name:
-                    BulkPart.objects.create(
-                        job_id=job.pk,
-                        seq=seq,
-                        name=name,
-                        records=len(raw),
-                        size=len(data),
-                        encrypted=encrypt,
-                    )
-                if failed and room:
-                    BulkJobError.objects.bulk_create(
-                        [
-                            BulkJobError(
-                                job_id=job.pk,
-                                position=str(f.get("position", ""))[:100],
-                                message=str(f.get("error", "unreadable record"))[:500],
-                                raw=str(f.get("raw", ""))[:2000],
-                            )
-                            for f in failed[:room]
-                        ]
-                    )
-        except Stop:
-            if name:
-                storage.delete_files([name])  # rolled back: nobody will ever point at it
-            raise
-        job.checkpoint = page.checkpoint
-        job.records_count += len(raw)
-        job.records_failed_count += len(failed)
-        if name:
-            job.parts_count = seq
-        return done
+        with transaction.atomic():
+            owned = BulkJob.objects.filter(
+                pk=job.pk, status=Status.RUNNING, worker_id=self.worker_id
+            ).update(**updates)
+            if not owned:
+                raise Stop()
+            if part.name:
+                BulkPart.objects.create(
+                    job_id=job.pk,
+                    seq=part.seq,
+                    name=part.name,
+                    records=records,
+                    size=part.size,
+                    encrypted=part.encrypted,
+                )
+            if failed and room:
+                BulkJobError.objects.bulk_create(
+                    [
+                        BulkJobError(
+                            job_id=job.pk,
+                            position=str(f.get("position", ""))[:100],
+                            message=str(f.get("error", "unreadable record"))[:500],
+                            raw=str(f.get("raw", ""))[:2000],
+                        )
+                        for f in failed[:room]
+                    ]
+                )
 
     # --- the end -----------------------------------------------------------------------------
 
@@ -592,7 +614,7 @@ class JobRunner:
         }
         if job.callback_url and not callback:
             updates["callback_status"] = BulkJob.Callback.FAILED
-            updates["callback_last_error"] = services.CALLBACK_NOT_SENT
+            updates["callback_last_error"] = CALLBACK_NOT_SENT
         elif job.callback_url:
             updates["callback_status"] = BulkJob.Callback.PENDING
             updates["callback_next_at"] = timezone.now()

@@ -15,9 +15,13 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from bulk import storage
-from bulk.callbacks import CallbackRefused, check_callback_url
+from bulk.callbacks import CALLBACK_NOT_SENT, CallbackRefused, check_callback_url
 from bulk.models import BulkJob, BulkPart
-from elements.framework.bulk import BulkQuery, BulkQueryError
+from bulk.queries import query_of
+
+# Re-exported: the services queue through these names (tests replace them here).
+from bulk.queue import enqueue_callback, enqueue_job  # noqa: F401
+from elements.framework.bulk import BulkQueryError
 from elements.framework.ceql import CeqlError, parse_select
 from elements.framework.registry import element_by_key
 from instances.crypto import CredentialsUnreadable
@@ -30,51 +34,6 @@ logger = logging.getLogger(__name__)
 CALLBACK_HEADER = "Elements-Async-Callback-Url"
 Status = BulkJob.Status
 Callback = BulkJob.Callback
-
-
-def iso(dt) -> str | None:
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if dt else None
-
-
-def job_representation(job: BulkJob) -> dict:
-    return {
-        "id": job.pk,
-        "status": job.status,
-        "objectName": job.object_name,
-        "recordsCount": job.records_count,
-        "recordsFailedCount": job.records_failed_count,
-        "createdDate": iso(job.created_at),
-        "startedDate": iso(job.started_at),
-        "completedDate": iso(job.completed_at),
-        "statusMessage": job.status_message or None,
-    }
-
-
-# --- queueing ----------------------------------------------------------------------------------
-
-
-def enqueue_job(job_id: int) -> bool:
-    from bulk.tasks import run_job
-
-    try:
-        run_job.apply_async((job_id,), retry=True, retry_policy={"max_retries": 2})
-        return True
-    except Exception:  # broker unreachable: the sweeper queues it once the broker is back
-        logger.warning("bulk job %s: could not queue it; the sweeper will", job_id, exc_info=True)
-        return False
-
-
-def enqueue_callback(job_id: int, countdown: float | None = None) -> bool:
-    from bulk.tasks import deliver_callback
-
-    try:
-        deliver_callback.apply_async(
-            (job_id,), countdown=countdown, retry=True, retry_policy={"max_retries": 2}
-        )
-        return True
-    except Exception:
-        logger.warning("bulk job %s: could not queue its callback", job_id, exc_info=True)
-        return False
 
 
 # --- submit ------------------------------------------------------------------------------------
@@ -145,15 +104,22 @@ def job_submit(
             "from is later than to.",
             errors=[{"field": "from", "message": "is later than to"}],
         )
-    # The range is fixed now: a job that resumes tomorrow still reads the same days.
-    end = end or now
-    query = BulkQuery(
-        object_name=obj.name, where=select.where, where_text=q, date_from=start, date_to=end
+    job = BulkJob(
+        instance=instance,
+        user_id=instance.user_id,
+        element_key=instance.element_key,
+        object_name=obj.name,
+        query_text=q,
+        date_from=start,
+        # The range is fixed now: a job that resumes tomorrow still reads the same days.
+        date_to=end or now,
+        callback_url=callback_url or "",
+        queued_at=now,
     )
     validate = getattr(obj.bulk, "validate", None)
     if validate is not None:
         try:
-            validate(query)
+            validate(query_of(job, select))
         except (BulkQueryError, CeqlError) as exc:
             raise ValidationFailed(
                 f"The query cannot run: {exc}", errors=[{"field": "q", "message": str(exc)}]
@@ -166,17 +132,7 @@ def job_submit(
                 f"{CALLBACK_HEADER}: the URL {exc}.",
                 errors=[{"field": CALLBACK_HEADER, "message": str(exc)}],
             ) from None
-    job = BulkJob.objects.create(
-        instance=instance,
-        user_id=instance.user_id,
-        element_key=instance.element_key,
-        object_name=obj.name,
-        query_text=q,
-        date_from=start,
-        date_to=end,
-        callback_url=callback_url or "",
-        queued_at=now,
-    )
+    job.save(force_insert=True)
     transaction.on_commit(lambda: enqueue_job(job.pk))
     return job
 
@@ -240,7 +196,6 @@ def job_retry(job: BulkJob) -> bool:
 INSTANCE_DISABLED = "Stopped because the element instance was disabled."
 INSTANCE_DELETED = "Stopped because the element instance was deleted."
 # Callbacks are signed with a key from the instance's configuration, which is deleted with it.
-CALLBACK_NOT_SENT = "Not sent: the element instance was deleted, and its signature key with it."
 
 
 def instance_stop_reason(*, instance_id: int | None, disabled: bool | None) -> str | None:

@@ -13,17 +13,16 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from elements import serializers
-from elements.framework import dispatch
+from elements.framework import catalog, dispatch
 from elements.framework.definition import Operation
 from elements.framework.openapi import openapi_document, without_location_hints
 from elements.framework.registry import all_elements, element_by_key, element_by_key_or_id
+from instances.authentication import authenticate_element_call
 from instances.services import configuration_of
-from platform_core.authentication import authenticate_element_call
 from platform_core.exceptions import NotFound, exception_handler
 from platform_core.openapi import PLATFORM_ERRORS, error_responses, json_response, path_parameter
 from platform_core.permissions import require_enabled
-from usage.views import CallLog, record_element_call
+from usage.recording import CallLog, record_element_call
 
 INSTANCE_HEADER = "Elements-Element-Instance-Id"
 
@@ -58,11 +57,11 @@ class ElementListView(APIView):
     @_catalog_docs(
         "listElements",
         "Every element",
-        {"type": "array", "items": serializers.ELEMENT_SUMMARY_SCHEMA},
+        {"type": "array", "items": catalog.ELEMENT_SUMMARY_SCHEMA},
         one_element=False,
     )
     def get(self, request):
-        return Response([serializers.element_summary(e) for e in all_elements()])
+        return Response([catalog.element_summary(e) for e in all_elements()])
 
 
 class ElementKeysView(APIView):
@@ -80,33 +79,31 @@ class ElementDetailView(APIView):
     @_catalog_docs(
         "getElement",
         "An element: its resources and configuration fields",
-        serializers.ELEMENT_DETAIL_SCHEMA,
+        catalog.ELEMENT_DETAIL_SCHEMA,
     )
     def get(self, request, key_or_id):
-        return Response(serializers.element_detail(_element(key_or_id)))
+        return Response(catalog.element_detail(_element(key_or_id)))
 
 
 class ElementResourcesView(APIView):
     @_catalog_docs(
         "getElementResources",
         "An element's operations",
-        {"type": "array", "items": serializers.RESOURCE_SCHEMA},
+        {"type": "array", "items": catalog.RESOURCE_SCHEMA},
     )
     def get(self, request, key_or_id):
         element = _element(key_or_id)
-        return Response(
-            [serializers.resource_representation(element, op) for op in element.operations]
-        )
+        return Response([catalog.resource_representation(element, op) for op in element.operations])
 
 
 class ElementMetadataView(APIView):
     @_catalog_docs(
         "getElementMetadata",
         "An element's objects and what they support",
-        serializers.ELEMENT_METADATA_SCHEMA,
+        catalog.ELEMENT_METADATA_SCHEMA,
     )
     def get(self, request, key_or_id):
-        return Response(serializers.element_metadata(_element(key_or_id)))
+        return Response(catalog.element_metadata(_element(key_or_id)))
 
 
 class ElementDocsView(APIView):
@@ -136,7 +133,8 @@ class ElementCallView(ABC, View):
     request wrapping, negotiation and rendering cost 0.3-0.5 ms a call on the benchmark
     machine (``bench.proxy_overhead``) while adding nothing here. Authentication, the
     disabled-instance rule and the error shape are the same code the DRF views use
-    (``platform_core.authentication``, ``permissions``, ``exceptions.exception_handler``), and
+    (``instances.authentication``, ``platform_core.permissions``,
+    ``exceptions.exception_handler``), and
     the usage log gets what ``UsageLoggedMixin`` gives it from the bulk views.
     """
 

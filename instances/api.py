@@ -7,7 +7,7 @@ from rest_framework.views import APIView
 
 from elements.framework.registry import element_by_key_or_id
 from instances import selectors, services
-from instances.serializers import (
+from instances.representations import (
     INSTANCE_CREATE_SCHEMA,
     INSTANCE_PATCH_SCHEMA,
     INSTANCE_PUT_SCHEMA,

@@ -11,10 +11,10 @@ from django.db import transaction
 from django.utils.html import strip_tags
 
 from elements.framework.configuration import clean_configuration
-from elements.framework.definition import Call, Element
-from elements.framework.dispatch import vendor_client
+from elements.framework.definition import Element
+from elements.framework.dispatch import make_call
 from elements.framework.registry import element_by_key
-from elements.framework.vendor import Deadline, VendorError
+from elements.framework.vendor import VendorError
 from instances.crypto import decrypt_json, decrypt_text, encrypt_json, encrypt_text, reencrypt
 from instances.models import Instance
 from platform_core.exceptions import ValidationFailed
@@ -48,13 +48,12 @@ def token_of(instance: Instance) -> str:
 
 def verify_credentials(*, element: Element, configuration: dict, instance_id: int = 0) -> None:
     """One cheap vendor call; a vendor refusal is a 400 that carries the vendor's words."""
-    call = Call(
-        element=element,
+    # The ping operation's call: the same deadline, bulkhead, breaker and retries.
+    call = make_call(
+        element,
         instance_id=instance_id,
         configuration=configuration,
-        inputs={},
-        # The same deadline, bulkhead and breaker as an element call.
-        vendor=vendor_client(element, configuration, deadline=Deadline()),
+        operation=element.operation("ping"),
     )
     try:
         element.verify(call)

@@ -57,6 +57,8 @@ DEFAULTS = {
     "BULK_CALLBACK_MAX_ATTEMPTS": 8,
     "BULK_CALLBACK_BACKOFF": 5.0,
     "BULK_CALLBACK_TIMEOUT": 10.0,
+    # Seconds between two purges of expired results (celery beat, settings.CELERY_BEAT_SCHEDULE).
+    "BULK_PURGE_INTERVAL": 3600.0,
     # GET /metrics (platform_core/metrics.py): the networks a scrape may come from
     # (comma-separated CIDRs, matched against the address the server sees; loopback only by
     # default, empty: nobody), and a bearer token it must carry as well when set.
@@ -70,6 +72,28 @@ DEFAULTS = {
     "ADMIN_LOGIN_COOLOFF_MINUTES": 15.0,
     "ADMIN_LOGIN_TRUSTED_PROXIES": 0,
 }
+
+# Read from the environment by settings.py into Django's and Celery's own settings, not through
+# ``platform_settings``: Django and Celery need them before any app loads. Their defaults are
+# here, with what they mean; the README's Configuration table has each.
+SERVER_DEFAULTS = {
+    # Seconds a process keeps its database connection between requests (0: one per request).
+    "DATABASE_CONN_MAX_AGE": 600,
+    # Check a kept connection before a request uses it: one round trip more per request, while
+    # a dead connection is replaced after the request that finds it anyway.
+    "DATABASE_CONN_HEALTH_CHECKS": False,
+    # Redis broker: seconds before an unacknowledged message is handed out again. A job's row,
+    # not the broker, decides who runs it, so a late redelivery is harmless.
+    "CELERY_VISIBILITY_TIMEOUT": 3600,
+    # Redis broker: a prefix of every key, so several platforms can share one Redis.
+    "CELERY_BROKER_KEY_PREFIX": "",
+}
+
+# Read from the environment at every element call (``elements/framework/dispatch.vendor_client``),
+# never from an instance's configuration: ``<KEY>_BASE_URL`` (e.g. ``MIXPANEL_BASE_URL``)
+# replaces every host of the element with that key, ``<KEY>_<ALIAS>_BASE_URL`` (e.g.
+# ``MIXPANEL_API_BASE_URL``) the one of that alias. At every call, not once at start-up, so that
+# a test or the demo can point an element at a simulator started after the platform.
 
 
 def parse_networks(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:

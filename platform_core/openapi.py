@@ -126,7 +126,7 @@ SECURITY_SCHEMES = {
 
 
 class UserOrganizationScheme(OpenApiAuthenticationExtension):
-    target_class = "platform_core.authentication.OrganizationUserAuthentication"
+    target_class = "tenants.authentication.OrganizationUserAuthentication"
     name = USER_ORGANIZATION
 
     def get_security_definition(self, auto_schema):
@@ -134,7 +134,7 @@ class UserOrganizationScheme(OpenApiAuthenticationExtension):
 
 
 class UserElementScheme(OpenApiAuthenticationExtension):
-    target_class = "platform_core.authentication.ElementAuthentication"
+    target_class = "instances.authentication.ElementAuthentication"
     name = USER_ELEMENT
 
     def get_security_definition(self, auto_schema):

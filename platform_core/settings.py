@@ -15,7 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 from dotenv import load_dotenv
 
 from platform_core.conf import DEFAULTS as PLATFORM_DEFAULTS
-from platform_core.conf import parse_networks
+from platform_core.conf import SERVER_DEFAULTS, parse_networks
 from platform_core.keys import load_credentials_keys, refuse_weak_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -133,10 +133,10 @@ TEMPLATES = [
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}",
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 600),
-        # A health check is one more round trip on every request; a dead connection is
-        # replaced after the request that finds it anyway.
-        conn_health_checks=env_bool("DATABASE_CONN_HEALTH_CHECKS", False),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", SERVER_DEFAULTS["DATABASE_CONN_MAX_AGE"]),
+        conn_health_checks=env_bool(
+            "DATABASE_CONN_HEALTH_CHECKS", SERVER_DEFAULTS["DATABASE_CONN_HEALTH_CHECKS"]
+        ),
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -169,9 +169,7 @@ APPEND_SLASH = False  # element paths tolerate a trailing slash instead (contrac
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_AUTHENTICATION_CLASSES": [
-        "platform_core.authentication.OrganizationUserAuthentication"
-    ],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["tenants.authentication.OrganizationUserAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "EXCEPTION_HANDLER": "platform_core.exceptions.exception_handler",
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "platform_core.negotiation.JSONFallbackNegotiation",
@@ -307,12 +305,15 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         # A job runs for as long as it needs: its row's lease, not the broker, decides who
         # runs it, so a redelivery after this timeout is harmless (the claim fails).
-        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
+        "visibility_timeout": env_int(
+            "CELERY_VISIBILITY_TIMEOUT", SERVER_DEFAULTS["CELERY_VISIBILITY_TIMEOUT"]
+        ),
     }
-    if os.environ.get("CELERY_BROKER_KEY_PREFIX"):
+    key_prefix = os.environ.get("CELERY_BROKER_KEY_PREFIX", "")
+    if key_prefix:
         # Several platforms (tests) can share one Redis server without seeing each other's
         # queues.
-        CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = os.environ["CELERY_BROKER_KEY_PREFIX"]
+        CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = key_prefix
 # Periodic tasks (celery beat): the purge deletes result files past their retention. (The bulk
 # sweeper, which re-queues jobs whose worker died or whose message was lost, runs inside every
 # worker instead, beat or not: bulk/worker.py.) A purge that waited longer than its interval
@@ -320,7 +321,7 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
 CELERY_BEAT_SCHEDULE = {
     "bulk-purge-results": {
         "task": "bulk.purge_results",
-        "schedule": env_float("BULK_PURGE_INTERVAL", 3600),
-        "options": {"expires": env_float("BULK_PURGE_INTERVAL", 3600)},
+        "schedule": PLATFORM["BULK_PURGE_INTERVAL"],
+        "options": {"expires": PLATFORM["BULK_PURGE_INTERVAL"]},
     },
 }

@@ -99,6 +99,11 @@ _RULES = {
 
 
 def _message(error) -> str:
+    # A schema may state its own rule for a value that fits none of its forms ("must be an
+    # integer" rather than the anyOf's mechanics).
+    stated = error.schema.get("x-error") if isinstance(error.schema, dict) else None
+    if isinstance(stated, str):
+        return stated
     rule = _RULES.get(error.validator)
     message = rule(error.validator_value) if rule else f"does not satisfy {error.validator}"
     return message if len(message) <= 300 else message[:300] + "..."

@@ -42,7 +42,7 @@ class RecordingVendor:
     def __init__(self):
         self.calls = []
 
-    def stream(self, *args, **kwargs):
+    def stream_lines(self, *args, **kwargs):
         self.calls.append(args)
 
     def request(self, *args, **kwargs):
@@ -56,7 +56,7 @@ class VendorCallingSource(FakeSource):
     def pages(self, call, query, checkpoint):
         start = checkpoint["page"] if checkpoint else 0
         for page in super().pages(call, query, checkpoint):
-            call.vendor.stream("GET", "data", f"/page/{start}")
+            call.vendor.stream_lines("GET", "data", f"/page/{start}")
             start += 1
             yield page
 
@@ -64,7 +64,9 @@ class VendorCallingSource(FakeSource):
 @pytest.fixture
 def vendor(monkeypatch):
     recording = RecordingVendor()
-    monkeypatch.setattr(runner, "vendor_client", lambda element, configuration: recording)
+    monkeypatch.setattr(
+        runner, "vendor_client", lambda element, configuration, **options: recording
+    )
     return recording
 
 

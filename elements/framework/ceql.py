@@ -11,7 +11,7 @@ Both return small immutable dataclasses (the AST below). Everything that goes wr
 :class:`CeqlError` that carries the 0-based character offset, line and column of the problem.
 
 This module is element-agnostic: translating an AST into a vendor's own filter syntax is the job of
-each element (e.g. ``elements.mixpanel.selectors``).
+each element (e.g. ``elements.mixpanel.selector_language``).
 
 Grammar notes:
 

@@ -9,9 +9,14 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from elements.framework.authentication import Authentication
+from elements.framework.vendor import Vendor
 from platform_core.validation import compiled_validator
+
+if TYPE_CHECKING:  # bulk.py builds on Call: a type here only
+    from elements.framework.bulk import BulkSource
 
 # Configuration every element accepts (contract §6: bulk callbacks are signed with it).
 SIGNATURE_KEY_FIELD = "event.notification.signature.key"
@@ -37,6 +42,37 @@ class ConfigField:
         if self.type not in CONFIG_TYPES:
             raise ValueError(f"ConfigField {self.key}: unknown type {self.type!r}")
 
+    def json_schema(self) -> dict:
+        """The JSON Schema of a value a caller may send for this field. Cloud Elements
+        configurations are often all strings, so integers and booleans may come as text
+        ("123", "true") and enum choices in any case; ``stored`` turns an accepted value into
+        the stored one. ``x-error`` is the message when a value fits none of the forms."""
+        if self.type == "string":
+            return {"type": "string", "maxLength": self.max_length}
+        if self.type == "integer":
+            # 18 digits: below 2**63, what PostgreSQL's bigint and every vendor take.
+            digits = {"type": "string", "pattern": r"^\s*[0-9]{1,18}\s*$"}
+            return {"anyOf": [{"type": "integer"}, digits], "x-error": "must be an integer"}
+        if self.type == "boolean":
+            text = {"type": "string", "pattern": "^(?i:true|false)$"}
+            return {"anyOf": [{"type": "boolean"}, text], "x-error": "must be a boolean"}
+        choices = "|".join(re.escape(c) for c in self.choices)
+        return {
+            "type": "string",
+            "pattern": f"^(?i:{choices})$",
+            "x-error": f"must be one of {', '.join(self.choices)}",
+        }
+
+    def stored(self, value: Any) -> Any:
+        """The stored form of a value that passed ``json_schema``."""
+        if self.type == "integer":
+            return int(value.strip()) if isinstance(value, str) else int(value)
+        if self.type == "boolean":
+            return value.lower() == "true" if isinstance(value, str) else value
+        if self.type == "enum":
+            return next(c for c in self.choices if c.upper() == value.upper())
+        return value
+
 
 COMMON_CONFIG_FIELDS = (
     ConfigField(
@@ -59,14 +95,18 @@ class Result:
 
 @dataclass
 class Call:
-    """Everything an operation's handler may use; built by the dispatcher."""
+    """Everything an operation's handler (or a bulk source) may use; built by
+    ``dispatch.make_call`` and nowhere else."""
 
     element: Element
     instance_id: int
     configuration: dict
     inputs: dict
-    vendor: Any  # elements.framework.vendor.VendorClient bound to this instance's hosts
+    # This instance's hosts, authenticated by the element's strategy, retried as the
+    # operation's idempotency allows.
+    vendor: Vendor
     request_id: str = ""
+    operation: Operation | None = None  # None for a bulk job
 
 
 _PATH_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -141,7 +181,7 @@ class ElementObject:
     name: str
     description: str
     fields: tuple[ObjectField, ...] = ()
-    bulk: Any = None  # a bulk source factory, when the object can be bulk-downloaded
+    bulk: BulkSource | None = None  # set when the object can be bulk-downloaded
 
 
 @dataclass(frozen=True, eq=False)  # compared and hashed by identity: one object per element
@@ -151,7 +191,7 @@ class Element:
     name: str
     description: str
     hub: str
-    auth_type: str
+    authentication: Authentication  # adds each vendor request's credentials
     configuration: tuple[ConfigField, ...]
     operations: tuple[Operation, ...]
     hosts: Callable[[dict], Mapping[str, str]]  # configuration -> {host alias: base URL}
@@ -162,13 +202,39 @@ class Element:
     docs_url: str = ""
 
     def __post_init__(self):
-        from elements.framework.common import common_operations
-
         object.__setattr__(self, "configuration", self.configuration + COMMON_CONFIG_FIELDS)
-        object.__setattr__(self, "operations", self.operations + common_operations())
+        self._check_operation_ids()
+
+    def _check_operation_ids(self) -> None:
         ids = [op.id for op in self.operations]
         if len(ids) != len(set(ids)):
             raise ValueError(f"Element {self.key}: duplicate operation ids")
+
+    def add_operations(self, operations: tuple[Operation, ...]) -> None:
+        """Operations every element has (``ping``, ``objects``…): the registry adds them once,
+        when it finds the element (``registry.register``)."""
+        object.__setattr__(self, "operations", self.operations + operations)
+        self._check_operation_ids()
+
+    @property
+    def auth_type(self) -> str:
+        """The catalog's ``authentication.type`` ("basic", "apiKey", "oauth2")."""
+        return self.authentication.type
+
+    @cached_property
+    def configuration_schema(self) -> dict:
+        """The JSON Schema of a configuration as a caller sends it (elements/framework/
+        configuration.py validates with it); required fields are checked after a PATCH's
+        merge."""
+        return {
+            "type": "object",
+            "properties": {f.key: f.json_schema() for f in self.configuration},
+            "additionalProperties": False,
+        }
+
+    @cached_property
+    def configuration_validator(self):
+        return compiled_validator(self.configuration_schema)
 
     @property
     def secret_keys(self) -> frozenset[str]:

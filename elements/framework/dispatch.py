@@ -16,7 +16,7 @@ import orjson
 
 from elements.framework.definition import Call, Element, Operation, Result
 from elements.framework.registry import all_elements
-from elements.framework.vendor import Deadline, VendorClient, VendorGarbage
+from elements.framework.vendor import Deadline, Vendor, VendorClient, VendorGarbage
 from platform_core.exceptions import BadRequest, NotFound, PlatformError, ValidationFailed
 from platform_core.validation import schema_errors
 
@@ -143,19 +143,63 @@ def assemble_inputs(
 
 
 def vendor_client(
-    element: Element, configuration: dict, *, deadline: Deadline | None = None
+    element: Element,
+    configuration: dict,
+    *,
+    deadline: Deadline | None = None,
+    idempotent: bool = False,
 ) -> VendorClient:
-    """The element's hosts for this configuration. ``<KEY>_BASE_URL`` in the environment (e.g.
-    ``MIXPANEL_BASE_URL``) replaces every one of them, and ``<KEY>_<ALIAS>_BASE_URL`` (e.g.
-    ``MIXPANEL_API_BASE_URL``) the one of that alias; an instance's configuration never can.
-    ``deadline``: the element call's, which every request of the client ends by."""
+    """The element's hosts for this configuration, with its authentication strategy's headers.
+    ``<KEY>_BASE_URL`` in the environment (e.g. ``MIXPANEL_BASE_URL``) replaces every host, and
+    ``<KEY>_<ALIAS>_BASE_URL`` (e.g. ``MIXPANEL_API_BASE_URL``) the one of that alias; an
+    instance's configuration never can. ``deadline``: the element call's, which every request
+    of the client ends by. ``idempotent``: whether its requests may be retried once sent."""
     prefix = element.key.upper()
     override = os.environ.get(f"{prefix}_BASE_URL")
     hosts = {}
     for alias, url in element.hosts(configuration).items():
         url = os.environ.get(f"{prefix}_{alias.upper()}_BASE_URL") or override or url
         hosts[alias] = url.rstrip("/")
-    return VendorClient(hosts, deadline=deadline)
+    return VendorClient(
+        hosts,
+        deadline=deadline,
+        auth_headers=element.authentication.headers(configuration),
+        idempotent=idempotent,
+    )
+
+
+def make_call(
+    element: Element,
+    *,
+    instance_id: int,
+    configuration: dict,
+    operation: Operation | None = None,
+    inputs: dict | None = None,
+    request_id: str = "",
+    vendor: Vendor | None = None,
+) -> Call:
+    """The one way to build a ``Call``: an element call (``operation`` and its inputs), the
+    credential check (the ``ping`` operation) and a bulk job (no operation; it passes its own
+    ``vendor``, guarded and without a call deadline).
+
+    With an operation, the vendor client has an element call's ``Deadline`` and the
+    operation's idempotency, so handlers pass neither credentials nor retry safety."""
+    if vendor is None:
+        vendor = vendor_client(
+            element,
+            configuration,
+            deadline=Deadline(),
+            idempotent=operation.idempotent if operation is not None else False,
+        )
+    return Call(
+        element=element,
+        instance_id=instance_id,
+        configuration=configuration,
+        inputs=inputs if inputs is not None else {},
+        vendor=vendor,
+        request_id=request_id,
+        operation=operation,
+    )
 
 
 def run_operation(
@@ -167,12 +211,12 @@ def run_operation(
     inputs: dict,
     request_id: str = "",
 ) -> Result:
-    call = Call(
-        element=element,
+    call = make_call(
+        element,
         instance_id=instance_id,
         configuration=configuration,
+        operation=op,
         inputs=inputs,
-        vendor=vendor_client(element, configuration, deadline=Deadline()),
         request_id=request_id,
     )
     outcome = op.handler(call)

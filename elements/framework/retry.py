@@ -5,8 +5,13 @@
 idempotent, or always because nothing reached the vendor), the status and message the
 platform's caller sees when it is the call's last word, and whether it counts against the
 vendor host's circuit breaker (the host did not answer at all: timeouts and connection
-failures, never a vendor's own answer). ``elements/framework/vendor.py`` applies it; how long
-to wait comes from ``retry_after_seconds`` and ``backoff_seconds``.
+failures, never a vendor's own answer). How long to wait comes from ``retry_after_seconds``
+and ``backoff_seconds``.
+
+Three places apply it: the vendor client to each request (``elements/framework/vendor.py``),
+the bulk runner to a failed page, which it reads again from the committed checkpoint
+(``retry_failed_call``: a bulk job only reads, so idempotent), and job-end callbacks to each
+delivery (``bulk/callbacks.py``: the same body again, so idempotent too).
 """
 
 from __future__ import annotations
@@ -132,7 +137,28 @@ def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
         return None
 
 
-def backoff_seconds(retry: int, factor: float) -> float:
-    """The wait before retry number ``retry`` (0-based): exponential from ``factor``, with up
-    to half again of jitter so that callers that failed together do not return together."""
-    return factor * (2**retry) * (1 + random.random() / 2)
+def backoff_seconds(retry: int, factor: float, *, cap: float | None = None) -> float:
+    """The wait before retry number ``retry`` (0-based): exponential from ``factor`` (at most
+    ``cap``), with up to half again of jitter so that callers that failed together do not
+    return together."""
+    base = factor * (2 ** min(retry, 32))
+    if cap is not None:
+        base = min(base, cap)
+    return base * (1 + random.random() / 2)
+
+
+def failure_of_error(caller_status: int, provider_status: int | None) -> Failure | None:
+    """The failure a finished call's error stands for, from the status the platform's caller
+    got and the vendor's own (None when the vendor never answered, or answered a status that
+    was no failure but a body that was): the vendor's when it is a failure, else the caller's
+    (504: no answer in time; 502 and 503: no usable answer, or not called; 429; a 4xx)."""
+    if provider_status is not None and provider_status >= 400:
+        return failure_of_status(provider_status)
+    return failure_of_status(caller_status)
+
+
+def retry_failed_call(caller_status: int, provider_status: int | None) -> bool:
+    """Whether a read whose vendor call failed this way may be made again (a bulk job's page:
+    the vendor client has already retried its requests; this decides the job's next try)."""
+    failure = failure_of_error(caller_status, provider_status)
+    return failure is not None and ERROR_MAPPING[failure].allows_retry(idempotent=True)

@@ -10,7 +10,8 @@ before reuse, separate connect and read timeouts, and connect retries (nothing w
 they are always safe). Retries of answered or failed calls belong to ``vendor.VendorClient``,
 which knows whether a call is idempotent.
 
-Streaming exports (``VendorClient.stream``) stay on urllib3, for its incremental gzip decoding.
+Streaming exports (``VendorClient.stream_lines``) stay on a urllib3 pool, whose cost per call
+does not matter there; ``vendor.LineStream`` gunzips and splits their lines.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Request/response calls go through ``transport`` (keep-alive ``http.client`` connections: on the
 element-call hot path they cost about half of urllib3's pool); streaming exports go through one
-process-wide urllib3 pool per host, for its incremental gzip decoding.
+process-wide urllib3 pool per host, and hand the element its lines (``LineStream``).
 
 A request/response call:
 
@@ -23,13 +23,14 @@ answered.
 
 from __future__ import annotations
 
-import base64
 import http.client
 import json
 import logging
 import time
-from collections.abc import Mapping
+import zlib
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import quote, urlencode
 
 import orjson
@@ -146,11 +147,6 @@ host_pool = PerHost(
 )
 
 
-def basic_auth(username: str, password: str = "") -> str:
-    raw = f"{username}:{password}".encode()
-    return "Basic " + base64.b64encode(raw).decode("ascii")
-
-
 @dataclass
 class VendorResponse:
     status: int
@@ -191,6 +187,60 @@ def provider_message(response: VendorResponse) -> str:
     return _snippet(response.data)
 
 
+STREAM_CHUNK_BYTES = 256 * 1024
+
+
+class LineStream:
+    """A vendor's streamed answer, one line at a time (bytes, without the newline), gunzipped
+    here when the vendor compressed it: memory stays at one chunk whatever the answer's size.
+
+    Use it as a context manager: leaving it early (an error, a stop) closes the connection,
+    as unread data must not go back to the pool; a stream read to its end returns it. A stream
+    that stalls raises ``VendorTimeout``; one cut off, or a broken gzip stream,
+    ``VendorUnreachable``.
+
+    Decoding here rather than urllib3's ``decode_content``: one ``zlib`` object over 256 KiB
+    reads, then one ``split`` per chunk, is the cheapest way to lines in Python."""
+
+    def __init__(self, response):
+        self._response = response
+        self._finished = False
+
+    def __enter__(self) -> LineStream:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if not self._finished:
+            self._response.close()
+        self._response.release_conn()
+
+    def __iter__(self) -> Iterator[bytes]:
+        response = self._response
+        gzipped = response.headers.get("Content-Encoding", "").lower() == "gzip"
+        decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS) if gzipped else None
+        pending = b""
+        try:
+            for chunk in response.stream(STREAM_CHUNK_BYTES, decode_content=False):
+                if decompressor is not None:
+                    chunk = decompressor.decompress(chunk)
+                pending += chunk
+                *complete, pending = pending.split(b"\n")
+                yield from complete
+            if decompressor is not None:
+                pending += decompressor.flush()
+        except ReadTimeoutError as exc:
+            raise VendorTimeout("The vendor's stream stalled.") from exc
+        except (OSError, ValueError, zlib.error, HTTPError) as exc:
+            # Connection cut, body cut mid-stream, or a broken gzip stream.
+            raise VendorUnreachable("The vendor's stream broke off.") from exc
+        self._finished = True
+        if pending:
+            yield pending
+
+
 def raise_for_status(response: VendorResponse) -> VendorResponse:
     failure = retry.failure_of_status(response.status)
     if failure is None:
@@ -209,15 +259,38 @@ def raise_for_status(response: VendorResponse) -> VendorResponse:
     )
 
 
+class Vendor(Protocol):
+    """What a handler or bulk source may call: ``VendorClient``, or a wrapper of one (the bulk
+    runner's, which reads its job's row before each request; a test's fake)."""
+
+    def request(self, method: str, host: str, path: str, **options) -> VendorResponse: ...
+
+    def stream_lines(self, method: str, host: str, path: str, **options) -> LineStream: ...
+
+
 class VendorClient:
     """Requests to one instance's vendor hosts (``{"api": "https://api.mixpanel.com", ...}``).
 
     With a ``deadline`` (an element call's), every request ends by it; without one (a bulk
-    job's client, used for hours), each request gets a deadline of its own."""
+    job's client, used for hours), each request gets a deadline of its own.
 
-    def __init__(self, hosts: Mapping[str, str], *, deadline: Deadline | None = None):
+    ``auth_headers`` (from the element's authentication strategy) go with every request unless
+    it says ``authenticate=False``; ``idempotent`` (the operation's) says whether a request may
+    be retried after it was sent, unless the request says otherwise. ``dispatch.vendor_client``
+    builds it for an element and a configuration."""
+
+    def __init__(
+        self,
+        hosts: Mapping[str, str],
+        *,
+        deadline: Deadline | None = None,
+        auth_headers: Mapping[str, str] | None = None,
+        idempotent: bool = False,
+    ):
         self.hosts = hosts
         self.deadline = deadline
+        self.auth_headers = auth_headers or {}
+        self.idempotent = idempotent
 
     @staticmethod
     def _target(path: str, query: Mapping | None) -> str:
@@ -244,15 +317,24 @@ class VendorClient:
         body: bytes | None = None,
         content_type: str | None = None,
         headers: Mapping[str, str] | None = None,
+        authenticate: bool = True,
         auth: str | None = None,
-        idempotent: bool = False,
+        idempotent: bool | None = None,
         timeout: float | None = None,
         check: bool = True,
     ) -> VendorResponse:
-        """One vendor call, retried where safe. ``check`` raises on vendor 4xx/5xx."""
+        """One vendor call, retried where safe. ``check`` raises on vendor 4xx/5xx.
+
+        ``authenticate=False``: a request the vendor authenticates otherwise (Mixpanel's
+        project token in the body). ``idempotent``: only for a request whose safety depends on
+        its data (an import batch without deduplication keys); by default the operation's.
+        ``auth``: an ``Authorization`` value of the caller's (tools and tests with no element).
+        """
         base_url = self.hosts[host].rstrip("/")
         target = self._target(path, query)
         send_headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+        if authenticate:
+            send_headers.update(self.auth_headers)
         if auth:
             send_headers["Authorization"] = auth
         if json_body is not None:
@@ -281,7 +363,7 @@ class VendorClient:
                 path,
                 body,
                 send_headers,
-                idempotent=idempotent,
+                idempotent=self.idempotent if idempotent is None else idempotent,
                 read_timeout=timeout or platform_settings.VENDOR_READ_TIMEOUT,
                 deadline=deadline,
                 guard=guard,
@@ -291,14 +373,26 @@ class VendorClient:
             guard.leave(probe=probe)
         return raise_for_status(response) if check else response
 
-    def stream(self, method: str, host: str, path: str, *, query=None, auth=None, headers=None):
-        """A streaming GET (bulk exports): returns the urllib3 response, unread. Retries only
-        the opening of the connection; the caller reads and closes it."""
+    def stream_lines(
+        self,
+        method: str,
+        host: str,
+        path: str,
+        *,
+        query: Mapping | None = None,
+        headers: Mapping[str, str] | None = None,
+        gzip: bool = True,
+    ) -> LineStream:
+        """A streamed answer (bulk exports) as its lines: see ``LineStream``. Asks for gzip
+        unless ``gzip=False``. Retries only the opening of the connection (nothing was sent);
+        a vendor 4xx/5xx raises as ``request`` does."""
         connection_pool = host_pool(self.hosts[host].rstrip("/"))
         target = self._target(path, query)
-        send_headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip"}
-        if auth:
-            send_headers["Authorization"] = auth
+        send_headers = {
+            "User-Agent": USER_AGENT,
+            "Accept-Encoding": "gzip" if gzip else "identity",
+            **self.auth_headers,
+        }
         if headers:
             send_headers.update(headers)
         try:
@@ -309,17 +403,17 @@ class VendorClient:
                 timeout=self._timeout(None),
                 retries=CONNECT_ONLY,
                 preload_content=False,
-                decode_content=True,
+                decode_content=False,
             )
         except (ReadTimeoutError, ConnectTimeoutError) as exc:
             raise VendorTimeout() from exc
         except (MaxRetryError, NewConnectionError, ProtocolError, HTTPError) as exc:
             raise VendorUnreachable() from exc
         if response.status >= 400:
-            data = response.read()
+            data = response.read(decode_content=True)
             response.release_conn()
             raise_for_status(VendorResponse(response.status, response.headers, data, path))
-        return response
+        return LineStream(response)
 
     @staticmethod
     def _timeout(read: float | None) -> urllib3.Timeout:

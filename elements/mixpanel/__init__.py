@@ -1,5 +1,6 @@
 """The Mixpanel element: everything the platform knows about Mixpanel is in this folder."""
 
+from elements.framework.authentication import BasicAuthentication
 from elements.framework.definition import ConfigField, Element, ElementObject, ObjectField
 from elements.mixpanel import events, profiles, service_accounts
 from elements.mixpanel.bulk import ActivitiesSource, ServiceAccountsSource, UsersSource
@@ -103,7 +104,8 @@ ELEMENT = Element(
     ),
     image="https://uxcam.com/images/mixpanel-logo.png",
     hub="general",
-    auth_type="basic",
+    # Service account: username and secret; an API secret alone: the username, no password.
+    authentication=BasicAuthentication(username_key="username", password_key="password"),
     configuration=CONFIGURATION,
     operations=OPERATIONS,
     objects=OBJECTS,

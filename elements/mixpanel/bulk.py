@@ -1,8 +1,9 @@
 """Bulk download sources for Mixpanel's objects (contract §6).
 
-- ``activities``: the raw export (reference §7), one UTC day per request, read line by line from
-  the (gzip) stream; a line that is not a JSON object is a failed record, not a fatal error; the
-  ``terminated early`` line ends a day's stream short, which is an error to retry.
+- ``activities``: the raw export (reference §7), one UTC day per request, read line by line
+  (``VendorClient.stream_lines`` gunzips and splits); a line that is not a JSON object is a
+  failed record, not a fatal error; the ``terminated early`` line ends a day's stream short,
+  which is an error to retry.
   Checkpoint: the day and how many lines of it are already written.
 - ``users``: engage pages with ``session_id``; checkpoint: the next page and the session.
 - ``service-accounts``: one page.
@@ -11,21 +12,17 @@
 from __future__ import annotations
 
 import json
-import zlib
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-
-from urllib3.exceptions import HTTPError as Urllib3Error
-from urllib3.exceptions import ReadTimeoutError
 
 from elements.framework.bulk import BulkQuery, BulkQueryError, Page
 from elements.framework.ceql import CeqlError
 from elements.framework.definition import Call
-from elements.framework.vendor import VendorError, VendorTimeout, VendorUnreachable
+from elements.framework.vendor import VendorError
 from elements.mixpanel import service_accounts
 from elements.mixpanel.profiles import engage
-from elements.mixpanel.selectors import RAW_QUERY_FIELD, expr_to_selector
-from elements.mixpanel.vendor import auth_header, project_query
+from elements.mixpanel.selector_language import RAW_QUERY_FIELD, expr_to_selector
+from elements.mixpanel.vendor import project_query
 from platform_core.conf import platform_settings
 
 ENGAGE_PAGE_SIZE = 1000
@@ -64,24 +61,6 @@ def _days(query: BulkQuery) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days + 1)]
 
 
-def _line_batches(response) -> Iterator[list[bytes]]:
-    """The lines of a streamed body, a chunk's worth at a time, gunzipped when the vendor
-    compressed it."""
-    gzipped = response.headers.get("Content-Encoding", "").lower() == "gzip"
-    decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS) if gzipped else None
-    pending = b""
-    for chunk in response.stream(256 * 1024, decode_content=False):
-        if decompressor is not None:
-            chunk = decompressor.decompress(chunk)
-        pending += chunk
-        *complete, pending = pending.split(b"\n")
-        yield complete
-    if decompressor is not None:
-        pending += decompressor.flush()
-    if pending:
-        yield [pending]
-
-
 class ActivitiesSource:
     def validate(self, query: BulkQuery) -> None:
         _selector(query)
@@ -102,80 +81,66 @@ class ActivitiesSource:
         params = {"from_date": day.isoformat(), "to_date": day.isoformat()}
         if selector:
             params["where"] = selector
-        response = call.vendor.stream(
+        lines = call.vendor.stream_lines(
             "GET",
             "data",
             "/api/2.0/export",
             query={**params, **project_query(call.configuration)},
-            auth=auth_header(call.configuration),
-            headers=None if platform_settings.BULK_EXPORT_GZIP else {"Accept-Encoding": "identity"},
+            gzip=platform_settings.BULK_EXPORT_GZIP,
         )
         position = 0
         page = Page()
         raw, failed = page.raw, page.failed
         keys: dict[str, None] = {}  # insertion-ordered set
         count = 0
-        finished = False
         scan = _SCAN
         page_records = platform_settings.BULK_EXPORT_PAGE_RECORDS
-        try:
-            for lines in _line_batches(response):
-                for line in lines:
-                    line = line.strip()
-                    if not line:
-                        continue
-                    if line == TERMINATED:
-                        raise ExportTerminatedEarly(provider_message="terminated early")
-                    position += 1
-                    if position <= skip:
-                        continue
-                    if count >= page_records:
-                        # A full page goes out once another record follows: the day's last
-                        # page instead carries the next day's checkpoint (one commit less).
-                        page.checkpoint = {"day": day.isoformat(), "line": position - 1}
-                        page.progress = progress
-                        page.keys = list(keys)
-                        yield page
-                        page = Page()
-                        raw, failed = page.raw, page.failed
-                        keys = {}
-                        count = 0
-                    try:
-                        # scan_once is json.loads without its per-call wrappers.
-                        text = line.decode("utf-8")
-                        record, end = scan(text, 0)
-                        if end != len(text):
-                            raise ValueError("extra data after the record")
-                        if type(record) is not dict:
-                            raise ValueError("not a JSON object")
-                    except (ValueError, StopIteration) as exc:
-                        reason = str(exc) if isinstance(exc, ValueError) else "not JSON"
-                        failed.append(
-                            {
-                                "position": f"{day.isoformat()}#{position}",
-                                "error": f"unreadable record: {reason}"[:200],
-                                "raw": line[:500].decode("utf-8", "replace"),
-                            }
-                        )
-                    else:
-                        # The parsed record is dropped: the page carries the raw line and
-                        # the keys (see Page).
-                        for key in record:
-                            if key not in keys:
-                                keys[key] = None
-                        raw.append(line)
-                    count += 1
-            finished = True
-        except ReadTimeoutError as exc:
-            raise VendorTimeout("The export stream stalled.") from exc
-        except (OSError, ValueError, zlib.error, Urllib3Error) as exc:
-            # Connection cut, body cut mid-stream, or a broken gzip stream.
-            raise VendorUnreachable("The export stream broke off.") from exc
-        finally:
-            if not finished:
-                # Unread data must not go back to the pool with the connection.
-                response.close()
-            response.release_conn()
+        with lines:
+            for line in lines:
+                line = line.strip()
+                if not line:
+                    continue
+                if line == TERMINATED:
+                    raise ExportTerminatedEarly(provider_message="terminated early")
+                position += 1
+                if position <= skip:
+                    continue
+                if count >= page_records:
+                    # A full page goes out once another record follows: the day's last page
+                    # instead carries the next day's checkpoint (one commit less).
+                    page.checkpoint = {"day": day.isoformat(), "line": position - 1}
+                    page.progress = progress
+                    page.keys = list(keys)
+                    yield page
+                    page = Page()
+                    raw, failed = page.raw, page.failed
+                    keys = {}
+                    count = 0
+                try:
+                    # scan_once is json.loads without its per-call wrappers.
+                    text = line.decode("utf-8")
+                    record, end = scan(text, 0)
+                    if end != len(text):
+                        raise ValueError("extra data after the record")
+                    if type(record) is not dict:
+                        raise ValueError("not a JSON object")
+                except (ValueError, StopIteration) as exc:
+                    reason = str(exc) if isinstance(exc, ValueError) else "not JSON"
+                    failed.append(
+                        {
+                            "position": f"{day.isoformat()}#{position}",
+                            "error": f"unreadable record: {reason}"[:200],
+                            "raw": line[:500].decode("utf-8", "replace"),
+                        }
+                    )
+                else:
+                    # The parsed record is dropped: the page carries the raw line and the keys
+                    # (see Page).
+                    for key in record:
+                        if key not in keys:
+                            keys[key] = None
+                    raw.append(line)
+                count += 1
         next_day = (day + timedelta(days=1)).isoformat()
         page.checkpoint = {"day": next_day, "line": 0}
         page.progress = (progress[0] + 1, progress[1])

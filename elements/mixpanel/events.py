@@ -17,7 +17,7 @@ from elements.framework.ceql import CeqlError, Comparison, parse_where
 from elements.framework.definition import Call, Operation, Result
 from elements.framework.vendor import VendorError, raise_for_status
 from elements.mixpanel.schemas import EVENT, IMPORT_OUTPUT, TRACK_OUTPUT
-from elements.mixpanel.vendor import auth_header, project_query
+from elements.mixpanel.vendor import project_query
 from platform_core.exceptions import BadRequest, ValidationFailed
 
 IMPORT_MAX_EVENTS = 2000
@@ -76,7 +76,7 @@ def _send(call: Call, batch: Batch, strict: str) -> ImportTally:
             query={"strict": strict, **project_query(call.configuration)},
             body=body,
             content_type="application/json",
-            auth=auth_header(call.configuration),
+            # Mixpanel deduplicates on $insert_id: a batch without them must not be sent twice.
             idempotent=has_insert_ids,
             check=False,
         )
@@ -165,7 +165,7 @@ def _track(call: Call, event: dict, query: dict) -> tuple[dict, int]:
         "/track",
         query={"verbose": 1, **query},
         json_body=[payload],
-        idempotent=True,
+        authenticate=False,  # the project token in the event authenticates it
     )
     body = response.json()
     if not isinstance(body, dict) or body.get("status") not in (0, 1):
@@ -234,8 +234,6 @@ def top_activities(call: Call) -> Result:
             "limit": call.inputs.get("limit"),
             **project_query(call.configuration),
         },
-        auth=auth_header(call.configuration),
-        idempotent=True,
     )
     body = response.json()
     events = body.get("events") if isinstance(body, dict) else None

@@ -1,6 +1,6 @@
 """User profiles: Mixpanel's engage query (reference §4) and profile updates (§8).
 
-``GET /users`` takes CEQL (translated into a Mixpanel selector by ``selectors.py``, or a raw
+``GET /users`` takes CEQL (translated into a Mixpanel selector by ``selector_language.py``, or a raw
 selector as ``query='...'``) and pages with ``pageSize``/``nextPage``; the cursor carries
 Mixpanel's ``session_id`` and next 0-based ``page``.
 """
@@ -11,8 +11,8 @@ from elements.framework.ceql import CeqlError
 from elements.framework.definition import Call, Operation, Result
 from elements.framework.vendor import VendorError, VendorGarbage
 from elements.mixpanel.schemas import PROFILE, PROFILE_OPERATIONS
-from elements.mixpanel.selectors import where_to_selector
-from elements.mixpanel.vendor import auth_header, project_query
+from elements.mixpanel.selector_language import where_to_selector
+from elements.mixpanel.vendor import project_query
 from platform_core.exceptions import BadRequest, NotFound, ValidationFailed
 from platform_core.pagination import NEXT_PAGE_HEADER, decode_token, encode_token
 
@@ -23,7 +23,8 @@ IDEMPOTENT_UPDATES = {"$set", "$set_once", "$unset", "$delete"}
 
 
 def engage(call: Call, params: dict) -> tuple[dict, int]:
-    """One engage page. A read, so safe to retry."""
+    """One engage page. A read: every operation (and bulk job) that asks for one is
+    idempotent, so it is retried."""
     form = {k: v for k, v in params.items() if v is not None}
     response = call.vendor.request(
         "POST",
@@ -31,8 +32,6 @@ def engage(call: Call, params: dict) -> tuple[dict, int]:
         ENGAGE_PATH,
         query=project_query(call.configuration),
         form=form,
-        auth=auth_header(call.configuration),
-        idempotent=True,
     )
     body = response.json()
     if not isinstance(body, dict) or not isinstance(body.get("results"), list):
@@ -139,6 +138,8 @@ def _update(call: Call, distinct_id: str, operations: dict) -> int:
         "/engage",
         query={"verbose": 1},
         json_body=[update],
+        authenticate=False,  # the project token in the update authenticates it
+        # Whatever the operation: this update's own operations decide.
         idempotent=set(operations) <= IDEMPOTENT_UPDATES,
     )
     body = response.json()

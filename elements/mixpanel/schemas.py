@@ -94,5 +94,3 @@ TRACK_OUTPUT = {
     },
     "required": ["status", "error"],
 }
-
-NO_INPUT = {"type": "object", "properties": {}, "additionalProperties": False}

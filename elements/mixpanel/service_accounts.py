@@ -7,7 +7,7 @@ nowhere else (never stored, never logged; the usage log keeps no bodies of this 
 from elements.framework.definition import Call, Operation, Result
 from elements.framework.vendor import VendorGarbage
 from elements.mixpanel.schemas import ORGANIZATION_ID, SERVICE_ACCOUNT, SERVICE_ACCOUNT_WRITE
-from elements.mixpanel.vendor import auth_header, organization_id, uses_service_account
+from elements.mixpanel.vendor import organization_id, uses_service_account
 from platform_core.exceptions import BadRequest
 
 VENDOR_PATH = "/api/app/organizations/{organizationId}/service-accounts"
@@ -43,8 +43,6 @@ def _list(call: Call) -> tuple[list, int]:
         "GET",
         "app",
         f"/api/app/organizations/{org}/service-accounts",
-        auth=auth_header(call.configuration),
-        idempotent=True,
     )
     return _results(response, list), response.status
 
@@ -58,7 +56,6 @@ def _create(call: Call) -> tuple[dict, int]:
         "app",
         f"/api/app/organizations/{org}/service-accounts",
         json_body=body,
-        auth=auth_header(call.configuration),
     )
     created = _results(response, dict)
     if "id" not in created or "token" not in created:
@@ -103,8 +100,6 @@ def get_account(call: Call) -> Result:
         "GET",
         "app",
         f"/api/app/organizations/{org}/service-accounts/{call.inputs['id']}",
-        auth=auth_header(call.configuration),
-        idempotent=True,
     )
     body = response.json()
     # The OpenAPI document shows it bare; clients unwrap "results" when present.
@@ -120,8 +115,6 @@ def delete_account(call: Call) -> Result:
         "DELETE",
         "app",
         f"/api/app/organizations/{org}/service-accounts/{call.inputs['id']}",
-        auth=auth_header(call.configuration),
-        idempotent=True,
     )
     return Result({"id": call.inputs["id"], "deleted": True}, vendor_status=response.status)
 

@@ -1,7 +1,6 @@
 """How Mixpanel is reached: regional hosts and the credential rules (reference §1, §2)."""
 
 from elements.framework.definition import Call
-from elements.framework.vendor import basic_auth
 
 REGION_HOSTS = {
     "US": {
@@ -31,12 +30,6 @@ def uses_service_account(configuration: dict) -> bool:
     return bool(configuration.get("password"))
 
 
-def auth_header(configuration: dict) -> str:
-    if uses_service_account(configuration):
-        return basic_auth(configuration["username"], configuration["password"])
-    return basic_auth(configuration["username"], "")
-
-
 def project_query(configuration: dict) -> dict:
     """``project_id`` goes with service-account calls to query, export and import."""
     project_id = configuration.get("project_id")
@@ -50,19 +43,16 @@ def organization_id(call: Call) -> int | None:
 def verify(call: Call):
     """The one cheap vendor call that proves the credentials work (instance create, ping)."""
     config = call.configuration
-    auth = auth_header(config)
     if uses_service_account(config):
         if config.get("organization_id"):
             path = f"/api/app/organizations/{config['organization_id']}/service-accounts"
         else:
             path = "/api/app/me"
-        return call.vendor.request("GET", "app", path, auth=auth, idempotent=True)
+        return call.vendor.request("GET", "app", path)
     # An API secret alone cannot use the app API: ask the query API for one top event.
     return call.vendor.request(
         "GET",
         "app",
         "/api/query/events/top",
         query={"type": "general", "limit": 1, **project_query(config)},
-        auth=auth,
-        idempotent=True,
     )

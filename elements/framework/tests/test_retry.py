@@ -94,3 +94,21 @@ def test_backoff_grows_exponentially_with_jitter():
         base = 0.5 * 2**retry
         assert all(base <= wait <= base * 1.5 for wait in waits)
         assert len(set(waits)) > 1  # jittered
+
+
+def test_backoff_is_capped():
+    assert all(10 <= backoff_seconds(40, 5.0, cap=10) <= 15 for _ in range(20))
+
+
+def test_a_failed_read_is_tried_again_as_the_table_says():
+    from elements.framework.retry import retry_failed_call
+
+    assert retry_failed_call(429, 429)  # rate limited
+    assert retry_failed_call(502, 503)  # the vendor was unavailable
+    assert retry_failed_call(504, None)  # no answer in time
+    assert retry_failed_call(502, None)  # unreachable, or a stream cut short
+    assert retry_failed_call(502, 200)  # answered a body that could not be read
+    assert retry_failed_call(503, None)  # not called: the host's breaker was open
+    assert not retry_failed_call(401, 401)  # the vendor's considered refusal
+    assert not retry_failed_call(502, 501)  # a 5xx that a retry would meet again
+    assert not retry_failed_call(400, None)  # the platform's own refusal

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from elements.framework.ceql import CeqlError, parse_select
-from elements.mixpanel.selectors import expr_to_selector, where_to_selector
+from elements.mixpanel.selector_language import expr_to_selector, where_to_selector
 
 
 @pytest.mark.parametrize(

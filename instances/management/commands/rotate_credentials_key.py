@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from instances.crypto import CredentialsUnreadable
 from instances.services import rotate_credentials_key
-from platform_core.conf import platform_settings
+from instances.signals import credentials_key_rotated
 
 
 class Command(BaseCommand):
@@ -13,20 +13,14 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options):
-        # Bulk results are the bulk app's; rotating the key is one operator step for both.
-        from bulk.services import results_reencrypt
-
         try:
             count = rotate_credentials_key()
         except CredentialsUnreadable as exc:
             raise CommandError(f"{exc} Nothing was changed.") from None
-        parts, unreadable = results_reencrypt()
-        self.stdout.write(
-            f"Re-encrypted {count} instance(s) and {parts} bulk result part(s) with the first key."
-        )
-        if unreadable:
-            raise CommandError(
-                f"{unreadable} bulk result part(s) could not be read with any configured key: "
-                "keep the key they were written with until they expire "
-                f"({platform_settings.BULK_RESULT_RETENTION_DAYS:g} days)."
-            )
+        # What other apps keep under the same keys (bulk results): one operator step for all.
+        reports = [report for _, report in credentials_key_rotated.send(sender=self.__class__)]
+        rewritten = "".join(f" and {r.count} {r.what}" for r in reports)
+        self.stdout.write(f"Re-encrypted {count} instance(s){rewritten} with the first key.")
+        problems = [r.unreadable_message for r in reports if r.unreadable_message]
+        if problems:
+            raise CommandError(" ".join(problems))

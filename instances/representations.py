@@ -1,9 +1,9 @@
 """Translation between the API's JSON and instances: the request body schema and the
 response shape of seed 002."""
 
+from elements.framework.catalog import ELEMENT_SUMMARY_SCHEMA, element_summary
 from elements.framework.configuration import masked_configuration
 from elements.framework.registry import element_by_key
-from elements.serializers import ELEMENT_SUMMARY_SCHEMA, element_summary
 from instances.models import Instance
 from platform_core.openapi import component
 

@@ -113,16 +113,6 @@ def element_metadata(element: Element) -> dict:
     }
 
 
-def object_metadata(obj) -> dict:
-    return {
-        "name": obj.name,
-        "description": obj.description,
-        "fields": [
-            {"vendorPath": f.path, "type": f.type, "description": f.description} for f in obj.fields
-        ],
-    }
-
-
 # --- the shapes above, for the OpenAPI document ------------------------------------------------
 
 _STR = {"type": "string"}
