@@ -1,5 +1,6 @@
 """The example element: widgets of an imaginary vendor that takes an API key as a bearer token."""
 
+from elements.framework.authentication import ApiKeyHeader
 from elements.framework.definition import (
     Call,
     ConfigField,
@@ -22,42 +23,29 @@ def hosts(configuration: dict) -> dict[str, str]:
     return {"api": "https://api.example.invalid"}
 
 
-def auth_header(configuration: dict) -> str:
-    return f"Bearer {configuration['api_key']}"
+# Credentials and retry safety come from the element and the operation: the handlers below
+# pass neither (the vendor client adds ``Authorization: Bearer <api_key>`` to each request, and
+# retries only the operations declared idempotent).
 
 
 def verify(call: Call):
-    return call.vendor.request(
-        "GET", "api", "/v1/me", auth=auth_header(call.configuration), idempotent=True
-    )
+    return call.vendor.request("GET", "api", "/v1/me")
 
 
 def list_widgets(call: Call) -> Result:
-    response = call.vendor.request(
-        "GET", "api", "/v1/widgets", auth=auth_header(call.configuration), idempotent=True
-    )
+    response = call.vendor.request("GET", "api", "/v1/widgets")
     return Result(response.json(), vendor_status=response.status)
 
 
 def get_widget(call: Call) -> Result:
-    response = call.vendor.request(
-        "GET",
-        "api",
-        f"/v1/widgets/{call.inputs['id']}",
-        auth=auth_header(call.configuration),
-        idempotent=True,
-    )
+    response = call.vendor.request("GET", "api", f"/v1/widgets/{call.inputs['id']}")
     return Result(response.json(), vendor_status=response.status)
 
 
 def create_widget(call: Call) -> Result:
-    # Not idempotent: a retried create could make two widgets.
+    # Not declared idempotent: a retried create could make two widgets.
     response = call.vendor.request(
-        "POST",
-        "api",
-        "/v1/widgets",
-        json_body={"name": call.inputs["name"]},
-        auth=auth_header(call.configuration),
+        "POST", "api", "/v1/widgets", json_body={"name": call.inputs["name"]}
     )
     return Result(response.json(), vendor_status=response.status)
 
@@ -121,7 +109,7 @@ ELEMENT = Element(
     name="Example",
     description="Widgets of an imaginary vendor (a test element).",
     hub="general",
-    auth_type="apiKey",
+    authentication=ApiKeyHeader(key="api_key", header="Authorization", prefix="Bearer "),
     configuration=(
         ConfigField(key="api_key", name="API key", required=True, secret=True),
         ConfigField(key="account", name="Account id", type="integer"),
