@@ -3,7 +3,7 @@
 The Mixpanel simulator and the platform (gunicorn, PostgreSQL) on loopback. The same call,
 ``GET service-accounts``, straight to the simulator (the baseline) and through the platform, at
 concurrency 1 and 16. Prints p50/p99 of both, the added milliseconds and the throughput ratio.
-At concurrency 1 the targets are measured in alternating blocks of 100 calls
+At concurrency 1 the targets are measured in alternating blocks of 500 calls
 (``interleaved_latencies``), so that the machine's drift lands on all of them alike; at 16 each
 has the machine to itself.
 
