@@ -177,8 +177,7 @@ def reencrypt_part(part: StoredPart) -> str | None:
     overwrite), with the same binding; returns the new file's name, or None when there is
     nothing to do: the part is under that key already, or it is refused (logged) and will never
     be served, so no key is needed for it. Raises PartKeyMissing when no configured key reads it."""
-    with result_storage().open(part.name, "rb") as handle:
-        payload = handle.read()
+    payload = b"".join(stored_chunks(part.name))
     first_key_id, _ = _part_keys(tuple(platform_settings.CREDENTIALS_KEYS))
     if payload.startswith(MAGIC + first_key_id):
         return None
@@ -214,8 +213,7 @@ def part_data(part: StoredPart) -> bytes:
     """A part's NDJSON, verified when it is encrypted (a part is one page: a few MB at most).
     Raises PartRefused (also when the file is gone) or PartKeyMissing."""
     try:
-        with result_storage().open(part.name, "rb") as handle:
-            payload = handle.read()
+        payload = b"".join(stored_chunks(part.name))
     except FileNotFoundError:
         # Usually a race, not an attack: a key rotation moved it or the retention purge deleted
         # it after the download listed the parts.
@@ -223,9 +221,38 @@ def part_data(part: StoredPart) -> bytes:
     return decrypt_part(payload, part) if part.encrypted else payload
 
 
+def stored_chunks(name: str) -> Iterator[bytes]:
+    """A stored file's bytes, READ_CHUNK at a time, never the whole file at once. Raises
+    FileNotFoundError when it is missing.
+
+    On a bucket the object's body is streamed: django-storages' S3File would download the whole
+    object into a buffer before its first read()."""
+    with result_storage().open(name, "rb") as handle:
+        s3_object = getattr(handle, "obj", None)
+        if s3_object is None:
+            while chunk := handle.read(READ_CHUNK):
+                yield chunk
+            return
+        client = s3_object.meta.client
+        try:
+            body = s3_object.get()["Body"]
+        except client.exceptions.NoSuchKey:
+            raise FileNotFoundError(name) from None  # deleted since open() looked it up
+        try:
+            yield from body.iter_chunks(READ_CHUNK)
+        finally:
+            body.close()
+
+
 def part_chunks(part: StoredPart) -> Iterator[bytes]:
-    """A part's NDJSON bytes, in chunks; nothing of a part is yielded before all of it is
-    verified."""
+    """A part's NDJSON bytes, in chunks. An unencrypted part streams from storage; an encrypted
+    one (a page: a few MB) is verified whole first, so nothing of it is yielded unverified."""
+    if not part.encrypted:
+        try:
+            yield from stored_chunks(part.name)
+        except FileNotFoundError:
+            raise _refused(part, "the file is missing", level=logging.WARNING) from None
+        return
     data = part_data(part)
     for start in range(0, len(data), READ_CHUNK):
         yield data[start : start + READ_CHUNK]
