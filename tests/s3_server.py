@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
 import pytest
@@ -34,7 +33,6 @@ class MotoS3Server:
         self.port = free_port()
         self.endpoint_url = f"http://127.0.0.1:{self.port}"
         self.proc = None
-        self.log = tempfile.TemporaryFile()
 
     def start(self) -> MotoS3Server:
         try:
@@ -44,8 +42,8 @@ class MotoS3Server:
             unavailable(f"moto[server] is not installed: {exc}")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
             env={**os.environ, **DUMMY_CREDENTIALS},
         )
         deadline = time.monotonic() + 30
@@ -102,4 +100,3 @@ class MotoS3Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10)
-        self.log.close()
