@@ -183,7 +183,13 @@ def compose() -> dict:
 
 
 def test_the_compose_file_follows_the_compose_specification(compose):
-    assert set(compose["services"]) == {"postgres", "redis", "migrate", "web", "worker", "beat"}
+    default = {name for name, service in compose["services"].items() if "profiles" not in service}
+    assert default == {"postgres", "redis", "migrate", "web", "worker", "beat"}
+    # The optional bucket for BULK_STORAGE=s3 (docker compose --profile s3 up).
+    assert set(compose["services"]) - default == {"minio", "minio-bucket"}
+    assert all(
+        compose["services"][name]["profiles"] == ["s3"] for name in ("minio", "minio-bucket")
+    )
 
 
 def test_every_named_volume_is_declared_and_used(compose):
@@ -210,7 +216,7 @@ def test_every_dependency_can_be_waited_for(compose):
 
 def test_every_long_running_service_has_a_healthcheck_but_beat(compose):
     for name, service in compose["services"].items():
-        if name in ("migrate", "beat"):
+        if name in ("migrate", "beat", "minio-bucket"):  # one-shots, and beat
             continue
         test = service["healthcheck"]["test"]
         assert test[0] in ("CMD", "CMD-SHELL") and len(test) > 1, name
@@ -267,3 +273,41 @@ def test_the_compose_environment_passes_check_deploy(compose, tmp_path):
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "no issues" in checked.stdout
+
+
+def test_the_compose_bucket_option_loads_with_the_runtime_requirements(compose, tmp_path):
+    """BULK_STORAGE=s3 as the compose file passes it: the settings load and the result storage
+    is the bucket, in an interpreter with requirements.txt only (django-storages and boto3 are
+    runtime dependencies)."""
+    from tests.test_production_settings import STRONG_SECRET_KEY, TEST_KEY
+
+    given = {
+        "SECRET_KEY": STRONG_SECRET_KEY,
+        "CREDENTIALS_KEYS": TEST_KEY,
+        "BULK_STORAGE": "s3",
+        "AWS_STORAGE_BUCKET_NAME": "platform-results",
+        "AWS_S3_ENDPOINT_URL": "http://minio:9000",
+        "AWS_S3_ADDRESSING_STYLE": "path",
+    }
+    env = compose_platform_env(compose, **given)
+    script = (
+        "import django; django.setup()\n"
+        "from bulk import storage\n"
+        "s = storage.result_storage()\n"
+        "print(type(s).__name__, s.bucket_name, s.endpoint_url, s.file_overwrite)"
+    )
+    loaded = subprocess.run(
+        [str(production_python()), "-c", script],
+        cwd=ROOT,
+        env={
+            **isolated_env(),
+            **env,
+            "DJANGO_SETTINGS_MODULE": "platform_core.settings",
+            "PLATFORM_VAR_DIR": str(tmp_path),
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert loaded.returncode == 0, loaded.stderr[-3000:]
+    assert loaded.stdout.split() == ["S3Storage", "platform-results", "http://minio:9000", "False"]
