@@ -38,6 +38,11 @@ DEFAULTS = {
     "DEFAULT_PAGE_SIZE": 200,
     "MAX_PAGE_SIZE": 1000,
     # Bulk jobs (bulk/): see the README's "Bulk downloads".
+    # Where result parts live: "local" (MEDIA_ROOT/bulk/) or "s3", an S3-compatible bucket
+    # shared by machines (settings.py builds STORAGES["bulk"] from the AWS_* variables), and
+    # the bucket's key prefix.
+    "BULK_STORAGE": "local",
+    "BULK_S3_PREFIX": "",
     "BULK_RESULT_RETENTION_DAYS": 3.0,
     "BULK_ENCRYPT_RESULTS": True,
     # Ask vendors for gzip-compressed exports (a 5-10x smaller transfer over a real network).

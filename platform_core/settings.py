@@ -165,34 +165,6 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
-# Where bulk job results live (README, "Where results live"): "local", a directory under
-# MEDIA_ROOT, or "s3", an S3-compatible bucket that workers and web processes on different
-# machines share. Credentials are not settings: boto3 finds them its usual way
-# (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE, an instance or task role).
-BULK_STORAGE = os.environ.get("BULK_STORAGE", "local").strip().lower() or "local"
-if BULK_STORAGE == "s3":
-    if not os.environ.get("AWS_STORAGE_BUCKET_NAME"):
-        raise ImproperlyConfigured("BULK_STORAGE=s3 needs AWS_STORAGE_BUCKET_NAME.")
-    STORAGES["bulk"] = {
-        "BACKEND": "storages.backends.s3.S3Storage",
-        "OPTIONS": {
-            "bucket_name": os.environ["AWS_STORAGE_BUCKET_NAME"],
-            # Another S3-compatible service (MinIO, Ceph, R2...); unset for AWS itself.
-            "endpoint_url": os.environ.get("AWS_S3_ENDPOINT_URL") or None,
-            "region_name": os.environ.get("AWS_S3_REGION_NAME") or None,
-            # "path" for services that have no per-bucket host names (MinIO); auto by default.
-            "addressing_style": os.environ.get("AWS_S3_ADDRESSING_STYLE") or None,
-            # Keys under this prefix, so that the bucket can hold other things.
-            "location": os.environ.get("BULK_S3_PREFIX", ""),
-            # A part's name is never reused: a worker that lost its lease must not overwrite
-            # the part another worker committed (bulk/storage.py).
-            "file_overwrite": False,
-            "default_acl": None,
-            "querystring_auth": False,  # the platform streams results; it hands out no URLs
-        },
-    }
-elif BULK_STORAGE != "local":
-    raise ImproperlyConfigured(f"BULK_STORAGE must be local or s3, not {BULK_STORAGE!r}.")
 
 # Request bodies above this are refused with 413 before they are read (contract §2).
 MAX_REQUEST_BYTES = env_int("MAX_REQUEST_BYTES", 50 * 1024 * 1024)
@@ -265,6 +237,34 @@ parse_networks(PLATFORM["METRICS_ALLOWED_NETWORKS"])  # a typo stops start-up, n
 PLATFORM["CREDENTIALS_KEYS"] = load_credentials_keys(
     os.environ.get("CREDENTIALS_KEYS", ""), debug=DEBUG, var_dir=VAR_DIR
 )
+
+# Where bulk job results live (platform_core/conf.py; README, "Where results live"). The bucket
+# is described by django-storages' and boto3's usual variables; credentials are not settings:
+# boto3 finds them its own way (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE, a role).
+BULK_STORAGE = PLATFORM["BULK_STORAGE"].strip().lower() or "local"
+if BULK_STORAGE == "s3":
+    if not os.environ.get("AWS_STORAGE_BUCKET_NAME"):
+        raise ImproperlyConfigured("BULK_STORAGE=s3 needs AWS_STORAGE_BUCKET_NAME.")
+    STORAGES["bulk"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": os.environ["AWS_STORAGE_BUCKET_NAME"],
+            # Another S3-compatible service (MinIO, Ceph, R2...); unset for AWS itself.
+            "endpoint_url": os.environ.get("AWS_S3_ENDPOINT_URL") or None,
+            "region_name": os.environ.get("AWS_S3_REGION_NAME") or None,
+            # "path" for services that have no per-bucket host names (MinIO); auto by default.
+            "addressing_style": os.environ.get("AWS_S3_ADDRESSING_STYLE") or None,
+            # Keys under this prefix, so that the bucket can hold other things.
+            "location": PLATFORM["BULK_S3_PREFIX"],
+            # A part's name is never reused: a worker that lost its lease must not overwrite
+            # the part another worker committed (bulk/storage.py).
+            "file_overwrite": False,
+            "default_acl": None,
+            "querystring_auth": False,  # the platform streams results; it hands out no URLs
+        },
+    }
+elif BULK_STORAGE != "local":
+    raise ImproperlyConfigured(f"BULK_STORAGE must be local or s3, not {BULK_STORAGE!r}.")
 
 # Admin login lockout (platform_core/admin_login.py; README, "Admin login lockout").
 AXES_FAILURE_LIMIT = PLATFORM["ADMIN_LOGIN_FAILURE_LIMIT"]

@@ -170,3 +170,30 @@ def test_a_malformed_proxy_header_setting_is_refused(tmp_path):
     result = manage(tmp_path, "check", SECURE_PROXY_SSL_HEADER="X-Forwarded-Proto: https")
     assert result.returncode != 0
     assert "SECURE_PROXY_SSL_HEADER must be a header name" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"BULK_STORAGE": "s3"}, "BULK_STORAGE=s3 needs AWS_STORAGE_BUCKET_NAME"),
+        ({"BULK_STORAGE": "ftp"}, "BULK_STORAGE must be local or s3"),
+    ],
+)
+def test_a_bucket_setting_that_cannot_work_stops_start_up(tmp_path, env, message):
+    result = manage(tmp_path, "check", **env)
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_the_bucket_backend_is_checked_clean_for_deployment(tmp_path):
+    result = manage(
+        tmp_path,
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        BULK_STORAGE="s3",
+        AWS_STORAGE_BUCKET_NAME="platform-results",
+        AWS_S3_REGION_NAME="eu-west-1",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
