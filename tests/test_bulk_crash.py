@@ -98,8 +98,10 @@ def api(live, sim):
     return Api(live, instance["token"])
 
 
-def test_sigkill_mid_job_then_another_worker_finishes_it_exactly_once(live, api, sim):
-    # 6000 events a day: two pages a day, so the kill can fall between pages of one day.
+def kill_mid_job_then_finish_it(live, api, sim) -> int:
+    """A real worker SIGKILLed in the middle of an 8-day job (48,000 events), another worker
+    finishing it: every record exactly once. Returns the job's id."""
+    # 6000 events a day: pages within one day, so the kill can fall between pages of one day.
     sim.configure(events_per_day=6000)
     sim.faults(latency_ms=250, path_prefix="/api/2.0/export")
     days = ("2024-01-01", "2024-01-08")
@@ -112,11 +114,16 @@ def test_sigkill_mid_job_then_another_worker_finishes_it_exactly_once(live, api,
     assert killed["status"] == "RUNNING" and 0 < killed["recordsCount"] < 48000, killed
 
     second = live.start_worker(concurrency=1)
-    done = api.wait(job, timeout=90)
+    done = api.wait(job, timeout=120)
     assert done["status"] == "COMPLETED", (done, second.log_text()[-3000:])
     assert done["recordsCount"] == 48000 and done["recordsFailedCount"] == 0
     assert api.ndjson(job, "activities") == expected_activities(*days, 6000)
     second.stop()
+    return job
+
+
+def test_sigkill_mid_job_then_another_worker_finishes_it_exactly_once(live, api, sim):
+    kill_mid_job_then_finish_it(live, api, sim)
 
 
 def test_redis_restart_and_sigkill_mid_job_the_sweeper_requeues(live, api, sim, own_redis):
