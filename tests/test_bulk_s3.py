@@ -238,3 +238,25 @@ def test_sigkill_mid_job_on_the_bucket_then_another_worker_finishes_it_exactly_o
     # 8 days of 6000 events in pages of 2000: 24 parts, and nothing else of the job is left in
     # the bucket (the part the killed worker wrote but never committed was deleted).
     assert len(bucket.keys(f"bulk/{job}/")) == 24
+
+
+@pytest.mark.django_db
+def test_a_key_prefix_keeps_the_parts_under_it(on_bucket, settings):
+    """BULK_S3_PREFIX: parts are written, listed and deleted under the prefix only."""
+    bulk = settings.STORAGES["bulk"]
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "bulk": {**bulk, "OPTIONS": {**bulk["OPTIONS"], "location": "platform/results"}},
+    }
+    on_bucket.put("bulk/990002/not-ours.ndjson", b"another application's object")
+    name = storage.write_part(
+        storage.part_name(990002, 1, 1), b'{"n": 1}\n', encrypt=True, job_id=990002, seq=1
+    )
+    assert on_bucket.keys("platform/results/bulk/990002/") == [f"platform/results/{name}"]
+    assert storage.job_files(990002) == [name]
+    part = storage.StoredPart(job_id=990002, seq=1, name=name, encrypted=True)
+    assert list(storage.part_lines(part)) == [b'{"n": 1}']
+    assert storage.delete_job_files(990002) == 1
+    assert on_bucket.keys("platform/results/") == []
+    assert on_bucket.keys("bulk/990002/") == ["bulk/990002/not-ours.ndjson"]
+    on_bucket.client().delete_object(Bucket=on_bucket.bucket, Key="bulk/990002/not-ours.ndjson")
