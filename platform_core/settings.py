@@ -318,6 +318,9 @@ LOGGING = {
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or "filesystem://"
 if CELERY_BROKER_URL == "filesystem://":
     _broker_dir = VAR_DIR / "broker"
+    # Kombu's filesystem transport, with consumers woken by a new message's file instead of
+    # polling the folder every second (platform_core/broker.py).
+    CELERY_BROKER_TRANSPORT = "platform_core.broker:Transport"
     for _sub in ("queue", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
