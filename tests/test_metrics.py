@@ -93,6 +93,8 @@ def test_queue_depth_counts_the_messages_waiting_in_redis(db, monkeypatch):
     options = {"global_keyprefix": prefix}
     monkeypatch.setattr(celery_app.conf, "broker_url", url)
     monkeypatch.setattr(celery_app.conf, "broker_read_url", None)
+    # As settings configure a Redis broker: the embedded broker's own transport class is unset.
+    monkeypatch.setattr(celery_app.conf, "broker_transport", None)
     monkeypatch.setattr(celery_app.conf, "broker_transport_options", options)
     queue = celery_app.conf.task_default_queue
     with Connection(url, transport_options=options) as connection:
@@ -112,6 +114,7 @@ def test_queue_depth_counts_the_messages_waiting_in_redis(db, monkeypatch):
 def test_an_unreachable_broker_is_reported_not_fatal(db, monkeypatch):
     monkeypatch.setattr(celery_app.conf, "broker_url", "redis://127.0.0.1:1/0")
     monkeypatch.setattr(celery_app.conf, "broker_read_url", None)
+    monkeypatch.setattr(celery_app.conf, "broker_transport", None)
     monkeypatch.setattr(celery_app.conf, "broker_transport_options", {})
     found = scrape()
     assert found[("platform_broker_up",)] == 0
