@@ -85,7 +85,8 @@ def test_a_full_consumer_is_woken_by_its_own_ack(broker):
         publish_later(connect, queue, {"job": 1}, delay=0).join()
         publish_later(connect, queue, {"job": 2}, delay=0).join()
         conn.drain_events(timeout=POLL)
-        assert [m.payload for m in messages] == [{"job": 1}]
+        # One of them (two messages of the same millisecond come in either order), not both.
+        assert len(messages) == 1
         # Acked from another thread, as celery's pool result handler does.
         acker = threading.Timer(0.5, messages[0].ack)
         acker.start()
@@ -94,7 +95,7 @@ def test_a_full_consumer_is_woken_by_its_own_ack(broker):
         waited = time.monotonic() - started
         acker.join()
         messages[1].ack()
-    assert [m.payload for m in messages] == [{"job": 1}, {"job": 2}]
+    assert sorted(m.payload["job"] for m in messages) == [1, 2]
     assert waited < 10, f"the freed slot waited {waited:.1f} s for a poll"
 
 
