@@ -119,13 +119,16 @@ def main():
         instance = live.create_instance(SA)
         direct, platform, direct_ms, platform_ms = [], [], [], []
         for round_ in range(args.repeat):
-            sim.reset()  # the simulator keeps a bounded sample of imported events; start clean
+            # The simulator keeps what it imported: each side starts from a clean one (measured:
+            # a 2000-event request took ~0.7 ms longer right after 200,000 others).
+            sim.reset()
             seconds, latencies = direct_import(
                 sim, sim_port, make_events(args.events, f"d{round_}")
             )
             direct.append(seconds)
             direct_ms += latencies
             events = make_events(args.events, f"p{round_}")
+            sim.reset()
             seconds, latencies, size = platform_import(live, instance, events, args.per_request)
             platform.append(seconds)
             platform_ms += latencies
