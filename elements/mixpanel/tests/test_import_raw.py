@@ -142,3 +142,31 @@ def test_a_batch_without_insert_ids_is_not_retried_and_reported_whole(element, s
     assert [r["index"] for r in body["failed_records"]] == list(range(2000, 4000))
     assert body["num_records_imported"] == 4000
     assert len([r for r in sim.requests() if r["path"] == "/import"]) == 5
+
+
+@pytest.mark.django_db
+@pytest.mark.integration
+def test_a_traced_import_logs_its_events_as_json(tenant, sim):
+    from conftest import SA_CONFIGURATION
+
+    created = (
+        tenant.client()
+        .post(
+            "/elements/api-v2/instances",
+            {
+                "element": {"key": "mixpanel"},
+                "name": "traced",
+                "configuration": SA_CONFIGURATION,
+                "traceLoggingEnabled": True,
+            },
+            format="json",
+        )
+        .json()
+    )
+    client = tenant.element_client(created["token"])
+    response = client.post(
+        f"/mixpanel/import_events/{created['id']}", {"events": events(2)}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    record = tenant.client().get(f"/elements/api-v2/usage/{response['Elements-Request-Id']}").json()
+    assert record["requestBody"] == {"events": events(2)}
