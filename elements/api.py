@@ -178,11 +178,13 @@ class ElementCallView(ABC, View):
 
     def run(self, request, instance, op, path_params, call) -> tuple[object, dict]:
         element = element_by_key(instance.element_key)
-        call.inputs = dispatch.assemble_inputs(
+        call.inputs = dispatch.request_inputs(
             op,
+            raw=request.body,
+            content_type=request.content_type,
             query={k: request.GET.getlist(k) for k in request.GET},
-            body=dispatch.parse_body(request.body, content_type=request.content_type),
             path_params=path_params,
+            may_stay_raw=not instance.trace_logging_enabled,
         )
         call.configuration = configuration_of(instance)
         result = dispatch.run_operation(

@@ -119,6 +119,9 @@ class Operation:
     ``input_schema`` is a JSON Schema object; each property may say where it comes from with
     ``"x-in": "path" | "query" | "body"`` (default: query for GET/DELETE, body otherwise).
     ``array_body`` names the property a bare JSON array body is placed under.
+    ``raw_inputs``, optional, is a fast path for large bodies: the inputs read straight from the
+    raw JSON body when it is plainly valid (values may stay undecoded, e.g. ``msgspec.Raw``),
+    or None to take the general path (parse, assemble, validate), which explains any error.
     """
 
     id: str
@@ -134,6 +137,7 @@ class Operation:
     object_name: str | None = None
     idempotent: bool = False
     array_body: str | None = None
+    raw_inputs: Callable[[bytes], dict | None] | None = None
     # Output keys that hold secrets meant for the caller alone (never logged, even traced).
     secret_output_keys: tuple[str, ...] = ()
 

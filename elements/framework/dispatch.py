@@ -232,6 +232,34 @@ def run_operation(
     return result
 
 
+def request_inputs(
+    op: Operation,
+    *,
+    raw: bytes,
+    content_type: str,
+    query: Mapping[str, list[str]],
+    path_params: Mapping[str, str],
+    may_stay_raw: bool = True,
+) -> dict:
+    """The operation's inputs from a request. A body-only call to an operation with a
+    ``raw_inputs`` fast path takes it (no Python object per value, no schema walk over a large
+    body); anything it declines goes the general way, which gives the same answer or explains
+    the error. ``may_stay_raw=False`` when the inputs must be plain JSON values (traced calls
+    log them)."""
+    if op.raw_inputs is not None and may_stay_raw and not query and not path_params:
+        media_type = (content_type or "").split(";")[0].strip().lower()
+        if media_type in ("application/json", "text/json"):
+            inputs = op.raw_inputs(raw)
+            if inputs is not None:
+                return inputs
+    return assemble_inputs(
+        op,
+        query=query,
+        body=parse_body(raw, content_type=content_type),
+        path_params=path_params,
+    )
+
+
 def parse_body(raw: bytes, *, content_type: str) -> Any:
     """A JSON body, or None when there is none (an empty body or ``null``).
 

@@ -6,11 +6,15 @@ Import splits the caller's events into Mixpanel-sized requests (at most 2000 eve
 deduplicates on ``$insert_id``; a request whose events lack one is never retried.
 """
 
+import functools
+import re
 import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
+import msgspec
 import orjson
 
 from elements.framework.ceql import CeqlError, Comparison, parse_where
@@ -26,16 +30,108 @@ IMPORT_CONCURRENCY = 4
 
 
 # --- import ---------------------------------------------------------------------------------
+#
+# An import body is mostly events the platform only forwards. When it needs nothing merged into
+# them (no "properties"), the events stay the caller's own bytes: msgspec checks the whole body
+# is valid JSON and cuts it into one ``msgspec.Raw`` slice per event without building the
+# events, and each vendor request is those slices joined (no decode, no re-encode). Anything
+# this path is unsure of goes the general way (orjson, the input schema), which gives the same
+# answer or the contract's error.
+
+
+# Structs without garbage-collector tracking: tens of thousands are made per call, none can
+# form a cycle, and tracked ones made the collector run several times over a 20,000-event body.
+
+
+class _ImportBody(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    events: list[msgspec.Raw]
+    strict: str | bool = "1"
+
+
+class _AnyObject(msgspec.Struct, gc=False):
+    """A JSON object, whatever its keys (skipped, not built)."""
+
+
+class _ImportBodyShape(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    events: list[_AnyObject]
+    strict: str | bool = "1"
+
+
+_IMPORT_BODY = msgspec.json.Decoder(_ImportBody)
+_IMPORT_BODY_SHAPE = msgspec.json.Decoder(_ImportBodyShape)
+_EVENT_LIST = msgspec.json.Decoder(list[msgspec.Raw])
+_EVENT_LIST_SHAPE = msgspec.json.Decoder(list[_AnyObject])
+# A \uD800-\uDFFF escape: a surrogate, which the general path rejects when it is alone.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _raw_import_inputs(raw: bytes, *, array_body: bool) -> dict | None:
+    """``{"events": [Raw, ...], "strict": ...}`` when the body is plainly valid for an import
+    that merges nothing, else None (the general path decides)."""
+    if not raw.isascii():
+        try:
+            raw.decode("utf-8")  # msgspec skips over values; the general path rejects bad UTF-8
+        except UnicodeDecodeError:
+            return None
+    if b"\\u" in raw and _SURROGATE_ESCAPE.search(raw):  # the find is memchr-fast
+        return None
+    try:
+        if array_body and raw.lstrip()[:1] == b"[":
+            _EVENT_LIST_SHAPE.decode(raw)  # every event an object
+            inputs = {"events": _EVENT_LIST.decode(raw)}
+        else:
+            _IMPORT_BODY_SHAPE.decode(raw)
+            body = _IMPORT_BODY.decode(raw)
+            inputs = {"events": body.events, "strict": body.strict}
+    except msgspec.DecodeError:  # malformed JSON, a wrong type, an unknown or missing key
+        return None
+    if not inputs["events"] or inputs.get("strict", "1") not in ("0", "1", True, False):
+        return None
+    return inputs
+
+
+class _InsertIdProbe(msgspec.Struct, gc=False):
+    insert_id: Any = msgspec.field(default=msgspec.UNSET, name="$insert_id")
+
+
+class _EventProbe(msgspec.Struct, gc=False):
+    properties: _InsertIdProbe | None = None
+
+
+# Reads only each event's properties.$insert_id; every other value is skipped, not built.
+_INSERT_ID_PROBE = msgspec.json.Decoder(list[_EventProbe])
+
+
+def _all_have_insert_ids(events: list, body: bytes) -> bool:
+    """Whether every event of a request carries properties.$insert_id (a request may then be
+    retried: Mixpanel deduplicates on it). ``body`` is the request's JSON."""
+    if events and isinstance(events[0], msgspec.Raw):
+        try:
+            probed = _INSERT_ID_PROBE.decode(body)
+        except msgspec.ValidationError:  # an event's properties is not an object
+            return False
+        return all(
+            e.properties is not None and e.properties.insert_id is not msgspec.UNSET for e in probed
+        )
+    return all(
+        isinstance(e.get("properties"), dict) and "$insert_id" in e["properties"] for e in events
+    )
 
 
 @dataclass
 class Batch:
     offset: int  # position of the first event in the caller's list
-    events: list[dict]
+    events: list  # dicts, or the caller's own bytes of each event (msgspec.Raw)
 
     def split(self) -> tuple["Batch", "Batch"]:
         half = len(self.events) // 2
         return Batch(self.offset, self.events[:half]), Batch(self.offset + half, self.events[half:])
+
+    def body(self) -> bytes:
+        """The request body: the events' own bytes joined, or one dumps of the list."""
+        if self.events and isinstance(self.events[0], msgspec.Raw):
+            return b"[" + b",".join(self.events) + b"]"
+        return orjson.dumps(self.events)
 
 
 @dataclass
@@ -61,13 +157,12 @@ def _with_common(events: list[dict], common: dict) -> list[dict]:
 def _send(call: Call, batch: Batch, strict: str) -> ImportTally:
     """One vendor request for ``batch`` (split further while it is over the byte limit); what
     got in and what did not, in the caller's positions."""
-    # One dumps per request, not per event (orjson: several times the standard library's speed).
-    body = orjson.dumps(batch.events)
+    body = batch.body()
     if len(body) > IMPORT_MAX_BYTES and len(batch.events) > 1:
         first, second = batch.split()
         return _send(call, first, strict).merge(_send(call, second, strict))
     tally = ImportTally()
-    has_insert_ids = all("$insert_id" in (e.get("properties") or {}) for e in batch.events)
+    has_insert_ids = _all_have_insert_ids(batch.events, body)
     try:
         response = call.vendor.request(
             "POST",
@@ -294,6 +389,7 @@ OPERATIONS = (
         output_schema=IMPORT_OUTPUT,
         idempotent=True,
         array_body="events",
+        raw_inputs=functools.partial(_raw_import_inputs, array_body=True),
     ),
     Operation(
         id="getTopActivities",
@@ -327,6 +423,7 @@ OPERATIONS = (
         input_schema=_IMPORT_INPUT,
         output_schema=IMPORT_OUTPUT,
         idempotent=True,
+        raw_inputs=functools.partial(_raw_import_inputs, array_body=False),
     ),
     Operation(
         id="track_event",
