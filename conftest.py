@@ -131,6 +131,23 @@ def sa_instance(tenant, sim):
     return response.json()
 
 
+@pytest.fixture
+def traced_instance(tenant, sim):
+    """A service-account instance with ``traceLoggingEnabled``, created through the API."""
+    response = tenant.client().post(
+        "/elements/api-v2/instances",
+        {
+            "element": {"key": "mixpanel"},
+            "name": "traced",
+            "configuration": SA_CONFIGURATION,
+            "traceLoggingEnabled": True,
+        },
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
 def element_client_for(tenant: Tenant) -> APIClient:
     """A client of a new service-account instance of ``tenant``, created through the API."""
     response = tenant.client().post(

@@ -8,7 +8,6 @@ import time
 import pytest
 
 from conftest import (
-    SA_CONFIGURATION,
     SIM_PROJECT_ID,
     SIM_PROJECT_TOKEN,
     SIM_SA_SECRET,
@@ -397,21 +396,8 @@ def test_usage_log_records_each_call_scoped_to_the_caller(element, sim, tenant, 
     assert tenant.client().get(f"/elements/api-v2/usage?instanceId={iid + 1}").json() == []
 
 
-def test_trace_logging_keeps_bodies_with_secrets_redacted(tenant, sim):
-    created = (
-        tenant.client()
-        .post(
-            "/elements/api-v2/instances",
-            {
-                "element": {"key": "mixpanel"},
-                "name": "traced",
-                "configuration": SA_CONFIGURATION,
-                "traceLoggingEnabled": True,
-            },
-            format="json",
-        )
-        .json()
-    )
+def test_trace_logging_keeps_bodies_with_secrets_redacted(tenant, traced_instance):
+    created = traced_instance
     element = tenant.element_client(created["token"])
     made = element.post(f"{HUB}/service-accounts", {"username": "traced-bot"}, format="json")
     secret = made.json()["secret"]

@@ -146,23 +146,8 @@ def test_a_batch_without_insert_ids_is_not_retried_and_reported_whole(element, s
 
 @pytest.mark.django_db
 @pytest.mark.integration
-def test_a_traced_import_logs_its_events_as_json(tenant, sim):
-    from conftest import SA_CONFIGURATION
-
-    created = (
-        tenant.client()
-        .post(
-            "/elements/api-v2/instances",
-            {
-                "element": {"key": "mixpanel"},
-                "name": "traced",
-                "configuration": SA_CONFIGURATION,
-                "traceLoggingEnabled": True,
-            },
-            format="json",
-        )
-        .json()
-    )
+def test_a_traced_import_logs_its_events_as_json(tenant, traced_instance):
+    created = traced_instance
     client = tenant.element_client(created["token"])
     response = client.post(
         f"/mixpanel/import_events/{created['id']}", {"events": events(2)}, format="json"
