@@ -2,7 +2,9 @@
 simulator: what Mixpanel received, Mixpanel's body unchanged, the checks made before any vendor
 call, and the Query API's rate limit as a 429 with Retry-After."""
 
+import base64
 import json
+import os
 from urllib.parse import quote, urlencode
 
 import pytest
@@ -307,3 +309,42 @@ def test_query_rate_limit_is_429_with_retry_after(element, sim, fast_vendor):
     assert "Query rate limit exceeded" in body["providerMessage"]
     refused = [r for r in query_requests(sim, "/api/query/segmentation") if r["status"] == 429]
     assert refused  # Mixpanel itself refused: the platform passed its answer on
+
+
+def test_an_api_secret_alone_queries_too(tenant, sim):
+    created = tenant.client().post(
+        "/elements/api-v2/instances",
+        {
+            "element": {"key": "mixpanel"},
+            "name": "secret only",
+            "configuration": {"username": "sim-api-secret"},
+        },
+        format="json",
+    )
+    assert created.status_code == 200, created.content
+    response = tenant.element_client(created.json()["token"]).get(f"{HUB}/funnels")
+    assert response.status_code == 200, response.content
+    (received,) = query_requests(sim, "/api/query/funnels/list")
+    assert received["headers"]["Authorization"] == "Basic " + base64.b64encode(
+        b"sim-api-secret:"
+    ).decode("ascii")
+    assert "project_id" not in received["query"]  # only service accounts send it
+
+
+@pytest.mark.parametrize(
+    "region,host", [("US", "https://mixpanel.com"), ("EU", "https://eu.mixpanel.com")]
+)
+def test_the_regions_query_host(region, host, monkeypatch):
+    from elements.framework.dispatch import vendor_client
+    from elements.mixpanel import ELEMENT
+
+    monkeypatch.delenv("MIXPANEL_BASE_URL", raising=False)
+    assert vendor_client(ELEMENT, {"region": region}).hosts["app"] == host
+
+
+def test_queries_use_the_query_host(element, sim, monkeypatch):
+    """Only the query host (alias ``app``) leads to Mixpanel here: nothing listens elsewhere."""
+    monkeypatch.setenv("MIXPANEL_APP_BASE_URL", os.environ["MIXPANEL_BASE_URL"])
+    monkeypatch.setenv("MIXPANEL_BASE_URL", "http://127.0.0.1:9")
+    assert element.get(f"{HUB}/funnels").status_code == 200
+    assert element.get(f"{HUB}/revenue?{urlencode(DATES)}").status_code == 200
