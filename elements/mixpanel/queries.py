@@ -130,7 +130,7 @@ def ask(call: Call, path: str, params: dict, *, host_path: str = QUERY_API) -> R
 
 
 def _passing(*names: str):
-    """A handler sending the inputs ``names`` to ``path`` as they are, after the checks."""
+    """The inputs ``names``, unchanged, as Mixpanel's parameters of the same names."""
 
     def pick(inputs: dict) -> dict:
         return {name: inputs.get(name) for name in names}
@@ -139,6 +139,9 @@ def _passing(*names: str):
 
 
 def _handler(path: str, pick, *, prepare=None, host_path: str = QUERY_API):
+    """An operation's handler: the checks, Mixpanel's parameters (``pick``, then ``prepare``
+    with its own checks), one GET of ``path``."""
+
     def handler(call: Call) -> Result:
         _checked(call.inputs)
         params = pick(call.inputs)
@@ -147,12 +150,6 @@ def _handler(path: str, pick, *, prepare=None, host_path: str = QUERY_API):
         return ask(call, path, params, host_path=host_path)
 
     return handler
-
-
-def _on_required(inputs: dict, params: dict) -> dict:
-    if not inputs.get("on"):
-        raise _invalid("on", 'is required: the numeric property, e.g. properties["amount"]')
-    return params
 
 
 def _event_counts(inputs: dict, params: dict) -> dict:
@@ -346,9 +343,7 @@ OPERATIONS: tuple[Operation, ...] = (
         description="Counts of one event bucketed by a numeric property (on).",
         inputs=_inputs({**_NUMERIC_ON, "type": TYPE}, ("event", "from_date", "to_date", "on")),
         output=_SEGMENTATION_VALUES,
-        handler=_handler(
-            "/segmentation/numeric", _passing(*_NUMERIC_ON, "type"), prepare=_on_required
-        ),
+        handler=_handler("/segmentation/numeric", _passing(*_NUMERIC_ON, "type")),
     ),
     _query_operation(
         id="getSegmentationSum",
@@ -358,7 +353,7 @@ OPERATIONS: tuple[Operation, ...] = (
         description="The sum of a numeric property (on) of one event, per hour or day.",
         inputs=_inputs(_NUMERIC_ON, ("event", "from_date", "to_date", "on")),
         output=_RESULTS_BY_DATE,
-        handler=_handler("/segmentation/sum", _passing(*_NUMERIC_ON), prepare=_on_required),
+        handler=_handler("/segmentation/sum", _passing(*_NUMERIC_ON)),
     ),
     _query_operation(
         id="getSegmentationAverage",
@@ -368,7 +363,7 @@ OPERATIONS: tuple[Operation, ...] = (
         description="The average of a numeric property (on) of one event, per hour or day.",
         inputs=_inputs(_NUMERIC_ON, ("event", "from_date", "to_date", "on")),
         output=_RESULTS_BY_DATE,
-        handler=_handler("/segmentation/average", _passing(*_NUMERIC_ON), prepare=_on_required),
+        handler=_handler("/segmentation/average", _passing(*_NUMERIC_ON)),
     ),
     _query_operation(
         id="getActivityCounts",
