@@ -110,6 +110,8 @@ def assemble_inputs(
     }
     errors = []
     query_props = dict(op.properties_in("query"))
+    if not path_params:  # operation style has no resource path: its parameters come as query
+        query_props.update(path_props)
     for name, values in query.items():
         key = name[:-2] if name.endswith("[]") else name
         if key not in query_props:

@@ -48,11 +48,13 @@ def _parameters(op: Operation, *, operation_style: bool) -> list[dict]:
         )
     for location in ("path", "query"):
         for name, spec in op.properties_in(location):
+            # Operation style has no resource path: path parameters come as query parameters.
+            where = "query" if operation_style else location
             params.append(
                 {
                     "name": name,
-                    "in": location,
-                    "required": location == "path" or name in required,
+                    "in": where,
+                    "required": where == "path" or name in required,
                     "schema": without_location_hints(spec),
                     "description": spec.get("description", ""),
                 }

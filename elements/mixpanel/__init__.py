@@ -2,7 +2,7 @@
 
 from elements.framework.authentication import BasicAuthentication
 from elements.framework.definition import ConfigField, Element, ElementObject, ObjectField
-from elements.mixpanel import events, profiles, service_accounts
+from elements.mixpanel import events, profiles, queries, service_accounts
 from elements.mixpanel.bulk import ActivitiesSource, ServiceAccountsSource, UsersSource
 from elements.mixpanel.vendor import hosts, verify
 
@@ -93,6 +93,7 @@ OBJECTS = (
 )
 
 OPERATIONS = service_accounts.OPERATIONS + profiles.OPERATIONS + events.OPERATIONS
+OPERATIONS += queries.OPERATIONS
 
 ELEMENT = Element(
     id=13973,

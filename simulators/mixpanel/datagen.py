@@ -365,3 +365,35 @@ def profile_properties(i: int) -> dict:
 def profile(i: int) -> dict:
     """Generated engage result row ``{"$distinct_id": "user-<i>", "$properties": {...}}``."""
     return {"$distinct_id": profile_distinct_id(i), "$properties": profile_properties(i)}
+
+
+# --------------------------------------------------------------------------------------------
+# the query API's seed: events as dicts, saved funnels and a saved Insights report
+# --------------------------------------------------------------------------------------------
+
+# Saved funnels (``/funnels/list``); their numbers are computed from the generated events.
+SAVED_FUNNELS: tuple[dict, ...] = (
+    {"funnel_id": 7509, "name": "Signup funnel", "steps": ("Page View", "Signed Up", "Login")},
+    {
+        "funnel_id": 7510,
+        "name": "Purchase funnel",
+        "steps": ("Page View", "Add To Cart", "Purchase"),
+    },
+)
+FUNNEL_DEFAULT_LENGTH_DAYS = 14  # the saved funnels' conversion window
+
+# A saved Insights report (``/insights?bookmark_id=``): weekly counts of two events over the
+# last ``days`` days up to today (UTC).
+SAVED_INSIGHTS: dict[int, dict] = {
+    44001: {"name": "Logins and purchases", "events": ("Login", "Purchase"), "days": 28},
+}
+
+
+def iter_events(from_date: str | date, to_date: str | date, events_per_day: int) -> Iterator[dict]:
+    """Every generated event of the inclusive day range as a dict, in time order."""
+    if events_per_day <= 0:
+        return
+    for day in iter_dates(from_date, to_date):
+        day_start, day_seed = _day_params(day)
+        for k in range(events_per_day):
+            yield _fields_to_dict(_event_fields(day_start, day_seed, k, events_per_day))

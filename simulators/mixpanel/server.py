@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from . import endpoints as ep
+from . import query_api
 from .faults import Fault, FaultSet
 from .state import State
 
@@ -68,6 +69,8 @@ for _prefix in ("/api/query", "/api/2.0"):
     ROUTES[f"{_prefix}/engage"] = (QUERY, ("GET", "POST"), ep.engage_query)
     ROUTES[f"{_prefix}/events/top"] = (QUERY, ("GET", "POST"), ep.events_top)
     ROUTES[f"{_prefix}/export"] = (EXPORT, ("GET", "POST"), ep.export)
+    for _path, _endpoint in query_api.ENDPOINTS.items():
+        ROUTES[f"{_prefix}{_path}"] = (QUERY, ("GET", "POST"), _endpoint)
 ROUTES["/export"] = (EXPORT, ("GET", "POST"), ep.export)
 ROUTES["/import"] = (IMPORT, ("POST",), ep.import_events)
 ROUTES["/track"] = (TRACK, ("GET", "POST"), ep.track)
