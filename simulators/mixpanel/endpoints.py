@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from . import auth, datagen, ingest
+from .data_store import cohort_filter_members
 from .selector import SelectorError, compile_selector
 from .state import ROLES, State, parse_datetime
 
@@ -185,7 +186,13 @@ def _engage_match(state: State, params: dict) -> Any:
     single = params.get("distinct_id")
     if ids is None and single:
         ids = [single]
-    if ids is not None:
+    try:
+        cohort = cohort_filter_members(state, params.get("filter_by_cohort"))
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from None
+    if cohort is not None:
+        candidates = [did for did in cohort if ids is None or did in ids]
+    elif ids is not None:
         seen: set[str] = set()
         candidates = []
         for did in ids:
@@ -468,6 +475,9 @@ def import_events(ctx, req: Request) -> Reply:
     failed = []
     for i, ev in enumerate(events):
         err = ingest.validate_import_event(ev, strict, now)
+        if err is None:
+            with state.lock:  # $merge, $create_alias: as the ID-management version allows
+                err = state.data_management.identity_error(ev)
         if err is None:
             valid.append(ev)
         else:
