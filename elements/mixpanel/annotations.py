@@ -14,6 +14,7 @@ from elements.mixpanel.collections import (
     PAGE_INPUTS,
     date_range,
     page_of,
+    page_start,
     require_project_id,
     require_service_account,
 )
@@ -68,9 +69,10 @@ def list_annotations(
 
 
 def get_annotations(call: Call) -> Result:
+    start = page_start(call.inputs)
     from_date, to_date = date_range(call.inputs)
     annotations, status = list_annotations(call, from_date=from_date, to_date=to_date)
-    page, headers = page_of(annotations, call.inputs)
+    page, headers = page_of(annotations, call.inputs, start)
     return Result(page, headers=headers, vendor_status=status)
 
 

@@ -8,7 +8,7 @@ import json
 
 from elements.framework.definition import Call, Operation, Result
 from elements.framework.vendor import VendorGarbage
-from elements.mixpanel.collections import PAGE_INPUTS, page_of
+from elements.mixpanel.collections import PAGE_INPUTS, page_of, page_start
 from elements.mixpanel.profiles import MAX_PAGE_SIZE, engage
 from elements.mixpanel.schemas import PROFILE
 from elements.mixpanel.vendor import project_query
@@ -70,8 +70,9 @@ def cohort_members_page(
 
 
 def get_cohorts(call: Call) -> Result:
+    start = page_start(call.inputs)
     cohorts, status = list_cohorts(call)
-    page, headers = page_of(cohorts, call.inputs)
+    page, headers = page_of(cohorts, call.inputs, start)
     return Result(page, headers=headers, vendor_status=status)
 
 

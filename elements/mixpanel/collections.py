@@ -39,10 +39,17 @@ def _valid_offset(data: dict) -> bool:
     return isinstance(offset, int) and not isinstance(offset, bool) and offset > 0
 
 
-def page_of(items: list, inputs: Mapping) -> tuple[list, dict]:
-    """One page of a whole list, and the next-page header when more remain."""
+def page_start(inputs: Mapping) -> int:
+    """Where the page asked for starts; 400 for a cursor this API did not issue. Read before
+    any vendor call."""
+    token = inputs.get("nextPage")
+    return decode_token(token, _valid_offset)["o"] if token else 0
+
+
+def page_of(items: list, inputs: Mapping, start: int) -> tuple[list, dict]:
+    """The page of a whole list that starts at ``start``, and the next-page header when more
+    remain."""
     size = inputs.get("pageSize") or platform_settings.DEFAULT_PAGE_SIZE
-    start = decode_token(inputs["nextPage"], _valid_offset)["o"] if inputs.get("nextPage") else 0
     page = items[start : start + size]
     headers = {}
     if start + size < len(items):

@@ -14,6 +14,7 @@ from elements.framework.vendor import VendorGarbage
 from elements.mixpanel.collections import (
     PAGE_INPUTS,
     page_of,
+    page_start,
     require_project_id,
     require_service_account,
 )
@@ -45,8 +46,9 @@ def list_lookup_tables(call: Call) -> tuple[list[dict], int]:
 
 
 def get_lookup_tables(call: Call) -> Result:
+    start = page_start(call.inputs)
     tables, status = list_lookup_tables(call)
-    page, headers = page_of(tables, call.inputs)
+    page, headers = page_of(tables, call.inputs, start)
     return Result(page, headers=headers, vendor_status=status)
 
 
