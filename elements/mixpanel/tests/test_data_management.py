@@ -478,3 +478,30 @@ def test_listing_lookup_tables_needs_a_service_account(secret_only, sim):
         f"{HUB}/lookup-tables/{ACCOUNTS}", "a,b\n1,2\n", content_type="text/csv"
     )
     assert fields_of(response) == {"project_id"}
+
+
+# --- documents --------------------------------------------------------------------------------
+
+
+def test_documents_show_the_csv_body_and_where_operation_style_takes_the_path_parameters(tenant):
+    doc = tenant.client().get("/elements/api-v2/elements/mixpanel/docs").json()
+    resource = doc["paths"]["/hubs/general/lookup-tables/{id}"]["put"]
+    assert list(resource["requestBody"]["content"]) == ["text/csv"]
+    assert resource["requestBody"]["content"]["text/csv"]["schema"]["type"] == "string"
+    assert [(p["name"], p["in"]) for p in resource["parameters"]] == [("id", "path")]
+    assert {"413", "415"} <= set(resource["responses"])
+    operation = doc["paths"]["/mixpanel/replace_lookup_table/{instanceId}"]["put"]
+    assert list(operation["requestBody"]["content"]) == ["text/csv"]
+    assert [(p["name"], p["in"]) for p in operation["parameters"]] == [
+        ("instanceId", "path"),
+        ("id", "query"),
+    ]
+    update = doc["paths"]["/mixpanel/update_annotation/{instanceId}"]["patch"]
+    assert "id" in update["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    members = doc["paths"]["/mixpanel/get_cohort_members/{instanceId}"]["get"]
+    assert ("cohortId", "query") in [(p["name"], p["in"]) for p in members["parameters"]]
+
+    schema = APIClient().get("/mixpanel/replace_lookup_table").json()
+    assert schema["method"] == "PUT"
+    assert set(schema["input_schema"]["properties"]) == {"id", "csv"}
+    assert "x-in" not in json.dumps(schema)
