@@ -210,10 +210,26 @@ def _engage_match(state: State, params: dict) -> Any:
     return [did for did in candidates if pred(get(did), None)]
 
 
+def _engage_params(req: Request) -> dict:
+    """Query string and form body, and a JSON object body as Airbyte sends one (reference part 2
+    §1.8; its values as the text a form would carry)."""
+    params = req.params
+    if not req.body or req.content_type != "application/json":
+        return params
+    try:
+        body = json.loads(req.body)
+    except ValueError:
+        raise ApiError(400, "request body must be valid JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "request body must be a JSON object")
+    texts = {k: v if isinstance(v, str) else json.dumps(v) for k, v in body.items()}
+    return {**params, **texts}
+
+
 def engage_query(ctx, req: Request) -> Reply:
     principal = _auth(ctx, req, auth.QUERY)
     state: State = ctx.state
-    params = req.params
+    params = _engage_params(req)
     max_ps = state.settings["engage_max_page_size"]
     page = _int_param(params, "page", 0)
     page_size = min(_int_param(params, "page_size", max_ps, 1), max_ps)

@@ -505,3 +505,22 @@ def test_documents_show_the_csv_body_and_where_operation_style_takes_the_path_pa
     assert schema["method"] == "PUT"
     assert set(schema["input_schema"]["properties"]) == {"id", "csv"}
     assert "x-in" not in json.dumps(schema)
+
+
+def test_a_traced_csv_upload_is_logged_with_its_inputs(tenant, traced_instance, sim):
+    from usage.models import UsageRecord
+
+    client = tenant.element_client(traced_instance["token"])
+    response = client.put(f"{HUB}/lookup-tables/{ACCOUNTS}", "k,v\n1,a\n", content_type="text/csv")
+    assert response.status_code == 200, response.content
+    record = UsageRecord.objects.get(request_id=response["Elements-Request-Id"])
+    assert record.operation == "replace_lookup_table"
+    assert record.request_body == {"id": ACCOUNTS, "csv": "k,v\n1,a\n"}
+
+
+def test_mixpanels_query_rate_limit_on_cohorts_is_429_with_retry_after(element, sim):
+    sim.configure(rate_limits={"enabled": True, "query_per_hour": 0})
+    response = element.get(f"{HUB}/cohorts")
+    body = errors_of(response, 429)
+    assert body["providerStatus"] == 429 and "rate limit" in body["providerMessage"]
+    assert int(response["Retry-After"]) > 0

@@ -99,6 +99,17 @@ def test_engage_filter_by_cohort_pages_the_members(sim):
     assert [r["$distinct_id"] for r in second["results"]] == members[2:4]
 
 
+@pytest.mark.parametrize("cohort_filter", ['{"id": 1003}', {"id": 1003}])
+def test_engage_takes_the_cohort_filter_in_a_json_body_as_airbyte_sends_it(sim, cohort_filter):
+    body = {"filter_by_cohort": cohort_filter, "page_size": 2}
+    path = f"/api/query/engage?project_id={PROJECT}&page=0"
+    status, answer = jcall(sim, "POST", path, body, auth=SA)
+    assert status == 200 and answer["total"] == 3
+    assert [r["$distinct_id"] for r in answer["results"]] == ["user-0", "user-1"]
+    status, answer = jcall(sim, "POST", path, [1], auth=SA)
+    assert status == 400 and "JSON object" in answer["error"]
+
+
 @pytest.mark.parametrize(
     "value,message",
     [("{", "valid JSON"), ('{"name": 1}', '{"id"'), ('{"id": 999}', "does not exist")],
