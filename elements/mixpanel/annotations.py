@@ -1,8 +1,9 @@
 """Annotations (Mixpanel's app API, reference part 2 §2): list, create, read, update, delete.
 
-The app API takes a service account and the project id in the path. ``list_annotations`` is
-the vendor call, kept apart from the operations so that bulk objects and event pollers can
-build on it.
+The app API takes a service account and the project id in the path; an instance holding the
+project's API secret alone can still list annotations, through the older query API list.
+``list_annotations`` is the vendor call, kept apart from the operations so that bulk objects
+and event pollers can build on it.
 """
 
 from datetime import date, datetime
@@ -18,9 +19,11 @@ from elements.mixpanel.collections import (
     require_project_id,
     require_service_account,
 )
+from elements.mixpanel.vendor import uses_service_account
 from platform_core.exceptions import ValidationFailed
 
 VENDOR_PATH = "/api/app/projects/{projectId}/annotations"
+LEGACY_PATH = "/api/2.0/annotations"  # the list, for an instance with the API secret alone
 MIXPANEL_DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 ANNOTATION = {
@@ -56,13 +59,25 @@ def list_annotations(
     call: Call, *, from_date: date | None = None, to_date: date | None = None
 ) -> tuple[list[dict], int]:
     """The project's annotations between two days (inclusive; either may be open), and the
-    vendor's status."""
-    query = {
-        "fromDate": from_date.isoformat() if from_date else None,
-        "toDate": to_date.isoformat() if to_date else None,
+    vendor's status. An instance with the API secret alone reads the older list
+    (``/api/2.0/annotations``), whose records have no ``user`` or ``tags``."""
+    days = {
+        "from": from_date.isoformat() if from_date else None,
+        "to": to_date.isoformat() if to_date else None,
     }
-    response = call.vendor.request("GET", "app", _path(call), query=query, idempotent=True)
-    annotations = _results(response, list)
+    if uses_service_account(call.configuration):
+        query = {"fromDate": days["from"], "toDate": days["to"]}
+        response = call.vendor.request("GET", "app", _path(call), query=query, idempotent=True)
+        annotations = _results(response, list)
+    else:
+        query = {"from_date": days["from"], "to_date": days["to"]}
+        response = call.vendor.request("GET", "app", LEGACY_PATH, query=query, idempotent=True)
+        body = response.json()
+        annotations = body.get("annotations") if isinstance(body, dict) else None
+        if not isinstance(annotations, list):
+            raise VendorGarbage(
+                "Mixpanel's annotation list had no annotations.", provider_status=response.status
+            )
     if not all(isinstance(a, dict) for a in annotations):
         raise VendorGarbage("Mixpanel's annotation list had non-objects.")
     return annotations, response.status

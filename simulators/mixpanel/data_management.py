@@ -119,10 +119,8 @@ def annotations(ctx, req: Request, project_id: int) -> Reply:
             data = store(state)
             results = []
             for annotation in sorted(data.annotations.values(), key=lambda a: a["date"]):
-                day = datetime.strptime(annotation["date"][:10], "%Y-%m-%d").date()
-                if (from_date and day < from_date) or (to_date and day > to_date):
-                    continue
-                results.append(data.annotation_view(annotation))
+                if _within(annotation, from_date, to_date):
+                    results.append(data.annotation_view(annotation))
         return ok_json({"status": "ok", "results": results})
     _project_member(ctx, req, project_id, write=True)
     body = _json_object(req)
@@ -136,6 +134,33 @@ def annotations(ctx, req: Request, project_id: int) -> Reply:
             date=fields["date"], description=fields["description"], tags=fields.get("tags", [])
         )
         return ok_json({"status": "ok", "results": data.annotation_view(annotation)}, 201)
+
+
+def legacy_annotations(ctx, req: Request) -> Reply:
+    """``GET /api/2.0/annotations`` (``from_date``, ``to_date``): the older list that takes the
+    project's API secret too, as Airbyte and tap-mixpanel call it (reference part 2 §2)."""
+    _auth(ctx, req, auth.QUERY)
+    state = ctx.state
+    from_date, to_date = _date_param(req, "from_date"), _date_param(req, "to_date")
+    with state.lock:
+        found = sorted(store(state).annotations.values(), key=lambda a: a["date"])
+        project_id = state.settings["project_id"]
+        results = [
+            {
+                "id": a["id"],
+                "project_id": project_id,
+                "date": a["date"],
+                "description": a["description"],
+            }
+            for a in found
+            if _within(a, from_date, to_date)
+        ]
+    return ok_json({"annotations": results})
+
+
+def _within(annotation: dict, from_date, to_date) -> bool:
+    day = datetime.strptime(annotation["date"][:10], "%Y-%m-%d").date()
+    return not ((from_date and day < from_date) or (to_date and day > to_date))
 
 
 def annotation(ctx, req: Request, project_id: int, annotation_id: int) -> Reply:
@@ -270,10 +295,12 @@ _ROUTES: list[tuple[re.Pattern, dict[str, Callable], Callable]] = [
 
 def query_routes(family: str) -> dict[str, tuple[str, tuple[str, ...], Any]]:
     """Exact-path routes of the query API, for ``server.ROUTES``."""
-    return {
+    routes = {
         f"{prefix}/cohorts/list": (family, ("GET", "POST"), cohorts_list)
         for prefix in ("/api/query", "/api/2.0")
     }
+    routes["/api/2.0/annotations"] = (family, ("GET",), legacy_annotations)
+    return routes
 
 
 def match(method: str, path: str) -> Callable[[Any, Request], Reply] | None:

@@ -252,8 +252,24 @@ def test_annotation_inputs_are_checked_before_any_vendor_call(
     assert not [r for r in sim.requests() if "/annotations" in r["path"]]
 
 
-def test_annotations_need_service_account_credentials(secret_only, sim):
-    body = errors_of(secret_only.get(f"{HUB}/annotations"))
+def test_a_secret_only_instance_lists_annotations_through_the_older_list(secret_only, sim):
+    response = secret_only.get(f"{HUB}/annotations?from_date=2024-05-02")
+    assert response.status_code == 200, response.content
+    assert [(a["id"], a["description"]) for a in response.json()] == [
+        (102, "Spring campaign"),
+        (103, "Pricing page redesign"),
+    ]
+    request = last(sim, "/api/2.0/annotations", "GET")
+    assert request["query"] == {"from_date": "2024-05-02"}
+    assert request["headers"]["Authorization"] == SECRET_BASIC
+
+
+def test_changing_annotations_needs_service_account_credentials(secret_only, sim):
+    body = errors_of(
+        secret_only.post(
+            f"{HUB}/annotations", {"date": "2024-07-01", "description": "x"}, format="json"
+        )
+    )
     assert [e["field"] for e in body["errors"]] == ["password"]
     assert "PATCH /instances/{id}" in body["message"]
     assert not sim.requests()

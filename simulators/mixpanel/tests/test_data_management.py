@@ -186,6 +186,26 @@ def test_annotation_validation(sim, method, path, body, status, message):
     assert got == status and message in answer["error"] and answer["status"] == "error"
 
 
+def test_the_older_annotation_list_takes_the_api_secret(sim):
+    path = "/api/2.0/annotations?from_date=2024-05-02&to_date=2024-05-31"
+    status, body = jcall(sim, "GET", path, auth=SECRET)
+    assert (status, body) == (
+        200,
+        {
+            "annotations": [
+                {
+                    "id": 102,
+                    "project_id": PROJECT,
+                    "date": "2024-05-10 12:00:00",
+                    "description": "Spring campaign",
+                }
+            ]
+        },
+    )
+    assert jcall(sim, "GET", "/api/2.0/annotations", auth=SA)[0] == 400  # no project_id
+    assert jcall(sim, "GET", "/api/2.0/annotations?from_date=May", auth=SECRET)[0] == 400
+
+
 def test_annotations_take_a_member_service_account_only(sim):
     assert jcall(sim, "GET", ANNOTATIONS, auth=SECRET)[0] == 401
     assert jcall(sim, "GET", "/api/app/projects/9999/annotations", auth=SA)[0] == 403
