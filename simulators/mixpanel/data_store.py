@@ -163,7 +163,7 @@ class DataStore:
                     raise ValueError(f"{key} must be a string")
                 cohort[key] = data[key]
         if "created" in data:
-            _parse_annotation_date(data["created"], "created")
+            parse_annotation_date(data["created"], "created")
         if "is_visible" in data:
             if data["is_visible"] not in (0, 1, True, False):
                 raise ValueError("is_visible must be 0 or 1")
@@ -216,7 +216,7 @@ class DataStore:
             raise ValueError(f"unknown annotation keys: {', '.join(sorted(unknown))}")
         if annotation_id is None:
             annotation = self.add_annotation(
-                date=_parse_annotation_date(data.get("date", now_text()), "date"),
+                date=parse_annotation_date(data.get("date", now_text()), "date"),
                 description=_text(data.get("description", ""), "description"),
                 tags=self.check_tags(data.get("tags", [])),
             )
@@ -225,7 +225,7 @@ class DataStore:
         if annotation is None:
             raise KeyError(annotation_id)
         if "date" in data:
-            annotation["date"] = _parse_annotation_date(data["date"], "date")
+            annotation["date"] = parse_annotation_date(data["date"], "date")
         if "description" in data:
             annotation["description"] = _text(data["description"], "description")
         if "tags" in data:
@@ -350,7 +350,7 @@ def _text(value: Any, name: str) -> str:
     return value
 
 
-def _parse_annotation_date(value: Any, name: str) -> str:
+def parse_annotation_date(value: Any, name: str) -> str:
     """``YYYY-MM-DD HH:MM:SS`` (or a bare date, as midnight); raises ValueError."""
     if isinstance(value, str):
         for fmt in (ANNOTATION_DATE_FORMAT, "%Y-%m-%d"):
@@ -359,6 +359,3 @@ def _parse_annotation_date(value: Any, name: str) -> str:
             except ValueError:
                 continue
     raise ValueError(f"{name} must be formatted YYYY-MM-DD HH:MM:SS")
-
-
-parse_annotation_date = _parse_annotation_date
