@@ -132,14 +132,8 @@ class DataStore:
         """Add (no id) or change a cohort from the control API. Raises ValueError."""
         if not isinstance(data, dict):
             raise ValueError("a cohort must be a JSON object")
-        unknown = (
-            set(data)
-            - {"id", "name", "description", "created", "is_visible"}
-            - {
-                "selector",
-                "distinct_ids",
-            }
-        )
+        keys = {"id", "name", "description", "created", "is_visible", "selector", "distinct_ids"}
+        unknown = set(data) - keys
         if unknown:
             raise ValueError(f"unknown cohort keys: {', '.join(sorted(unknown))}")
         if cohort_id is None:
