@@ -181,7 +181,7 @@ class ElementCallView(ABC, View):
         call.inputs = dispatch.request_inputs(
             op,
             raw=request.body,
-            content_type=request.content_type,
+            content_type=request.META.get("CONTENT_TYPE", ""),  # with its charset
             query={k: request.GET.getlist(k) for k in request.GET},
             path_params=path_params,
             may_stay_raw=not instance.trace_logging_enabled,

@@ -112,13 +112,25 @@ class Call:
 _PATH_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
+@dataclass(frozen=True)
+class TextBody:
+    """A request body that is text rather than JSON (a CSV upload): the input property that
+    receives it, whole, and the media types it may be sent as (any other is 415)."""
+
+    property: str
+    media_types: tuple[str, ...] = ("text/csv",)
+
+
 @dataclass(frozen=True, eq=False)  # compared and hashed by identity: one object per operation
 class Operation:
     """One thing an element can do, reachable in resource style, operation style, or both.
 
     ``input_schema`` is a JSON Schema object; each property may say where it comes from with
     ``"x-in": "path" | "query" | "body"`` (default: query for GET/DELETE, body otherwise).
-    ``array_body`` names the property a bare JSON array body is placed under.
+    ``array_body`` names the property a bare JSON array body is placed under; ``text_body``
+    says the body is text (CSV), not JSON, and which property receives it.
+    A path property has no path in operation style (``/mixpanel/{name}/{instanceId}``): there
+    it comes from the query (GET, DELETE, or a text body) or the JSON body.
     ``raw_inputs``, optional, is a fast path for large bodies: the inputs read straight from the
     raw JSON body when it is plainly valid (values may stay undecoded, e.g. ``msgspec.Raw``),
     or None to take the general path (parse, assemble, validate), which explains any error.
@@ -137,6 +149,7 @@ class Operation:
     object_name: str | None = None
     idempotent: bool = False
     array_body: str | None = None
+    text_body: TextBody | None = None
     raw_inputs: Callable[[bytes], dict | None] | None = None
     # Output keys that hold secrets meant for the caller alone (never logged, even traced).
     secret_output_keys: tuple[str, ...] = ()
@@ -159,15 +172,19 @@ class Operation:
     def path_params(self) -> tuple[str, ...]:
         return tuple(_PATH_PARAM.findall(self.path or ""))
 
-    def location_of(self, prop: str) -> str:
+    def location_of(self, prop: str, *, operation_style: bool = False) -> str:
         spec = self.input_schema.get("properties", {}).get(prop, {})
-        if "x-in" in spec:
-            return spec["x-in"]
-        return "query" if self.method in ("GET", "DELETE") else "body"
+        location = spec.get("x-in")
+        if location is None or (location == "path" and operation_style):
+            query_only = self.method in ("GET", "DELETE") or self.text_body is not None
+            return "query" if query_only else "body"
+        return location
 
-    def properties_in(self, location: str) -> Iterator[tuple[str, Mapping]]:
+    def properties_in(
+        self, location: str, *, operation_style: bool = False
+    ) -> Iterator[tuple[str, Mapping]]:
         for prop, spec in self.input_schema.get("properties", {}).items():
-            if self.location_of(prop) == location:
+            if self.location_of(prop, operation_style=operation_style) == location:
                 yield prop, spec
 
 

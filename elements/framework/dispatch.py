@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from elements.framework.definition import Call, Element, Operation, Result
+from elements.framework.definition import Call, Element, Operation, Result, TextBody
 from elements.framework.registry import all_elements
 from elements.framework.vendor import Deadline, Vendor, VendorClient, VendorGarbage
 from platform_core.exceptions import BadRequest, NotFound, PlatformError, ValidationFailed
@@ -102,16 +102,16 @@ def assemble_inputs(
     op: Operation, *, query: Mapping[str, list[str]], body: Any, path_params: Mapping[str, str]
 ) -> dict:
     """One input dict from path, query string and JSON body, as the schema says where each
-    property comes from. Unknown query parameters and body keys are 400."""
+    property comes from. Unknown query parameters and body keys are 400. No path parameters
+    means operation style, where the path's properties come from the query or the body."""
+    operation_style = not path_params
     path_props = dict(op.properties_in("path"))
     inputs: dict[str, Any] = {
         name: _coerce_query_value([value], path_props.get(name, {}))
         for name, value in path_params.items()
     }
     errors = []
-    query_props = dict(op.properties_in("query"))
-    if not path_params:  # operation style has no resource path: its parameters come as query
-        query_props.update(path_props)
+    query_props = dict(op.properties_in("query", operation_style=operation_style))
     for name, values in query.items():
         key = name[:-2] if name.endswith("[]") else name
         if key not in query_props:
@@ -126,7 +126,7 @@ def assemble_inputs(
                 "The request body must be a JSON object.",
                 errors=[{"field": "body", "message": "must be an object"}],
             )
-        body_props = {name for name, _ in op.properties_in("body")}
+        body_props = {name for name, _ in op.properties_in("body", operation_style=operation_style)}
         for key, value in body.items():
             if key not in body_props:
                 errors.append({"field": str(key)[:100], "message": "unknown field"})
@@ -254,12 +254,40 @@ def request_inputs(
             inputs = op.raw_inputs(raw)
             if inputs is not None:
                 return inputs
-    return assemble_inputs(
-        op,
-        query=query,
-        body=parse_body(raw, content_type=content_type),
-        path_params=path_params,
-    )
+    if op.text_body is not None:
+        body = parse_text_body(raw, content_type=content_type, text_body=op.text_body)
+    else:
+        body = parse_body(raw, content_type=content_type)
+    return assemble_inputs(op, query=query, body=body, path_params=path_params)
+
+
+def parse_text_body(raw: bytes, *, content_type: str, text_body: TextBody) -> dict | None:
+    """A text body (a CSV upload) as ``{property: text}``, or None when there is none. Only
+    the operation's media types are accepted (415 otherwise); the text is decoded with the
+    charset the request names, UTF-8 by default. The body limit was applied before."""
+    if not raw:
+        return None
+    media_type, _, params = (content_type or "").partition(";")
+    media_type = media_type.strip().lower()
+    if media_type not in text_body.media_types:
+        accepted = ", ".join(text_body.media_types)
+        raise PlatformError(f"Unsupported Content-Type: send {accepted}.", status_code=415)
+    charset = "utf-8"
+    for param in params.split(";"):
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset" and value.strip():
+            charset = value.strip().strip('"')
+    field = text_body.property
+    try:
+        text = raw.decode(charset)
+    except (LookupError, UnicodeDecodeError):
+        raise ValidationFailed(
+            f"The request body is not {charset[:40]} text.",
+            errors=[{"field": field, "message": f"must be text in {charset[:40]}"}],
+        ) from None
+    if "\x00" in text:
+        raise ValidationFailed(errors=[{"field": field, "message": "must not contain NUL"}])
+    return {field: text}
 
 
 def parse_body(raw: bytes, *, content_type: str) -> Any:

@@ -47,14 +47,12 @@ def _parameters(op: Operation, *, operation_style: bool) -> list[dict]:
             }
         )
     for location in ("path", "query"):
-        for name, spec in op.properties_in(location):
-            # Operation style has no resource path: path parameters come as query parameters.
-            where = "query" if operation_style else location
+        for name, spec in op.properties_in(location, operation_style=operation_style):
             params.append(
                 {
                     "name": name,
-                    "in": where,
-                    "required": where == "path" or name in required,
+                    "in": location,
+                    "required": location == "path" or name in required,
                     "schema": without_location_hints(spec),
                     "description": spec.get("description", ""),
                 }
@@ -62,8 +60,16 @@ def _parameters(op: Operation, *, operation_style: bool) -> list[dict]:
     return params
 
 
-def _request_body(op: Operation) -> dict | None:
-    body_props = dict(op.properties_in("body"))
+def _request_body(op: Operation, *, operation_style: bool) -> dict | None:
+    if op.text_body is not None:
+        spec = op.input_schema["properties"][op.text_body.property]
+        schema = without_location_hints(spec)
+        return {
+            "required": True,
+            "description": spec.get("description", ""),
+            "content": {media_type: {"schema": schema} for media_type in op.text_body.media_types},
+        }
+    body_props = dict(op.properties_in("body", operation_style=operation_style))
     if not body_props:
         return None
     required = [p for p in op.input_schema.get("required", ()) if p in body_props]
@@ -88,7 +94,7 @@ def operation_object(op: Operation, *, operation_style: bool, id_prefix: str = "
             },
         }
     }
-    body = _request_body(op)
+    body = _request_body(op, operation_style=operation_style)
     for status in sorted({*CALL_ERRORS, *(BODY_ERRORS if body else ())}):
         responses[str(status)] = {
             "description": ERROR_DESCRIPTIONS[status],

@@ -335,6 +335,21 @@ def _filled_path(path: str) -> str:
     return re.sub(r"\{[^}]+\}", "1", path)
 
 
+def _operation_style_call(op) -> tuple[str, dict | None]:
+    """The query string and JSON body that carry an operation's path parameters in operation
+    style (where they have no path), filled as ``_filled_path`` fills the path."""
+    from urllib.parse import urlencode
+
+    query, body = {}, {}
+    for name in op.path_params:
+        spec = op.input_schema.get("properties", {}).get(name, {})
+        if op.location_of(name, operation_style=True) == "query":
+            query[name] = "1"
+        else:
+            body[name] = 1 if spec.get("type") == "integer" else "1"
+    return ("?" + urlencode(query) if query else ""), (body or None)
+
+
 def _error_shape(response) -> dict:
     body = response.json()
     assert body["requestId"] == response["Elements-Request-Id"], body
@@ -492,10 +507,9 @@ class ElementConformance:
                     assert op.method in refused["Allow"], (op.id, refused["Allow"])
                     routed = True
             if op.name:
-                # The resource path's parameters, filled alike, come as query parameters.
-                filled = "&".join(f"{p}=1" for p in op.path_params)
-                url = f"/{element.key}/{op.name}/{instance['id']}"
-                answers.append(element_call(op.method, f"{url}?{filled}" if filled else url))
+                query, body = _operation_style_call(op)
+                url = f"/{element.key}/{op.name}/{instance['id']}{query}"
+                answers.append(element_call(op.method, url, body))
             for response in answers:
                 assert response.status_code != 405, (op.id, response.content)
                 if response.status_code >= 400:

@@ -2,7 +2,16 @@
 
 from elements.framework.authentication import BasicAuthentication
 from elements.framework.definition import ConfigField, Element, ElementObject, ObjectField
-from elements.mixpanel import events, profiles, queries, service_accounts
+from elements.mixpanel import (
+    annotations,
+    cohorts,
+    events,
+    identities,
+    lookup_tables,
+    profiles,
+    queries,
+    service_accounts,
+)
 from elements.mixpanel.bulk import ActivitiesSource, ServiceAccountsSource, UsersSource
 from elements.mixpanel.vendor import hosts, verify
 
@@ -94,6 +103,8 @@ OBJECTS = (
 
 OPERATIONS = service_accounts.OPERATIONS + profiles.OPERATIONS + events.OPERATIONS
 OPERATIONS += queries.OPERATIONS
+OPERATIONS += cohorts.OPERATIONS + annotations.OPERATIONS
+OPERATIONS += identities.OPERATIONS + lookup_tables.OPERATIONS
 
 ELEMENT = Element(
     id=13973,

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from . import auth, datagen, ingest
+from .data_store import cohort_filter_members
 from .selector import SelectorError, compile_selector
 from .state import ROLES, State, parse_datetime
 
@@ -185,7 +186,13 @@ def _engage_match(state: State, params: dict) -> Any:
     single = params.get("distinct_id")
     if ids is None and single:
         ids = [single]
-    if ids is not None:
+    try:
+        cohort = cohort_filter_members(state, params.get("filter_by_cohort"))
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from None
+    if cohort is not None:
+        candidates = [did for did in cohort if ids is None or did in ids]
+    elif ids is not None:
         seen: set[str] = set()
         candidates = []
         for did in ids:
@@ -203,10 +210,26 @@ def _engage_match(state: State, params: dict) -> Any:
     return [did for did in candidates if pred(get(did), None)]
 
 
+def _engage_params(req: Request) -> dict:
+    """Query string and form body, and a JSON object body as Airbyte sends one (reference part 2
+    §1.8; its values as the text a form would carry)."""
+    params = req.params
+    if not req.body or req.content_type != "application/json":
+        return params
+    try:
+        body = json.loads(req.body)
+    except ValueError:
+        raise ApiError(400, "request body must be valid JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "request body must be a JSON object")
+    texts = {k: v if isinstance(v, str) else json.dumps(v) for k, v in body.items()}
+    return {**params, **texts}
+
+
 def engage_query(ctx, req: Request) -> Reply:
     principal = _auth(ctx, req, auth.QUERY)
     state: State = ctx.state
-    params = req.params
+    params = _engage_params(req)
     max_ps = state.settings["engage_max_page_size"]
     page = _int_param(params, "page", 0)
     page_size = min(_int_param(params, "page_size", max_ps, 1), max_ps)
@@ -468,6 +491,9 @@ def import_events(ctx, req: Request) -> Reply:
     failed = []
     for i, ev in enumerate(events):
         err = ingest.validate_import_event(ev, strict, now)
+        if err is None:
+            with state.lock:  # $merge, $create_alias: as the ID-management version allows
+                err = state.data_management.identity_error(ev)
         if err is None:
             valid.append(ev)
         else:

@@ -21,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
+from . import data_management as dm
 from . import endpoints as ep
 from . import query_api
 from .faults import Fault, FaultSet
@@ -76,6 +77,7 @@ ROUTES["/import"] = (IMPORT, ("POST",), ep.import_events)
 ROUTES["/track"] = (TRACK, ("GET", "POST"), ep.track)
 ROUTES["/engage"] = (ENGAGE_INGEST, ("GET", "POST"), ep.engage_update)
 ROUTES["/api/app/me"] = (APP, ("GET",), ep.app_me)
+ROUTES.update(dm.query_routes(QUERY))
 for _k in list(ROUTES):
     if _k != "/":
         ROUTES[_k + "/"] = ROUTES[_k]
@@ -352,7 +354,10 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             query = dict(parse_qsl(qs, keep_blank_values=True)) if qs else {}
             req = ep.Request(method, path, raw_path, query, self.headers, body)
             try:
-                if route is not None:
+                data_route = dm.match(method, path) if route is None else None
+                if data_route is not None:
+                    result = data_route(server, req)
+                elif route is not None:
                     if method not in route[1]:
                         raise ep.ApiError(405, f"method {method} not allowed on {path}")
                     result = route[2](server, req)
@@ -596,6 +601,9 @@ class SimulatorHandler(BaseHTTPRequestHandler):
     def _control_op(
         self, method: str, name: str, data: Any, qs: str, state: State, server: SimulatorServer
     ) -> Any:
+        data_control = dm.control(method, name, data, state)
+        if data_control is not None:
+            return data_control
         if name == "health" and method == "GET":
             return {"status": "ok"}
         if name == "reset" and method == "POST":

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from . import datagen
+from .data_store import DataStore
 
 __all__ = [
     "DEFAULT_API_SECRET",
@@ -238,6 +239,7 @@ class State:
             self.query_windows: dict[int, RateWindow] = {}
             self.export_windows: dict[int, RateWindow] = {}
             self.ingest_windows: dict[int, deque] = {}
+            self.data_management = DataStore()  # cohorts, annotations, lookup tables, identity
             if self._overrides:
                 self.configure(self._overrides)
 

@@ -133,3 +133,39 @@ class SimulatorProcess(process.SimulatorProcess):
         from urllib.parse import quote
 
         return self._control("GET", "profiles/" + quote(distinct_id, safe=""))
+
+    # Data management (simulators/mixpanel/data_management.py): cohorts, annotations, lookup
+    # tables and identity, as event-polling and element tests change them.
+    def cohorts(self) -> list[dict]:
+        return self._control("GET", "cohorts")
+
+    def add_cohort(self, **cohort: Any) -> dict:
+        return self._control("POST", "cohorts", cohort)
+
+    def change_cohort(self, cohort_id: int, **changes: Any) -> dict:
+        return self._control("PATCH", f"cohorts/{cohort_id}", changes)
+
+    def delete_cohort(self, cohort_id: int) -> Any:
+        return self._control("DELETE", f"cohorts/{cohort_id}")
+
+    def annotations(self) -> list[dict]:
+        return self._control("GET", "annotations")
+
+    def add_annotation(self, **annotation: Any) -> dict:
+        return self._control("POST", "annotations", annotation)
+
+    def change_annotation(self, annotation_id: int, **changes: Any) -> dict:
+        return self._control("PATCH", f"annotations/{annotation_id}", changes)
+
+    def delete_annotation(self, annotation_id: int) -> Any:
+        return self._control("DELETE", f"annotations/{annotation_id}")
+
+    def lookup_tables(self) -> list[dict]:
+        return self._control("GET", "lookup-tables")
+
+    def identity(self, id_management: str | None = None) -> dict:
+        """The identity clusters and aliases; with ``id_management`` ("simplified",
+        "original", "legacy"), switch the project's ID-management version first."""
+        if id_management is None:
+            return self._control("GET", "identity")
+        return self._control("POST", "identity", {"id_management": id_management})
