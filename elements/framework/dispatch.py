@@ -16,6 +16,7 @@ import orjson
 
 from elements.framework.definition import Call, Element, Operation, Result
 from elements.framework.registry import all_elements
+from elements.framework.requirements import check_configuration
 from elements.framework.vendor import Deadline, Vendor, VendorClient, VendorGarbage
 from platform_core.exceptions import BadRequest, NotFound, PlatformError, ValidationFailed
 from platform_core.validation import schema_errors
@@ -99,10 +100,17 @@ def _coerce_query_value(values: list[str], spec: Mapping) -> Any:
 
 
 def assemble_inputs(
-    op: Operation, *, query: Mapping[str, list[str]], body: Any, path_params: Mapping[str, str]
+    op: Operation,
+    *,
+    query: Mapping[str, list[str]],
+    body: Any,
+    path_params: Mapping[str, str],
+    operation_style: bool = False,
 ) -> dict:
     """One input dict from path, query string and JSON body, as the schema says where each
-    property comes from. Unknown query parameters and body keys are 400."""
+    property comes from. Unknown query parameters and body keys are 400. In operation style
+    (``/mixpanel/get_group/{instanceId}``) the URL has no resource path: the resource path's
+    parameters are query parameters there."""
     path_props = dict(op.properties_in("path"))
     inputs: dict[str, Any] = {
         name: _coerce_query_value([value], path_props.get(name, {}))
@@ -110,6 +118,8 @@ def assemble_inputs(
     }
     errors = []
     query_props = dict(op.properties_in("query"))
+    if operation_style:
+        query_props.update(path_props)
     for name, values in query.items():
         key = name[:-2] if name.endswith("[]") else name
         if key not in query_props:
@@ -211,6 +221,9 @@ def run_operation(
     inputs: dict,
     request_id: str = "",
 ) -> Result:
+    check_configuration(
+        element, op, instance_id=instance_id, configuration=configuration, inputs=inputs
+    )
     call = make_call(
         element,
         instance_id=instance_id,
@@ -240,6 +253,7 @@ def request_inputs(
     query: Mapping[str, list[str]],
     path_params: Mapping[str, str],
     may_stay_raw: bool = True,
+    operation_style: bool = False,
 ) -> dict:
     """The operation's inputs from a request. A body-only call to an operation with a
     ``raw_inputs`` fast path takes it (no Python object per value, no schema walk over a large
@@ -257,6 +271,7 @@ def request_inputs(
         query=query,
         body=parse_body(raw, content_type=content_type),
         path_params=path_params,
+        operation_style=operation_style,
     )
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from elements.framework.definition import Element, Operation
 from elements.framework.registry import all_elements
+from elements.framework.requirements import needs_representation
 from platform_core.openapi import (
     BODY_ERRORS,
     COMPONENTS,
@@ -51,7 +52,8 @@ def _parameters(op: Operation, *, operation_style: bool) -> list[dict]:
             params.append(
                 {
                     "name": name,
-                    "in": location,
+                    # Operation style has no resource path: its parameters go in the query.
+                    "in": "query" if operation_style else location,
                     "required": location == "path" or name in required,
                     "schema": without_location_hints(spec),
                     "description": spec.get("description", ""),
@@ -101,6 +103,7 @@ def operation_object(op: Operation, *, operation_style: bool, id_prefix: str = "
         "responses": responses,
         "x-vendor-method": op.vendor_method,
         "x-vendor-path": op.vendor_path,
+        "x-required-configuration": needs_representation(op),
     }
     if body:
         obj["requestBody"] = body

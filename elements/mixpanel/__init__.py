@@ -49,6 +49,21 @@ CONFIGURATION = (
         default="US",
         description="Which Mixpanel hosts to use: US (default), EU or IN.",
     ),
+    ConfigField(
+        key="data_groups",
+        name="Data groups",
+        type="integer_map",
+        description=(
+            'Group key name to Mixpanel data_group_id (Project Settings), e.g. {"company_id": '
+            "-1405123841946871899}; needed to query group profiles. A JSON object or its text."
+        ),
+    ),
+    ConfigField(
+        key="gdpr_token",
+        name="GDPR OAuth token",
+        secret=True,
+        description="OAuth token with the GDPR scope (Data & Privacy); for privacy requests.",
+    ),
 )
 
 OBJECTS = (

@@ -46,6 +46,7 @@ def test_element_detail_lists_configuration_and_resources(tenant, key_or_id):
             "vendorPath",
             "description",
             "parameters",
+            "requiredConfiguration",
         }
 
 
