@@ -143,11 +143,14 @@ class Call:
 class ConfigurationNeed:
     """Configuration an operation needs. ``missing(configuration, inputs)`` names the fields
     the instance should add (empty when it has what it needs); by default every one of
-    ``fields`` that is unset. ``description`` says the rule in words (catalog, metadata)."""
+    ``fields`` that is unset. ``description`` says the rule in words (catalog, metadata);
+    ``example(configuration, inputs)``, optional, the values the PATCH hint shows."""
 
     fields: tuple[str, ...]
     description: str
     missing: Callable[[Mapping, Mapping], tuple[str, ...]] | None = None
+    # The values to show in the PATCH hint, when "<field name>" would not say enough.
+    example: Callable[[Mapping, Mapping], dict] | None = None
 
     @classmethod
     def field(cls, key: str) -> ConfigurationNeed:
@@ -197,6 +200,9 @@ class Operation:
     # ("project_token") or a ``ConfigurationNeed`` for a rule a key cannot say. Checked before
     # any vendor call (``dispatch.run_operation``); shown by the catalog and metadata.
     requires_configuration: tuple[str | ConfigurationNeed, ...] = ()
+    # Its own authentication strategy when the vendor wants other credentials for it than for
+    # the element's other calls (Mixpanel's privacy API: a GDPR OAuth token); else the element's.
+    authentication: Authentication | None = None
 
     def __post_init__(self):
         if not self.path and not self.name:

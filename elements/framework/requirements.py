@@ -12,28 +12,38 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from elements.framework.definition import Element, Operation
+from elements.framework.definition import ConfigurationNeed, Element, Operation
 from platform_core.exceptions import ValidationFailed
 
 INSTANCES_PATH = "/elements/api-v2/instances"
 
 
-def missing_configuration(op: Operation, configuration: Mapping, inputs: Mapping) -> dict[str, str]:
+def missing_configuration(
+    op: Operation, configuration: Mapping, inputs: Mapping
+) -> dict[str, ConfigurationNeed]:
     """The configuration fields the instance should add for ``op`` (in declaration order),
-    each with the rule that wants it."""
-    missing: dict[str, str] = {}
+    each with the need that wants it."""
+    missing: dict[str, ConfigurationNeed] = {}
     for need in op.configuration_needs:
         for key in need.missing_fields(configuration, inputs):
-            missing.setdefault(key, need.description)
+            missing.setdefault(key, need)
     return missing
 
 
-def patch_hint(element: Element, instance_id: int, missing: list[str]) -> str:
+def patch_hint(
+    element: Element,
+    instance_id: int,
+    missing: Mapping[str, ConfigurationNeed],
+    *,
+    configuration: Mapping,
+    inputs: Mapping,
+) -> str:
     """``PATCH /elements/api-v2/instances/12 {"configuration": {"project_token": "<...>"}}``"""
     example = {}
-    for key in missing:
+    for key, need in missing.items():
+        shown = need.example(configuration, inputs) if need.example else {}
         config_field = element.config_field(key)
-        example[key] = f"<{config_field.name if config_field else key}>"
+        example[key] = shown.get(key, f"<{config_field.name if config_field else key}>")
     body = json.dumps({"configuration": example})
     return f"PATCH {INSTANCES_PATH}/{instance_id} {body}"
 
@@ -45,18 +55,18 @@ def check_configuration(
     missing = missing_configuration(op, configuration, inputs)
     if not missing:
         return
-    hint = patch_hint(element, instance_id, list(missing))
+    hint = patch_hint(element, instance_id, missing, configuration=configuration, inputs=inputs)
     operation = op.name or op.id
-    needs = "; ".join(f"{key} ({rule})" for key, rule in missing.items())
+    needs = "; ".join(f"{key} ({need.description})" for key, need in missing.items())
     raise ValidationFailed(
         f"{operation} needs configuration instance {instance_id} does not have: {needs}. "
         f"Add it with: {hint}",
         errors=[
             {
                 "field": f"configuration.{key}",
-                "message": f"{operation} needs it ({rule}); add it with {hint}",
+                "message": f"{operation} needs it ({need.description}); add it with {hint}",
             }
-            for key, rule in missing.items()
+            for key, need in missing.items()
         ],
     )
 

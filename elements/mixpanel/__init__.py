@@ -2,7 +2,7 @@
 
 from elements.framework.authentication import BasicAuthentication
 from elements.framework.definition import ConfigField, Element, ElementObject, ObjectField
-from elements.mixpanel import events, profiles, service_accounts
+from elements.mixpanel import events, groups, privacy, profiles, service_accounts
 from elements.mixpanel.bulk import ActivitiesSource, ServiceAccountsSource, UsersSource
 from elements.mixpanel.vendor import hosts, verify
 
@@ -105,9 +105,29 @@ OBJECTS = (
             ObjectField("created", "string"),
         ),
     ),
+    ElementObject(
+        name="groups",
+        description="Group profiles (Group Analytics), one set per group key.",
+        fields=(
+            ObjectField("$group_key", "string", "The group key's name, e.g. company_id."),
+            ObjectField("$group_id", "string", "The group's id."),
+            ObjectField("$properties", "object", "The group profile's properties."),
+        ),
+    ),
+    ElementObject(
+        name="privacy-requests",
+        description="GDPR/CCPA data deletion and data retrieval requests.",
+        fields=(
+            ObjectField("task_id", "string", "Mixpanel's tracking id of the request."),
+            ObjectField("status", "string", "PENDING, STAGING, STARTED, SUCCESS, FAILURE..."),
+            ObjectField("distinct_ids", "array", "Whose data."),
+            ObjectField("compliance_type", "string", "GDPR or CCPA."),
+        ),
+    ),
 )
 
 OPERATIONS = service_accounts.OPERATIONS + profiles.OPERATIONS + events.OPERATIONS
+OPERATIONS += groups.OPERATIONS + privacy.OPERATIONS
 
 ELEMENT = Element(
     id=13973,

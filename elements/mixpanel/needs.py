@@ -84,10 +84,18 @@ def _data_group(configuration: Mapping, inputs: Mapping) -> tuple[str, ...]:
     return ("data_groups",)
 
 
+def _data_groups_example(configuration: Mapping, inputs: Mapping) -> dict:
+    # A PATCH replaces data_groups whole: the example keeps the entries the instance has.
+    groups = configuration.get("data_groups")
+    known = dict(groups) if isinstance(groups, Mapping) else {}
+    return {"data_groups": {**known, inputs.get("groupKey") or "<group key>": "<data_group_id>"}}
+
+
 DATA_GROUP = ConfigurationNeed(
     fields=("data_groups",),
     description="data_groups holding the group key's data_group_id (Project Settings)",
     missing=_data_group,
+    example=_data_groups_example,
 )
 
 SERVICE_ACCOUNT_CALL = (SERVICE_ACCOUNT, ORGANIZATION)

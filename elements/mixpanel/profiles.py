@@ -53,16 +53,23 @@ def _encode_cursor(session_id: str, page: int) -> str:
     return encode_token({"s": session_id, "p": page})
 
 
+def page_cursor(body: dict, page: int, page_size: int) -> str | None:
+    """The ``nextPage`` token after this engage page, or None on the last one."""
+    if _has_more(body, page, page_size) and body.get("session_id"):
+        return _encode_cursor(str(body["session_id"]), page + 1)
+    return None
+
+
 def _valid_cursor(data: dict) -> bool:
     return isinstance(data["s"], str) and isinstance(data["p"], int) and data["p"] >= 1
 
 
-def _decode_cursor(token: str) -> tuple[str, int]:
+def read_page_cursor(token: str) -> tuple[str, int]:
     data = decode_token(token, _valid_cursor)
     return data["s"], data["p"]
 
 
-def _selector(where: str | None) -> str | None:
+def selector_of(where: str | None) -> str | None:
     if not where:
         return None
     try:
@@ -77,19 +84,20 @@ def search_users(call: Call) -> Result:
     page_size = call.inputs.get("pageSize", 200)
     session_id, page = (None, 0)
     if call.inputs.get("nextPage"):
-        session_id, page = _decode_cursor(call.inputs["nextPage"])
+        session_id, page = read_page_cursor(call.inputs["nextPage"])
     body, status = engage(
         call,
         {
-            "where": _selector(call.inputs.get("where")),
+            "where": selector_of(call.inputs.get("where")),
             "page": page,
             "session_id": session_id,
             "page_size": page_size,
         },
     )
     headers = {}
-    if _has_more(body, page, page_size) and body.get("session_id"):
-        headers[NEXT_PAGE_HEADER] = _encode_cursor(str(body["session_id"]), page + 1)
+    cursor = page_cursor(body, page, page_size)
+    if cursor:
+        headers[NEXT_PAGE_HEADER] = cursor
     return Result(body["results"], headers=headers, vendor_status=status)
 
 

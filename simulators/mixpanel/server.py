@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from . import endpoints as ep
+from . import groups, privacy
 from .faults import Fault, FaultSet
 from .state import State
 
@@ -73,6 +74,7 @@ ROUTES["/import"] = (IMPORT, ("POST",), ep.import_events)
 ROUTES["/track"] = (TRACK, ("GET", "POST"), ep.track)
 ROUTES["/engage"] = (ENGAGE_INGEST, ("GET", "POST"), ep.engage_update)
 ROUTES["/api/app/me"] = (APP, ("GET",), ep.app_me)
+ROUTES["/groups"] = (ENGAGE_INGEST, ("GET", "POST"), groups.groups_update)
 for _k in list(ROUTES):
     if _k != "/":
         ROUTES[_k + "/"] = ROUTES[_k]
@@ -95,6 +97,7 @@ _APP_ROUTES: list[tuple[re.Pattern, dict[str, Any]]] = [
         {"GET": ep.sa_get, "DELETE": ep.sa_delete},
     ),
     (re.compile(r"/api/app/projects/(\d+)/service-accounts/?"), {"GET": ep.project_sa_list}),
+    *privacy.routes(),
 ]
 
 _RECORD_HEADERS = ("Authorization", "Content-Type", "Content-Encoding", "Accept-Encoding")

@@ -18,6 +18,8 @@ from . import datagen
 
 __all__ = [
     "DEFAULT_API_SECRET",
+    "DEFAULT_GDPR_TOKEN",
+    "DEFAULT_GROUP_KEYS",
     "DEFAULT_ORGANIZATION_ID",
     "DEFAULT_PROJECT_ID",
     "DEFAULT_PROJECT_TOKEN",
@@ -33,6 +35,8 @@ DEFAULT_SA_USERNAME = "sim-admin.a1b2c3.mp-service-account"
 DEFAULT_SA_SECRET = "sim-sa-secret"
 DEFAULT_API_SECRET = "sim-api-secret"
 DEFAULT_PROJECT_TOKEN = "sim-project-token"
+DEFAULT_GDPR_TOKEN = "sim-gdpr-oauth-token"
+DEFAULT_GROUP_KEYS = {"company_id": -1405123841946871899}
 DEFAULT_CREATED = "2024-01-01T00:00:00Z"
 
 ROLES = ("owner", "admin", "analyst", "consumer")
@@ -60,6 +64,9 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "project_id": DEFAULT_PROJECT_ID,
     "project_token": DEFAULT_PROJECT_TOKEN,
     "api_secret": DEFAULT_API_SECRET,
+    "gdpr_token": DEFAULT_GDPR_TOKEN,  # groups.py, privacy.py
+    "group_keys": DEFAULT_GROUP_KEYS,
+    "privacy_task_status": "PENDING",
     "events_per_day": 0,
     "import_max_bytes": 10 * 1024 * 1024,
     "import_max_events": 2000,
@@ -235,6 +242,8 @@ class State:
             self.tracked: deque = deque(maxlen=MAX_KEPT_EVENTS)
             self.tracked_count = 0
             self.engage_updates_count = 0
+            self.group_profiles: dict[tuple[str, str], dict] = {}  # groups.py
+            self.privacy_tasks: dict[str, dict] = {}  # privacy.py
             self.query_windows: dict[int, RateWindow] = {}
             self.export_windows: dict[int, RateWindow] = {}
             self.ingest_windows: dict[int, deque] = {}
@@ -284,6 +293,9 @@ class State:
                 "recompute",
             ):
                 raise ValueError("engage_unknown_session must be 'error' or 'recompute'")
+            groups = cfg.get("group_keys", {})
+            if not isinstance(groups, dict) or not all(type(v) is int for v in groups.values()):
+                raise ValueError("group_keys must be an object of group key names to integers")
             old_project = self.settings["project_id"]
             for key, value in cfg.items():
                 if key in DEFAULT_SETTINGS:
