@@ -181,7 +181,12 @@ _BODY_GROUP_KEY = {
     "maxLength": 255,
     "description": "May repeat the URL's group key; a different one is 400.",
 }
-_BODY_GROUP_ID = {"type": ["string", "integer"], "description": "The group's id."}
+_BODY_GROUP_ID = {
+    "type": ["string", "integer"],
+    "minLength": 1,
+    "maxLength": 255,
+    "description": "The group's id.",
+}
 GROUP_PROFILE = {
     "type": "object",
     "properties": {
