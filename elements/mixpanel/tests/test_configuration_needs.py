@@ -21,6 +21,12 @@ pytestmark = [pytest.mark.django_db, pytest.mark.integration]
 HUB = "/elements/api-v2/hubs/general"
 INSTANCES = "/elements/api-v2/instances"
 SECRET_BASIC = "Basic " + base64.b64encode(f"{SIM_API_SECRET}:".encode()).decode()
+SA_BASIC = (
+    "Basic "
+    + base64.b64encode(
+        f"{SA_CONFIGURATION['username']}:{SA_CONFIGURATION['password']}".encode()
+    ).decode()
+)
 
 
 def create_instance(tenant, configuration, name="instance"):
@@ -91,6 +97,18 @@ def test_secret_only_instance_tracks_in_operation_style(secret_element, secret_i
     (sent,) = received(sim, "/import")
     assert sent["body"][0]["properties"]["$insert_id"] == "abc-123"
     assert sent["headers"]["Authorization"] == SECRET_BASIC
+
+
+def test_service_account_without_project_token_tracks_through_import(tenant, sim):
+    config = {k: v for k, v in SA_CONFIGURATION.items() if k != "project_token"}
+    element = tenant.element_client(create_instance(tenant, config)["token"])
+    sim.clear_requests()
+    response = element.post(f"{HUB}/activities", {"event": "Signed Up"}, format="json")
+    assert response.status_code == 200, response.content
+    (sent,) = received(sim, "/import")
+    assert sent["query"]["project_id"] == str(SIM_PROJECT_ID)
+    assert sent["headers"]["Authorization"] == SA_BASIC
+    assert sent["body"][0]["properties"]["distinct_id"] == ""  # anonymous, as /track allows
 
 
 def test_an_event_mixpanel_refuses_on_import_is_a_400_with_its_reason(secret_element, sim):
