@@ -100,6 +100,16 @@ def _same_group_key(inputs: dict) -> None:
 def create_group(call: Call) -> Result:
     _same_group_key(call.inputs)
     key, group_id = call.inputs["groupKey"], str(call.inputs["$group_id"])
+    if "$delete" in call.inputs:  # Mixpanel's batch form of DELETE /groups/{key}/{id}
+        if any(op in call.inputs for op in GROUP_OPERATIONS):
+            raise ValidationFailed(
+                "$delete goes alone.",
+                errors=[{"field": "$delete", "message": "no other operation with $delete"}],
+            )
+        status = _send(call, key, group_id, {"$delete": ""})
+        return Result(
+            {"$group_key": key, "$group_id": group_id, "deleted": True}, vendor_status=status
+        )
     operations = _operations_of(call.inputs)
     status = _send(call, key, group_id, operations)
     return Result({"$group_key": key, "$group_id": group_id, **operations}, vendor_status=status)
@@ -220,7 +230,8 @@ OPERATIONS = (
         requires_configuration=(PROJECT_TOKEN,),
         description=(
             'Update a group profile ({"$group_id": "Acme", "$set": {...}}; also $set_once, '
-            "$unset, $union, $remove); creates it with $set, $set_once or $union."
+            "$unset, $union, $remove, or $delete alone); creates it with $set, $set_once or "
+            "$union."
         ),
         vendor_method="POST",
         vendor_path=GROUPS_PATH,
@@ -231,6 +242,11 @@ OPERATIONS = (
                 "$group_key": _BODY_GROUP_KEY,
                 "$group_id": _BODY_GROUP_ID,
                 **GROUP_OPERATIONS,
+                "$delete": {
+                    "type": ["null", "string"],
+                    "maxLength": 0,
+                    "description": 'null or "": delete the group profile (alone).',
+                },
             },
             "required": ["groupKey", "$group_id"],
             "additionalProperties": False,

@@ -214,6 +214,25 @@ def test_delete_both_styles(element, sim, iid):
     assert element.get(f"{HUB}/groups/company_id").json() == []
 
 
+@pytest.mark.parametrize("value", [None, ""])
+def test_post_may_delete_as_mixpanels_batch_form(element, sim, value):
+    add_group(element, "Acme", **{"$set": {"plan": "Pro"}})
+    sim.clear_requests()
+    response = element.post(
+        f"{HUB}/groups/company_id", {"$group_id": "Acme", "$delete": value}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["deleted"] is True
+    (update,) = group_updates(sim)
+    assert update["$delete"] == "" and set(update) == {
+        "$token",
+        "$group_key",
+        "$group_id",
+        "$delete",
+    }
+    assert element.get(f"{HUB}/groups/company_id/Acme").status_code == 404
+
+
 def test_a_group_key_missing_from_data_groups_is_400_naming_data_groups(element, sim, iid):
     sim.clear_requests()
     for response in (
@@ -253,7 +272,8 @@ def test_an_instance_without_data_groups_is_400_naming_it(tenant, sim):
         ({"$group_id": "A", "$union": {"products": "A"}}, "$union.products"),
         ({"$group_id": "A", "$union": {"products": []}}, "$union.products"),
         ({"$group_id": "A", "$set": ["a"]}, "$set"),
-        ({"$group_id": "A", "$delete": ""}, "$delete"),
+        ({"$group_id": "A", "$delete": "", "$set": {"a": 1}}, "$delete"),
+        ({"$group_id": "A", "$delete": "x"}, "$delete"),
         ({"$group_id": "A", "$add": {"n": 1}}, "$add"),
         ({"$group_id": "", "$set": {"a": 1}}, "$group_id"),
     ],
