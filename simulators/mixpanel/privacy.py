@@ -11,6 +11,7 @@ another state, to test the non-cancellable case.
 from __future__ import annotations
 
 import secrets
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,7 +25,29 @@ DISCLOSURE_TYPES = ("Data", "Categories", "Sources")
 CANCELLABLE = ("PENDING", "STAGING")
 
 
+def _throttle(state: State) -> None:
+    """1 request per second for the GDPR APIs (when rate limits are on); Mixpanel documents
+    no Retry-After, the simulator sends one."""
+    limits = state.rate_limits
+    if not limits["enabled"]:
+        return
+    now = time.monotonic()
+    with state.lock:
+        calls = state.privacy_calls
+        while calls and now - calls[0] >= 1.0:
+            calls.popleft()
+        if len(calls) >= limits["gdpr_per_second"]:
+            raise ep.ApiError(
+                429,
+                f"GDPR API rate limit exceeded: at most {limits['gdpr_per_second']} request(s) "
+                "per second",
+                headers=[("Retry-After", "1")],
+            )
+        calls.append(now)
+
+
 def _authorize(state: State, req: ep.Request) -> None:
+    _throttle(state)
     header = (req.headers.get("Authorization") or "").strip()
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "bearer" or not value.strip():

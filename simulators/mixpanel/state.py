@@ -55,6 +55,7 @@ DEFAULT_RATE_LIMITS: dict[str, Any] = {
     "export_concurrent": 100,
     "ingest_events_per_minute": 1_800_000,  # ~30k events/s
     "ingest_bytes_per_minute": 2 * 1024**3,  # 2 GB/min uncompressed
+    "gdpr_per_second": 1,  # GDPR API (privacy.py)
 }
 
 # Everything settable through POST /__sim__/config (plus the special keys handled in
@@ -244,6 +245,7 @@ class State:
             self.engage_updates_count = 0
             self.group_profiles: dict[tuple[str, str], dict] = {}  # groups.py
             self.privacy_tasks: dict[str, dict] = {}  # privacy.py
+            self.privacy_calls: deque = deque()  # privacy.py: recent call times, for its limit
             self.query_windows: dict[int, RateWindow] = {}
             self.export_windows: dict[int, RateWindow] = {}
             self.ingest_windows: dict[int, deque] = {}

@@ -239,3 +239,14 @@ def test_privacy_calls_are_in_the_usage_log_without_the_token(element, sim, iid,
         assert DEFAULT_GDPR_TOKEN not in text
         assert SIM_PROJECT_TOKEN not in text
     assert caplog.records
+
+
+def test_mixpanels_rate_limit_is_a_429_with_retry_after(element, sim, settings):
+    # Retries wait no longer than the call allows: with a short cap the 429 comes back at once.
+    settings.PLATFORM = {**settings.PLATFORM, "VENDOR_MAX_RETRY_AFTER": 0.5}
+    sim.configure(rate_limits={"enabled": True, "gdpr_per_second": 1})
+    first = element.post(f"{HUB}/privacy/deletions", {"distinct_ids": ["u1"]}, format="json")
+    assert first.status_code == 200, first.content
+    second = element.post(f"{HUB}/privacy/deletions", {"distinct_ids": ["u2"]}, format="json")
+    assert second.status_code == 429, second.content
+    assert second["Retry-After"] == "1" and second.json()["providerStatus"] == 429

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -220,3 +221,16 @@ def test_gdpr_auth(sim, headers, token, status):
 def test_bad_gdpr_bodies_are_400(sim, body, error):
     status, answer = gdpr(sim, "POST", "data-deletions/v3.0/", body)
     assert status == 400 and error in answer["error"]
+
+
+def test_gdpr_rate_limit_when_rate_limits_are_on(sim):
+    sim.configure(rate_limits={"enabled": True})
+    body = {"distinct_ids": ["u1"]}
+    assert gdpr(sim, "POST", "data-deletions/v3.0/", body)[0] == 201
+    status, headers, raw = sim.request(
+        "POST", f"/api/app/data-deletions/v3.0/?token={DEFAULT_PROJECT_TOKEN}", body, headers=BEARER
+    )
+    assert status == 429 and headers["Retry-After"] == "1"
+    assert "rate limit" in json.loads(raw)["error"]
+    time.sleep(1.05)
+    assert gdpr(sim, "POST", "data-deletions/v3.0/", body)[0] == 201
