@@ -138,8 +138,6 @@ class ElementCallView(ABC, View):
     the usage log gets what ``UsageLoggedMixin`` gives it from the bulk views.
     """
 
-    operation_style = False  # the URL names the operation, not a resource path
-
     def dispatch(self, request, **route):
         started = time.perf_counter()
         call = CallLog()
@@ -187,7 +185,6 @@ class ElementCallView(ABC, View):
             query={k: request.GET.getlist(k) for k in request.GET},
             path_params=path_params,
             may_stay_raw=not instance.trace_logging_enabled,
-            operation_style=self.operation_style,
         )
         call.configuration = configuration_of(instance)
         result = dispatch.run_operation(
@@ -216,8 +213,6 @@ class ResourceCallView(ElementCallView):
 
 class OperationCallView(ElementCallView):
     """``/{elementKey}/{operation}/{instanceId}``: the token must belong to ``instanceId``."""
-
-    operation_style = True
 
     def check_named(self, request, element_key, operation, instance_id):
         if _named_operation(element_key, operation) is None:

@@ -175,6 +175,8 @@ class Operation:
     ``input_schema`` is a JSON Schema object; each property may say where it comes from with
     ``"x-in": "path" | "query" | "body"`` (default: query for GET/DELETE, body otherwise).
     ``array_body`` names the property a bare JSON array body is placed under.
+    A path property has no path in operation style (``/mixpanel/{name}/{instanceId}``): there
+    it comes from the query (GET, DELETE) or the JSON body.
     ``raw_inputs``, optional, is a fast path for large bodies: the inputs read straight from the
     raw JSON body when it is plainly valid (values may stay undecoded, e.g. ``msgspec.Raw``),
     or None to take the general path (parse, assemble, validate), which explains any error.
@@ -231,15 +233,18 @@ class Operation:
     def path_params(self) -> tuple[str, ...]:
         return tuple(_PATH_PARAM.findall(self.path or ""))
 
-    def location_of(self, prop: str) -> str:
+    def location_of(self, prop: str, *, operation_style: bool = False) -> str:
         spec = self.input_schema.get("properties", {}).get(prop, {})
-        if "x-in" in spec:
-            return spec["x-in"]
-        return "query" if self.method in ("GET", "DELETE") else "body"
+        location = spec.get("x-in")
+        if location is None or (location == "path" and operation_style):
+            return "query" if self.method in ("GET", "DELETE") else "body"
+        return location
 
-    def properties_in(self, location: str) -> Iterator[tuple[str, Mapping]]:
+    def properties_in(
+        self, location: str, *, operation_style: bool = False
+    ) -> Iterator[tuple[str, Mapping]]:
         for prop, spec in self.input_schema.get("properties", {}).items():
-            if self.location_of(prop) == location:
+            if self.location_of(prop, operation_style=operation_style) == location:
                 yield prop, spec
 
 

@@ -101,26 +101,19 @@ def _coerce_query_value(values: list[str], spec: Mapping) -> Any:
 
 
 def assemble_inputs(
-    op: Operation,
-    *,
-    query: Mapping[str, list[str]],
-    body: Any,
-    path_params: Mapping[str, str],
-    operation_style: bool = False,
+    op: Operation, *, query: Mapping[str, list[str]], body: Any, path_params: Mapping[str, str]
 ) -> dict:
     """One input dict from path, query string and JSON body, as the schema says where each
-    property comes from. Unknown query parameters and body keys are 400. In operation style
-    (``/mixpanel/get_group/{instanceId}``) the URL has no resource path: the resource path's
-    parameters are query parameters there."""
+    property comes from. Unknown query parameters and body keys are 400. No path parameters
+    means operation style, where the path's properties come from the query or the body."""
+    operation_style = not path_params
     path_props = dict(op.properties_in("path"))
     inputs: dict[str, Any] = {
         name: _coerce_query_value([value], path_props.get(name, {}))
         for name, value in path_params.items()
     }
     errors = []
-    query_props = dict(op.properties_in("query"))
-    if operation_style:
-        query_props.update(path_props)
+    query_props = dict(op.properties_in("query", operation_style=operation_style))
     for name, values in query.items():
         key = name[:-2] if name.endswith("[]") else name
         if key not in query_props:
@@ -135,7 +128,7 @@ def assemble_inputs(
                 "The request body must be a JSON object.",
                 errors=[{"field": "body", "message": "must be an object"}],
             )
-        body_props = {name for name, _ in op.properties_in("body")}
+        body_props = {name for name, _ in op.properties_in("body", operation_style=operation_style)}
         for key, value in body.items():
             if key not in body_props:
                 errors.append({"field": str(key)[:100], "message": "unknown field"})
@@ -257,7 +250,6 @@ def request_inputs(
     query: Mapping[str, list[str]],
     path_params: Mapping[str, str],
     may_stay_raw: bool = True,
-    operation_style: bool = False,
 ) -> dict:
     """The operation's inputs from a request. A body-only call to an operation with a
     ``raw_inputs`` fast path takes it (no Python object per value, no schema walk over a large
@@ -275,7 +267,6 @@ def request_inputs(
         query=query,
         body=parse_body(raw, content_type=content_type),
         path_params=path_params,
-        operation_style=operation_style,
     )
 
 

@@ -48,12 +48,11 @@ def _parameters(op: Operation, *, operation_style: bool) -> list[dict]:
             }
         )
     for location in ("path", "query"):
-        for name, spec in op.properties_in(location):
+        for name, spec in op.properties_in(location, operation_style=operation_style):
             params.append(
                 {
                     "name": name,
-                    # Operation style has no resource path: its parameters go in the query.
-                    "in": "query" if operation_style else location,
+                    "in": location,
                     "required": location == "path" or name in required,
                     "schema": without_location_hints(spec),
                     "description": spec.get("description", ""),
@@ -62,8 +61,8 @@ def _parameters(op: Operation, *, operation_style: bool) -> list[dict]:
     return params
 
 
-def _request_body(op: Operation) -> dict | None:
-    body_props = dict(op.properties_in("body"))
+def _request_body(op: Operation, *, operation_style: bool) -> dict | None:
+    body_props = dict(op.properties_in("body", operation_style=operation_style))
     if not body_props:
         return None
     required = [p for p in op.input_schema.get("required", ()) if p in body_props]
@@ -88,7 +87,7 @@ def operation_object(op: Operation, *, operation_style: bool, id_prefix: str = "
             },
         }
     }
-    body = _request_body(op)
+    body = _request_body(op, operation_style=operation_style)
     for status in sorted({*CALL_ERRORS, *(BODY_ERRORS if body else ())}):
         responses[str(status)] = {
             "description": ERROR_DESCRIPTIONS[status],

@@ -335,6 +335,21 @@ def _filled_path(path: str) -> str:
     return re.sub(r"\{[^}]+\}", "1", path)
 
 
+def _operation_style_call(op) -> tuple[str, dict | None]:
+    """The query string and JSON body that carry an operation's path parameters in operation
+    style (where they have no path), filled as ``_filled_path`` fills the path."""
+    from urllib.parse import urlencode
+
+    query, body = {}, {}
+    for name in op.path_params:
+        spec = op.input_schema.get("properties", {}).get(name, {})
+        if op.location_of(name, operation_style=True) == "query":
+            query[name] = "1"
+        else:
+            body[name] = 1 if spec.get("type") == "integer" else "1"
+    return ("?" + urlencode(query) if query else ""), (body or None)
+
+
 def _error_shape(response) -> dict:
     body = response.json()
     assert body["requestId"] == response["Elements-Request-Id"], body
@@ -481,9 +496,11 @@ class ElementConformance:
         for op in element.operations:
             answers = []
             routed = False
+            query, body = _operation_style_call(op)
             if op.path:
                 url = f"{API}/hubs/{element.hub}{_filled_path(op.path)}"
-                answers.append(element_call(op.method, url))
+                # A JSON body where operation style sends one, so both are read the same way.
+                answers.append(element_call(op.method, url, {} if body else None))
                 taken = {o.method for o in element.operations if o.path == op.path}
                 other = sorted(methods - taken)
                 if other:
@@ -492,10 +509,8 @@ class ElementConformance:
                     assert op.method in refused["Allow"], (op.id, refused["Allow"])
                     routed = True
             if op.name:
-                # The resource path's parameters go in the query string in operation style.
-                query = "&".join(f"{param}=1" for param in op.path_params)
-                url = f"/{element.key}/{op.name}/{instance['id']}"
-                answers.append(element_call(op.method, f"{url}?{query}" if query else url))
+                url = f"/{element.key}/{op.name}/{instance['id']}{query}"
+                answers.append(element_call(op.method, url, body))
             for response in answers:
                 assert response.status_code != 405, (op.id, response.content)
                 if response.status_code >= 400:

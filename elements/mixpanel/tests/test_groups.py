@@ -89,8 +89,8 @@ def test_create_sends_one_update_per_operation(element, sim):
 def test_create_in_operation_style(element, sim, iid):
     sim.clear_requests()
     response = element.post(
-        f"/mixpanel/create_group/{iid}?groupKey=company_id",
-        {"$group_id": 42, "$set_once": {"founded": 1999}},
+        f"/mixpanel/create_group/{iid}",
+        {"groupKey": "company_id", "$group_id": 42, "$set_once": {"founded": 1999}},
         format="json",
     )
     assert response.status_code == 200, response.content
@@ -167,8 +167,8 @@ def test_patch_may_repeat_the_groups_ids(element, sim, iid):
     assert got["$properties"] == {"plan": "Enterprise"}
 
     op = element.patch(
-        f"/mixpanel/update_group/{iid}?groupKey=company_id&groupId=Acme",
-        {"$remove": {"tags": "x"}},
+        f"/mixpanel/update_group/{iid}",
+        {"groupKey": "company_id", "groupId": "Acme", "$remove": {"tags": "x"}},
         format="json",
     )
     assert op.status_code == 200, op.content
