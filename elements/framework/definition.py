@@ -154,7 +154,7 @@ class ConfigurationNeed:
 
     @classmethod
     def field(cls, key: str) -> ConfigurationNeed:
-        return cls(fields=(key,), description=f"{key} is set")
+        return cls(fields=(key,), description=f"{key} in the configuration")
 
     def missing_fields(self, configuration: Mapping, inputs: Mapping) -> tuple[str, ...]:
         if self.missing is not None:

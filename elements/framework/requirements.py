@@ -48,6 +48,11 @@ def patch_hint(
     return f"PATCH {INSTANCES_PATH}/{instance_id} {body}"
 
 
+def _named(key: str, need: ConfigurationNeed) -> str:
+    """The field, with the rule that wants it when the rule says more than its name."""
+    return key if need.missing is None else f"{key} ({need.description})"
+
+
 def check_configuration(
     element: Element, op: Operation, *, instance_id: int, configuration: Mapping, inputs: Mapping
 ) -> None:
@@ -57,14 +62,14 @@ def check_configuration(
         return
     hint = patch_hint(element, instance_id, missing, configuration=configuration, inputs=inputs)
     operation = op.name or op.id
-    needs = "; ".join(f"{key} ({need.description})" for key, need in missing.items())
+    needs = "; ".join(_named(key, need) for key, need in missing.items())
     raise ValidationFailed(
-        f"{operation} needs configuration instance {instance_id} does not have: {needs}. "
+        f"{operation} needs configuration that instance {instance_id} does not have: {needs}. "
         f"Add it with: {hint}",
         errors=[
             {
                 "field": f"configuration.{key}",
-                "message": f"{operation} needs it ({need.description}); add it with {hint}",
+                "message": f"{operation} needs {_named(key, need)}; add it with {hint}",
             }
             for key, need in missing.items()
         ],

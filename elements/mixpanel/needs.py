@@ -58,8 +58,8 @@ TRACKING = ConfigurationNeed(
 SERVICE_ACCOUNT = ConfigurationNeed(
     fields=("password",),
     description=(
-        "service-account credentials: username and password (the API secret alone cannot use "
-        "Mixpanel's organization API)"
+        "service-account credentials, username and password; the API secret alone cannot use "
+        "Mixpanel's organization API"
     ),
     missing=lambda configuration, inputs: (
         () if uses_service_account(configuration) else ("password",)
@@ -68,7 +68,7 @@ SERVICE_ACCOUNT = ConfigurationNeed(
 
 ORGANIZATION = ConfigurationNeed(
     fields=("organization_id",),
-    description="organization_id, unless the call gives organization_id",
+    description="organization_id, unless the call gives one",
     missing=lambda configuration, inputs: (
         ()
         if inputs.get("organization_id") or configuration.get("organization_id")
@@ -93,7 +93,7 @@ def _data_groups_example(configuration: Mapping, inputs: Mapping) -> dict:
 
 DATA_GROUP = ConfigurationNeed(
     fields=("data_groups",),
-    description="data_groups holding the group key's data_group_id (Project Settings)",
+    description="data_groups holding the group key's data_group_id, from Project Settings",
     missing=_data_group,
     example=_data_groups_example,
 )
