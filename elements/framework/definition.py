@@ -63,7 +63,10 @@ class ConfigField:
         if self.type == "integer_map":
             # A string is decoded first (``parsed``): Cloud Elements clients send it as JSON text.
             value = {
-                "anyOf": [{"type": "integer"}, {"type": "string", "pattern": _SIGNED_DIGITS}],
+                "anyOf": [
+                    {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1},
+                    {"type": "string", "pattern": _SIGNED_DIGITS},
+                ],
                 "x-error": "must be an integer",
             }
             return {

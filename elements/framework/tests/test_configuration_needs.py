@@ -174,6 +174,7 @@ def test_integer_map_accepts_objects_and_their_json_text(value, stored):
         ({"a": 1.5}, "configuration.groups.a"),
         ({"a": None}, "configuration.groups.a"),
         ({"a": "99999999999999999999"}, "configuration.groups.a"),
+        ({"a": 2**63}, "configuration.groups.a"),
         ("nope", "configuration.groups"),
         ('"text"', "configuration.groups"),
         ([1], "configuration.groups"),
