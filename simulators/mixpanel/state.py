@@ -38,6 +38,7 @@ DEFAULT_PROJECT_TOKEN = "sim-project-token"
 DEFAULT_GDPR_TOKEN = "sim-gdpr-oauth-token"
 DEFAULT_GROUP_KEYS = {"company_id": -1405123841946871899}
 DEFAULT_CREATED = "2024-01-01T00:00:00Z"
+PRIVACY_TASK_STATUSES = ("PENDING", "STAGING", "STARTED", "SUCCESS", "FAILURE")
 
 ROLES = ("owner", "admin", "analyst", "consumer")
 
@@ -65,9 +66,9 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "project_id": DEFAULT_PROJECT_ID,
     "project_token": DEFAULT_PROJECT_TOKEN,
     "api_secret": DEFAULT_API_SECRET,
-    "gdpr_token": DEFAULT_GDPR_TOKEN,  # groups.py, privacy.py
-    "group_keys": DEFAULT_GROUP_KEYS,
-    "privacy_task_status": "PENDING",
+    "gdpr_token": DEFAULT_GDPR_TOKEN,  # privacy.py
+    "privacy_task_status": "PENDING",  # privacy.py: the status new tasks start in
+    "group_keys": DEFAULT_GROUP_KEYS,  # groups.py: group key name -> data group id
     "events_per_day": 0,
     "import_max_bytes": 10 * 1024 * 1024,
     "import_max_events": 2000,
@@ -298,6 +299,8 @@ class State:
             groups = cfg.get("group_keys", {})
             if not isinstance(groups, dict) or not all(type(v) is int for v in groups.values()):
                 raise ValueError("group_keys must be an object of group key names to integers")
+            if cfg.get("privacy_task_status", "PENDING") not in PRIVACY_TASK_STATUSES:
+                raise ValueError(f"privacy_task_status must be one of {PRIVACY_TASK_STATUSES}")
             old_project = self.settings["project_id"]
             for key, value in cfg.items():
                 if key in DEFAULT_SETTINGS:

@@ -183,6 +183,11 @@ def test_retrieval_and_its_status(sim):
     assert gdpr(sim, "DELETE", f"data-retrievals/v3.0/{task}")[0] == 405
 
 
+def test_privacy_task_status_is_checked(sim):
+    with pytest.raises(RuntimeError):
+        sim.configure(privacy_task_status="DONE")
+
+
 def test_started_tasks_cannot_be_cancelled(sim):
     sim.configure(privacy_task_status="STARTED")
     task = gdpr(sim, "POST", "data-deletions/v3.0/", {"distinct_ids": ["u1"]})[1]["results"][
