@@ -1,6 +1,7 @@
 """Element representations for the catalog (contract §4) and inside instances (§3)."""
 
-from elements.framework.definition import Element, Operation
+from elements.framework.definition import CONFIG_TYPES, Element, Operation
+from elements.framework.requirements import needs_representation
 from platform_core.openapi import component
 
 
@@ -44,6 +45,7 @@ def resource_representation(element: Element, op: Operation) -> dict:
         "vendorPath": op.vendor_path,
         "description": op.description,
         "parameters": parameters,
+        "requiredConfiguration": needs_representation(op),
     }
 
 
@@ -97,6 +99,7 @@ def element_metadata(element: Element) -> dict:
                     "operationId": op.name or op.id,
                     "method": op.method,
                     "path": op.path or f"/{element.key}/{op.name}/{{instanceId}}",
+                    "requiredConfiguration": needs_representation(op),
                 }
                 for op in ops
             ],
@@ -117,6 +120,16 @@ def element_metadata(element: Element) -> dict:
 
 _STR = {"type": "string"}
 _BOOL = {"type": "boolean"}
+
+# What an operation needs of the instance's configuration (elements/framework/requirements.py).
+REQUIRED_CONFIGURATION_SCHEMA = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["fields", "description"],
+        "properties": {"fields": {"type": "array", "items": _STR}, "description": _STR},
+    },
+}
 
 RESOURCE_SCHEMA = component(
     "ElementResource",
@@ -143,6 +156,7 @@ RESOURCE_SCHEMA = component(
                     },
                 },
             },
+            "requiredConfiguration": REQUIRED_CONFIGURATION_SCHEMA,
         },
     },
 )
@@ -192,7 +206,7 @@ ELEMENT_DETAIL_SCHEMA = component(
                     "properties": {
                         "key": _STR,
                         "name": _STR,
-                        "type": {"enum": ["string", "integer", "boolean", "enum"]},
+                        "type": {"enum": list(CONFIG_TYPES)},
                         "required": _BOOL,
                         "secret": _BOOL,
                         "defaultValue": {},

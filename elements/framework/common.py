@@ -4,6 +4,7 @@
 from datetime import UTC, datetime
 
 from elements.framework.definition import Call, Operation, Result
+from elements.framework.requirements import needs_representation
 from platform_core.exceptions import NotFound
 
 
@@ -35,6 +36,17 @@ def object_metadata(call: Call) -> Result:
             "fields": [
                 {"vendorPath": f.path, "type": f.type, "description": f.description}
                 for f in obj.fields
+            ],
+            # What each operation on the object needs of the instance's configuration.
+            "operations": [
+                {
+                    "operationId": op.name or op.id,
+                    "method": op.method,
+                    "path": op.path or f"/{call.element.key}/{op.name}/{{instanceId}}",
+                    "requiredConfiguration": needs_representation(op),
+                }
+                for op in call.element.operations
+                if op.object_name == obj.name
             ],
         }
     )
@@ -97,6 +109,7 @@ def common_operations() -> tuple[Operation, ...]:
                     "name": {"type": "string"},
                     "description": {"type": "string"},
                     "fields": {"type": "array"},
+                    "operations": {"type": "array"},
                 },
                 "required": ["name", "fields"],
             },

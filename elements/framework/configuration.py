@@ -40,7 +40,7 @@ def clean_configuration(element: Element, raw: Any, *, current: dict | None = No
             if current is None or key not in current:
                 errors.append({"field": _name(key), "message": "the mask is not a value"})
         else:
-            given[key] = value
+            given[key] = field.parsed(value) if field is not None else value
     errors += [
         {"field": _name(error["field"]), "message": error["message"]}
         for error in schema_errors(element.configuration_validator, given, reject_nul=True)

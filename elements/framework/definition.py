@@ -5,6 +5,7 @@ configuration and input validation, dispatch, bulk objects) is derived from that
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -21,7 +22,10 @@ if TYPE_CHECKING:  # bulk.py builds on Call: a type here only
 # Configuration every element accepts (contract §6: bulk callbacks are signed with it).
 SIGNATURE_KEY_FIELD = "event.notification.signature.key"
 
-CONFIG_TYPES = ("string", "integer", "boolean", "enum")
+CONFIG_TYPES = ("string", "integer", "boolean", "enum", "integer_map")
+
+# A 64-bit signed integer as text (Mixpanel's data group ids are sent as strings).
+_SIGNED_DIGITS = r"^\s*-?[0-9]{1,19}\s*$"
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,22 @@ class ConfigField:
         if self.type == "boolean":
             text = {"type": "string", "pattern": "^(?i:true|false)$"}
             return {"anyOf": [{"type": "boolean"}, text], "x-error": "must be a boolean"}
+        if self.type == "integer_map":
+            # A string is decoded first (``parsed``): Cloud Elements clients send it as JSON text.
+            value = {
+                "anyOf": [
+                    {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1},
+                    {"type": "string", "pattern": _SIGNED_DIGITS},
+                ],
+                "x-error": "must be an integer",
+            }
+            return {
+                "type": "object",
+                "maxProperties": 100,
+                "propertyNames": {"minLength": 1, "maxLength": 255},
+                "additionalProperties": value,
+                "x-error": "must be a JSON object of names to integers",
+            }
         choices = "|".join(re.escape(c) for c in self.choices)
         return {
             "type": "string",
@@ -63,8 +83,21 @@ class ConfigField:
             "x-error": f"must be one of {', '.join(self.choices)}",
         }
 
+    def parsed(self, value: Any) -> Any:
+        """The value as the schema checks it: an ``integer_map`` given as JSON text decoded
+        (text that is no JSON object is left for the schema to refuse)."""
+        if self.type == "integer_map" and isinstance(value, str):
+            try:
+                decoded = json.loads(value)
+            except ValueError:
+                return value
+            return decoded if isinstance(decoded, dict) else value
+        return value
+
     def stored(self, value: Any) -> Any:
         """The stored form of a value that passed ``json_schema``."""
+        if self.type == "integer_map":
+            return {k: int(v.strip()) if isinstance(v, str) else v for k, v in value.items()}
         if self.type == "integer":
             return int(value.strip()) if isinstance(value, str) else int(value)
         if self.type == "boolean":
@@ -107,6 +140,32 @@ class Call:
     vendor: Vendor
     request_id: str = ""
     operation: Operation | None = None  # None for a bulk job
+
+
+@dataclass(frozen=True)
+class ConfigurationNeed:
+    """Configuration an operation needs. ``missing(configuration, inputs)`` names the fields
+    the instance should add (empty when it has what it needs); by default every one of
+    ``fields`` that is unset. ``description`` says the rule in words (catalog, metadata);
+    ``example(configuration, inputs)``, optional, the values the PATCH hint shows."""
+
+    fields: tuple[str, ...]
+    description: str
+    missing: Callable[[Mapping, Mapping], tuple[str, ...]] | None = None
+    # The values to show in the PATCH hint, when "<field name>" would not say enough.
+    example: Callable[[Mapping, Mapping], dict] | None = None
+
+    @classmethod
+    def field(cls, key: str) -> ConfigurationNeed:
+        return cls(fields=(key,), description=f"{key} in the configuration")
+
+    def missing_fields(self, configuration: Mapping, inputs: Mapping) -> tuple[str, ...]:
+        if self.missing is not None:
+            return tuple(self.missing(configuration, inputs))
+        return tuple(k for k in self.fields if configuration.get(k) in (None, "", {}))
+
+    def representation(self) -> dict:
+        return {"fields": list(self.fields), "description": self.description}
 
 
 _PATH_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -153,10 +212,26 @@ class Operation:
     raw_inputs: Callable[[bytes], dict | None] | None = None
     # Output keys that hold secrets meant for the caller alone (never logged, even traced).
     secret_output_keys: tuple[str, ...] = ()
+    # Configuration the operation needs beyond the element's required fields: a key
+    # ("project_token") or a ``ConfigurationNeed`` for a rule a key cannot say. Checked before
+    # any vendor call (``dispatch.run_operation``); shown by the catalog and metadata.
+    requires_configuration: tuple[str | ConfigurationNeed, ...] = ()
+    # Its own authentication strategy when the vendor wants other credentials for it than for
+    # the element's other calls (Mixpanel's privacy API: a GDPR OAuth token); else the element's.
+    authentication: Authentication | None = None
 
     def __post_init__(self):
         if not self.path and not self.name:
             raise ValueError(f"Operation {self.id} needs a resource path or an operation name")
+        needs = tuple(
+            need if isinstance(need, ConfigurationNeed) else ConfigurationNeed.field(need)
+            for need in self.requires_configuration
+        )
+        object.__setattr__(self, "requires_configuration", needs)
+
+    @property
+    def configuration_needs(self) -> tuple[ConfigurationNeed, ...]:
+        return self.requires_configuration  # type: ignore[return-value]  # normalised above
 
     # Compiled once per operation (cached_property writes the instance dict directly, which a
     # frozen dataclass allows).

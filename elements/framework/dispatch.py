@@ -14,8 +14,10 @@ from typing import Any
 
 import orjson
 
+from elements.framework.authentication import Authentication
 from elements.framework.definition import Call, Element, Operation, Result, TextBody
 from elements.framework.registry import all_elements
+from elements.framework.requirements import check_configuration
 from elements.framework.vendor import Deadline, Vendor, VendorClient, VendorGarbage
 from platform_core.exceptions import BadRequest, NotFound, PlatformError, ValidationFailed
 from platform_core.validation import schema_errors
@@ -150,12 +152,14 @@ def vendor_client(
     *,
     deadline: Deadline | None = None,
     idempotent: bool = False,
+    authentication: Authentication | None = None,
 ) -> VendorClient:
     """The element's hosts for this configuration, with its authentication strategy's headers.
     ``<KEY>_BASE_URL`` in the environment (e.g. ``MIXPANEL_BASE_URL``) replaces every host, and
     ``<KEY>_<ALIAS>_BASE_URL`` (e.g. ``MIXPANEL_API_BASE_URL``) the one of that alias; an
     instance's configuration never can. ``deadline``: the element call's, which every request
-    of the client ends by. ``idempotent``: whether its requests may be retried once sent."""
+    of the client ends by. ``idempotent``: whether its requests may be retried once sent.
+    ``authentication``: an operation's own strategy, in place of the element's."""
     prefix = element.key.upper()
     override = os.environ.get(f"{prefix}_BASE_URL")
     hosts = {}
@@ -165,7 +169,7 @@ def vendor_client(
     return VendorClient(
         hosts,
         deadline=deadline,
-        auth_headers=element.authentication.headers(configuration),
+        auth_headers=(authentication or element.authentication).headers(configuration),
         idempotent=idempotent,
     )
 
@@ -192,6 +196,7 @@ def make_call(
             configuration,
             deadline=Deadline(),
             idempotent=operation.idempotent if operation is not None else False,
+            authentication=operation.authentication if operation is not None else None,
         )
     return Call(
         element=element,
@@ -213,6 +218,9 @@ def run_operation(
     inputs: dict,
     request_id: str = "",
 ) -> Result:
+    check_configuration(
+        element, op, instance_id=instance_id, configuration=configuration, inputs=inputs
+    )
     call = make_call(
         element,
         instance_id=instance_id,

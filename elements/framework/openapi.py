@@ -7,6 +7,7 @@ from typing import Any
 
 from elements.framework.definition import Element, Operation
 from elements.framework.registry import all_elements
+from elements.framework.requirements import needs_representation
 from platform_core.openapi import (
     BODY_ERRORS,
     COMPONENTS,
@@ -109,6 +110,7 @@ def operation_object(op: Operation, *, operation_style: bool, id_prefix: str = "
         "responses": responses,
         "x-vendor-method": op.vendor_method,
         "x-vendor-path": op.vendor_path,
+        "x-required-configuration": needs_representation(op),
     }
     if body:
         obj["requestBody"] = body

@@ -6,8 +6,10 @@ from elements.mixpanel import (
     annotations,
     cohorts,
     events,
+    groups,
     identities,
     lookup_tables,
+    privacy,
     profiles,
     queries,
     service_accounts,
@@ -58,6 +60,21 @@ CONFIGURATION = (
         default="US",
         description="Which Mixpanel hosts to use: US (default), EU or IN.",
     ),
+    ConfigField(
+        key="data_groups",
+        name="Data groups",
+        type="integer_map",
+        description=(
+            'Group key name to Mixpanel data_group_id (Project Settings), e.g. {"company_id": '
+            "-1405123841946871899}; needed to query group profiles. A JSON object or its text."
+        ),
+    ),
+    ConfigField(
+        key="gdpr_token",
+        name="GDPR OAuth token",
+        secret=True,
+        description="OAuth token with the GDPR scope (Data & Privacy); for privacy requests.",
+    ),
 )
 
 OBJECTS = (
@@ -99,12 +116,32 @@ OBJECTS = (
             ObjectField("created", "string"),
         ),
     ),
+    ElementObject(
+        name="groups",
+        description="Group profiles (Group Analytics), one set per group key.",
+        fields=(
+            ObjectField("$group_key", "string", "The group key's name, e.g. company_id."),
+            ObjectField("$group_id", "string", "The group's id."),
+            ObjectField("$properties", "object", "The group profile's properties."),
+        ),
+    ),
+    ElementObject(
+        name="privacy-requests",
+        description="GDPR/CCPA data deletion and data retrieval requests.",
+        fields=(
+            ObjectField("task_id", "string", "Mixpanel's tracking id of the request."),
+            ObjectField("status", "string", "PENDING, STAGING, STARTED, SUCCESS, FAILURE..."),
+            ObjectField("distinct_ids", "array", "Whose data."),
+            ObjectField("compliance_type", "string", "GDPR or CCPA."),
+        ),
+    ),
 )
 
 OPERATIONS = service_accounts.OPERATIONS + profiles.OPERATIONS + events.OPERATIONS
 OPERATIONS += queries.OPERATIONS
 OPERATIONS += cohorts.OPERATIONS + annotations.OPERATIONS
 OPERATIONS += identities.OPERATIONS + lookup_tables.OPERATIONS
+OPERATIONS += groups.OPERATIONS + privacy.OPERATIONS
 
 ELEMENT = Element(
     id=13973,

@@ -7,5 +7,6 @@ CONFIGURATION = {
     "organization_id": 1001,
     "project_id": 2002,
     "project_token": "conformance-project-token",
+    "gdpr_token": "conformance-gdpr-token",
     "event.notification.signature.key": "conformance-signing-key",
 }

@@ -20,9 +20,11 @@ import orjson
 from elements.framework.ceql import CeqlError, Comparison, parse_where
 from elements.framework.definition import Call, Operation, Result
 from elements.framework.vendor import VendorError, raise_for_status
+from elements.mixpanel.needs import QUERY, TRACKING
 from elements.mixpanel.schemas import EVENT, IMPORT_OUTPUT, TRACK_OUTPUT
+from elements.mixpanel.secret_tracking import track_by_import
 from elements.mixpanel.vendor import project_query
-from platform_core.exceptions import BadRequest, ValidationFailed
+from platform_core.exceptions import ValidationFailed
 
 IMPORT_MAX_EVENTS = 2000
 IMPORT_MAX_BYTES = 10 * 1024 * 1024  # uncompressed, per request (reference §5)
@@ -247,12 +249,12 @@ def _strict_flag(value) -> str:
 
 def _track(call: Call, event: dict, query: dict) -> tuple[dict, int]:
     token = call.configuration.get("project_token")
-    if not token:
-        raise BadRequest("Tracking needs the instance's project_token configuration.")
     properties = dict(event.get("properties") or {})
     properties.setdefault("time", int(time.time()))
     # A $insert_id makes the event deduplicated by Mixpanel, so a retry cannot double it.
     properties.setdefault("$insert_id", secrets.token_hex(16))
+    if not token:  # the API secret alone (seed 002), or a service account: /import takes them
+        return track_by_import(call, event["event"], properties, query)
     payload = {"event": event["event"], "properties": {**properties, "token": token}}
     response = call.vendor.request(
         "POST",
@@ -362,9 +364,10 @@ OPERATIONS = (
         path="/activities",
         object_name="activities",
         handler=track_activity,
+        requires_configuration=(TRACKING,),
         description='Track one event ({"event": ..., "properties": {...}}).',
         vendor_method="POST",
-        vendor_path="/track",
+        vendor_path="/track (/import without a project_token)",
         input_schema={**EVENT, "additionalProperties": False},
         output_schema={
             "type": "object",
@@ -379,6 +382,7 @@ OPERATIONS = (
         path="/activities/import",
         object_name="activities",
         handler=import_events,
+        requires_configuration=QUERY,
         description=(
             'Import a batch of events of any size (a JSON array, or {"events": [...]}); '
             "split into Mixpanel-sized requests."
@@ -397,6 +401,7 @@ OPERATIONS = (
         path="/activities/top",
         object_name="activities",
         handler=top_activities,
+        requires_configuration=QUERY,
         description="Top events today; where=type='general' (or 'unique', 'average').",
         vendor_method="GET",
         vendor_path="/api/query/events/top",
@@ -417,6 +422,7 @@ OPERATIONS = (
         method="POST",
         object_name="activities",
         handler=import_events,
+        requires_configuration=QUERY,
         description="Import events with strict validation; failed_records index the input.",
         vendor_method="POST",
         vendor_path="/import",
@@ -431,9 +437,10 @@ OPERATIONS = (
         method="POST",
         object_name="activities",
         handler=track_event,
+        requires_configuration=(TRACKING,),
         description="Track one event with its properties (time, distinct_id, $insert_id).",
         vendor_method="POST",
-        vendor_path="/track",
+        vendor_path="/track (/import without a project_token)",
         input_schema={
             "type": "object",
             "properties": {

@@ -10,6 +10,7 @@ import json
 from elements.framework.ceql import CeqlError
 from elements.framework.definition import Call, Operation, Result
 from elements.framework.vendor import VendorError, VendorGarbage
+from elements.mixpanel.needs import PROJECT_TOKEN, QUERY
 from elements.mixpanel.schemas import PROFILE, PROFILE_OPERATIONS
 from elements.mixpanel.selector_language import where_to_selector
 from elements.mixpanel.vendor import project_query
@@ -52,16 +53,23 @@ def _encode_cursor(session_id: str, page: int) -> str:
     return encode_token({"s": session_id, "p": page})
 
 
+def page_cursor(body: dict, page: int, page_size: int) -> str | None:
+    """The ``nextPage`` token after this engage page, or None on the last one."""
+    if _has_more(body, page, page_size) and body.get("session_id"):
+        return _encode_cursor(str(body["session_id"]), page + 1)
+    return None
+
+
 def _valid_cursor(data: dict) -> bool:
     return isinstance(data["s"], str) and isinstance(data["p"], int) and data["p"] >= 1
 
 
-def _decode_cursor(token: str) -> tuple[str, int]:
+def read_page_cursor(token: str) -> tuple[str, int]:
     data = decode_token(token, _valid_cursor)
     return data["s"], data["p"]
 
 
-def _selector(where: str | None) -> str | None:
+def selector_of(where: str | None) -> str | None:
     if not where:
         return None
     try:
@@ -76,19 +84,20 @@ def search_users(call: Call) -> Result:
     page_size = call.inputs.get("pageSize", 200)
     session_id, page = (None, 0)
     if call.inputs.get("nextPage"):
-        session_id, page = _decode_cursor(call.inputs["nextPage"])
+        session_id, page = read_page_cursor(call.inputs["nextPage"])
     body, status = engage(
         call,
         {
-            "where": _selector(call.inputs.get("where")),
+            "where": selector_of(call.inputs.get("where")),
             "page": page,
             "session_id": session_id,
             "page_size": page_size,
         },
     )
     headers = {}
-    if _has_more(body, page, page_size) and body.get("session_id"):
-        headers[NEXT_PAGE_HEADER] = _encode_cursor(str(body["session_id"]), page + 1)
+    cursor = page_cursor(body, page, page_size)
+    if cursor:
+        headers[NEXT_PAGE_HEADER] = cursor
     return Result(body["results"], headers=headers, vendor_status=status)
 
 
@@ -128,9 +137,8 @@ def get_user(call: Call) -> Result:
 
 
 def _update(call: Call, distinct_id: str, operations: dict) -> int:
-    token = call.configuration.get("project_token")
-    if not token:
-        raise BadRequest("Profile updates need the instance's project_token configuration.")
+    # Declared by the operations (requires_configuration): present by now.
+    token = call.configuration["project_token"]
     update = {"$token": token, "$distinct_id": distinct_id, **operations}
     response = call.vendor.request(
         "POST",
@@ -171,7 +179,18 @@ def create_user(call: Call) -> Result:
     return Result({"$distinct_id": distinct_id, **operations}, vendor_status=status)
 
 
+def repeated_id(inputs: dict, *, body_key: str, url_key: str) -> None:
+    """An update may repeat the record's own id in its body (Cloud Elements clients send the
+    create body again); a different one is 400."""
+    if body_key in inputs and str(inputs[body_key]) != inputs[url_key]:
+        raise ValidationFailed(
+            f"The body's {body_key} differs from the one in the URL ({inputs[url_key][:100]}).",
+            errors=[{"field": body_key, "message": "must be the URL's id, or left out"}],
+        )
+
+
 def update_user(call: Call) -> Result:
+    repeated_id(call.inputs, body_key="$distinct_id", url_key="id")
     operations = _operations_of(call.inputs)
     status = _update(call, call.inputs["id"], operations)
     return Result({"$distinct_id": call.inputs["id"], **operations}, vendor_status=status)
@@ -203,6 +222,7 @@ OPERATIONS = (
         path="/users",
         object_name="users",
         handler=search_users,
+        requires_configuration=QUERY,
         description=(
             "Query user profiles. where: CEQL such as \"$city\"='Dallas', or a raw Mixpanel "
             'selector as query=\'(properties["$city"] == "Dallas")\'.'
@@ -227,6 +247,7 @@ OPERATIONS = (
         path="/users",
         object_name="users",
         handler=create_user,
+        requires_configuration=(PROJECT_TOKEN,),
         description='Set profile properties ({"$distinct_id": ..., "$set": {...}}).',
         vendor_method="POST",
         vendor_path="/engage",
@@ -244,6 +265,7 @@ OPERATIONS = (
         path="/users/{id}",
         object_name="users",
         handler=get_user,
+        requires_configuration=QUERY,
         description="Read one profile by $distinct_id.",
         vendor_method="POST",
         vendor_path=ENGAGE_PATH,
@@ -257,12 +279,16 @@ OPERATIONS = (
         path="/users/{id}",
         object_name="users",
         handler=update_user,
-        description="Update one profile ($set, $unset, $add, ...).",
+        requires_configuration=(PROJECT_TOKEN,),
+        description=(
+            "Update one profile ($set, $unset, $add, ...); the body may repeat the profile's "
+            "$distinct_id."
+        ),
         vendor_method="POST",
         vendor_path="/engage",
         input_schema={
             "type": "object",
-            "properties": {"id": _ID, **PROFILE_OPERATIONS},
+            "properties": {"id": _ID, "$distinct_id": _DISTINCT_ID, **PROFILE_OPERATIONS},
             "required": ["id"],
             "additionalProperties": False,
         },
@@ -274,6 +300,7 @@ OPERATIONS = (
         path="/users/{id}",
         object_name="users",
         handler=delete_user,
+        requires_configuration=(PROJECT_TOKEN,),
         description="Delete one profile.",
         vendor_method="POST",
         vendor_path="/engage ($delete)",
@@ -287,6 +314,7 @@ OPERATIONS = (
         method="POST",
         object_name="users",
         handler=query_profiles,
+        requires_configuration=QUERY,
         description="Query user profiles with a Mixpanel selector, page by page.",
         vendor_method="POST",
         vendor_path=ENGAGE_PATH,

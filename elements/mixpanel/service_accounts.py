@@ -6,6 +6,7 @@ nowhere else (never stored, never logged; the usage log keeps no bodies of this 
 
 from elements.framework.definition import Call, Operation, Result
 from elements.framework.vendor import VendorGarbage
+from elements.mixpanel.needs import SERVICE_ACCOUNT_CALL
 from elements.mixpanel.schemas import ORGANIZATION_ID, SERVICE_ACCOUNT, SERVICE_ACCOUNT_WRITE
 from elements.mixpanel.vendor import organization_id, uses_service_account
 from platform_core.exceptions import BadRequest
@@ -151,6 +152,7 @@ OPERATIONS = (
         path="/service-accounts",
         object_name="service-accounts",
         handler=list_accounts,
+        requires_configuration=SERVICE_ACCOUNT_CALL,
         description="List the organization's service accounts.",
         vendor_method="GET",
         vendor_path=VENDOR_PATH,
@@ -164,6 +166,7 @@ OPERATIONS = (
         path="/service-accounts",
         object_name="service-accounts",
         handler=create_account,
+        requires_configuration=SERVICE_ACCOUNT_CALL,
         description="Create a service account. The response holds its one-time secret.",
         vendor_method="POST",
         vendor_path=VENDOR_PATH,
@@ -177,6 +180,7 @@ OPERATIONS = (
         path="/service-accounts/{id}",
         object_name="service-accounts",
         handler=get_account,
+        requires_configuration=SERVICE_ACCOUNT_CALL,
         description="Read one service account.",
         vendor_method="GET",
         vendor_path=VENDOR_PATH + "/{serviceAccountId}",
@@ -190,6 +194,7 @@ OPERATIONS = (
         path="/service-accounts/{id}",
         object_name="service-accounts",
         handler=delete_account,
+        requires_configuration=SERVICE_ACCOUNT_CALL,
         description="Delete a service account (removes it from every project).",
         vendor_method="DELETE",
         vendor_path=VENDOR_PATH + "/{serviceAccountId}",
@@ -207,6 +212,7 @@ OPERATIONS = (
         method="GET",
         object_name="service-accounts",
         handler=get_service_accounts,
+        requires_configuration=SERVICE_ACCOUNT_CALL,
         description="Retrieve all service accounts of the Mixpanel organization.",
         vendor_method="GET",
         vendor_path=VENDOR_PATH,
@@ -227,6 +233,7 @@ OPERATIONS = (
         method="POST",
         object_name="service-accounts",
         handler=create,
+        requires_configuration=SERVICE_ACCOUNT_CALL,
         description="Create a service account; the output holds its one-time secret.",
         vendor_method="POST",
         vendor_path=VENDOR_PATH,

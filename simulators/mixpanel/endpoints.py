@@ -237,8 +237,12 @@ def engage_query(ctx, req: Request) -> Reply:
     if page and not session_id:
         raise ApiError(400, "session_id is required when page > 0")
     output = _string_list_param(params, "output_properties")
-    if params.get("data_group_id") or params.get("behaviors"):
-        raise ApiError(400, "data_group_id and behaviors are not supported by the simulator")
+    if params.get("data_group_id"):
+        from .groups import engage_groups  # groups.py builds on this module
+
+        return engage_groups(ctx, req, principal)
+    if params.get("behaviors"):
+        raise ApiError(400, "behaviors is not supported by the simulator")
     slot = _QuerySlot(state, principal.project_id, "query")
     slot.acquire()
     try:

@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl, unquote
 
 from . import data_management as dm
 from . import endpoints as ep
-from . import query_api
+from . import groups, privacy, query_api
 from .faults import Fault, FaultSet
 from .state import State
 
@@ -78,6 +78,7 @@ ROUTES["/track"] = (TRACK, ("GET", "POST"), ep.track)
 ROUTES["/engage"] = (ENGAGE_INGEST, ("GET", "POST"), ep.engage_update)
 ROUTES["/api/app/me"] = (APP, ("GET",), ep.app_me)
 ROUTES.update(dm.query_routes(QUERY))
+ROUTES["/groups"] = (ENGAGE_INGEST, ("GET", "POST"), groups.groups_update)
 for _k in list(ROUTES):
     if _k != "/":
         ROUTES[_k + "/"] = ROUTES[_k]
@@ -100,6 +101,7 @@ _APP_ROUTES: list[tuple[re.Pattern, dict[str, Any]]] = [
         {"GET": ep.sa_get, "DELETE": ep.sa_delete},
     ),
     (re.compile(r"/api/app/projects/(\d+)/service-accounts/?"), {"GET": ep.project_sa_list}),
+    *privacy.routes(),
 ]
 
 _RECORD_HEADERS = ("Authorization", "Content-Type", "Content-Encoding", "Accept-Encoding")

@@ -19,6 +19,8 @@ from .data_store import DataStore
 
 __all__ = [
     "DEFAULT_API_SECRET",
+    "DEFAULT_GDPR_TOKEN",
+    "DEFAULT_GROUP_KEYS",
     "DEFAULT_ORGANIZATION_ID",
     "DEFAULT_PROJECT_ID",
     "DEFAULT_PROJECT_TOKEN",
@@ -34,7 +36,10 @@ DEFAULT_SA_USERNAME = "sim-admin.a1b2c3.mp-service-account"
 DEFAULT_SA_SECRET = "sim-sa-secret"
 DEFAULT_API_SECRET = "sim-api-secret"
 DEFAULT_PROJECT_TOKEN = "sim-project-token"
+DEFAULT_GDPR_TOKEN = "sim-gdpr-oauth-token"
+DEFAULT_GROUP_KEYS = {"company_id": -1405123841946871899}
 DEFAULT_CREATED = "2024-01-01T00:00:00Z"
+PRIVACY_TASK_STATUSES = ("PENDING", "STAGING", "STARTED", "SUCCESS", "FAILURE")
 
 ROLES = ("owner", "admin", "analyst", "consumer")
 
@@ -52,6 +57,7 @@ DEFAULT_RATE_LIMITS: dict[str, Any] = {
     "export_concurrent": 100,
     "ingest_events_per_minute": 1_800_000,  # ~30k events/s
     "ingest_bytes_per_minute": 2 * 1024**3,  # 2 GB/min uncompressed
+    "gdpr_per_second": 1,  # GDPR API (privacy.py)
 }
 
 # Everything settable through POST /__sim__/config (plus the special keys handled in
@@ -61,6 +67,9 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "project_id": DEFAULT_PROJECT_ID,
     "project_token": DEFAULT_PROJECT_TOKEN,
     "api_secret": DEFAULT_API_SECRET,
+    "gdpr_token": DEFAULT_GDPR_TOKEN,  # privacy.py
+    "privacy_task_status": "PENDING",  # privacy.py: the status new tasks start in
+    "group_keys": DEFAULT_GROUP_KEYS,  # groups.py: group key name -> data group id
     "events_per_day": 0,
     "import_max_bytes": 10 * 1024 * 1024,
     "import_max_events": 2000,
@@ -236,6 +245,9 @@ class State:
             self.tracked: deque = deque(maxlen=MAX_KEPT_EVENTS)
             self.tracked_count = 0
             self.engage_updates_count = 0
+            self.group_profiles: dict[tuple[str, str], dict] = {}  # groups.py
+            self.privacy_tasks: dict[str, dict] = {}  # privacy.py
+            self.privacy_calls: deque = deque()  # privacy.py: recent call times, for its limit
             self.query_windows: dict[int, RateWindow] = {}
             self.export_windows: dict[int, RateWindow] = {}
             self.ingest_windows: dict[int, deque] = {}
@@ -286,6 +298,11 @@ class State:
                 "recompute",
             ):
                 raise ValueError("engage_unknown_session must be 'error' or 'recompute'")
+            groups = cfg.get("group_keys", {})
+            if not isinstance(groups, dict) or not all(type(v) is int for v in groups.values()):
+                raise ValueError("group_keys must be an object of group key names to integers")
+            if cfg.get("privacy_task_status", "PENDING") not in PRIVACY_TASK_STATUSES:
+                raise ValueError(f"privacy_task_status must be one of {PRIVACY_TASK_STATUSES}")
             old_project = self.settings["project_id"]
             for key, value in cfg.items():
                 if key in DEFAULT_SETTINGS:

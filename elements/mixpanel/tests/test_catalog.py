@@ -46,6 +46,7 @@ def test_element_detail_lists_configuration_and_resources(tenant, key_or_id):
             "vendorPath",
             "description",
             "parameters",
+            "requiredConfiguration",
         }
 
 
@@ -67,7 +68,13 @@ def test_metadata(tenant):
     body = tenant.client().get(f"{BASE}/mixpanel/metadata").json()
     assert set(body) >= {"id", "name", "key", "description", "events", "bulk", "objects"}
     assert body["events"] == {"supported": False}
-    assert set(body["objects"]) == {"activities", "users", "service-accounts"}
+    assert set(body["objects"]) >= {
+        "activities",
+        "users",
+        "service-accounts",
+        "groups",
+        "privacy-requests",
+    }
 
 
 def test_docs_are_an_openapi_document_of_every_operation(tenant):
