@@ -79,6 +79,11 @@ JOB_SCHEMA = component(
             "startedDate": {"type": ["string", "null"], "format": "date-time"},
             "completedDate": {"type": ["string", "null"], "format": "date-time"},
             "statusMessage": {"type": ["string", "null"]},
+            "cursor": {
+                "type": ["string", "null"],
+                "description": "The highest cursor value written (ISO-8601 UTC): the next "
+                "incremental sync asks for `where <cursorField> >= '<cursor>'`.",
+            },
         },
     },
 )
