@@ -128,7 +128,10 @@ class BulkQueryView(BulkView):
                 "q", str, description="CEQL: select * from {object} [where ...] [limit n]."
             ),
             OpenApiParameter(
-                "from", str, description="activities: first UTC day (ISO-8601 date or time)."
+                "from",
+                str,
+                description="activities: first UTC day (ISO-8601 date or time); every object: "
+                "only records whose cursorField is at or after it (incremental sync).",
             ),
             OpenApiParameter(
                 "to", str, description="activities: last UTC day (ISO-8601 date or time)."

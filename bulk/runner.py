@@ -517,8 +517,12 @@ class JobRunner:
         the records written (the first ``kept`` of the page, when a limit cut it short)."""
         if not page.cursors or not kept:
             return None
-        highest = max((v for v in page.cursors[:kept] if v is not None), default=None)
-        text = cursor_text(instant(highest), day=self.cursor_in_days)
+        values = [v for v in page.cursors[:kept] if v is not None]
+        try:
+            highest = instant(max(values)) if values else None
+        except TypeError:  # values of different kinds (a malformed record): compare instants
+            highest = max((t for v in values if (t := instant(v)) is not None), default=None)
+        text = cursor_text(highest, day=self.cursor_in_days)
         return text if text and text > self.cursor else None
 
     def _select(self, page: Page) -> tuple[list[dict], list[bytes], bool]:

@@ -341,3 +341,41 @@ def test_service_accounts_incremental_sync(client, sim):
     assert sorted(a["id"] for a in second) == sorted([*at_cursor, created.json()["id"]])
     assert again["cursor"] >= done["cursor"]
     assert again["cursor"] == max(cursor_text(instant(a["created"])) for a in second)
+
+
+# --- the runner's side -------------------------------------------------------------------------
+
+
+def test_a_limited_job_reports_the_cursor_of_what_it_wrote(client, sim):
+    sim.configure(events_per_day=PER_DAY)
+    rows, done = sync(
+        client, "select * from activities limit 3", "activities", **{"from": DAY, "to": DAY}
+    )
+    assert insert_ids(rows) == generated_ids()[:3]
+    third = datagen.event(DAY, 2, PER_DAY)["properties"]["time"]
+    assert done["cursor"] == cursor_text(instant(third))
+
+
+class MixedCursors:
+    """A source whose records carry cursor values of different kinds, as a malformed vendor
+    record would (a time as text beside epoch seconds)."""
+
+    def pages(self, call, query, checkpoint):
+        from elements.framework.bulk import Page
+
+        rows = [{"n": 1}, {"n": 2}, {"n": 3}]
+        yield Page(
+            records=rows,
+            raw=[json.dumps(r).encode() for r in rows],
+            checkpoint={"done": True},
+            done=True,
+            cursors=[1709287200, "2024-03-01T11:00:00", None],
+        )
+
+
+def test_cursor_values_of_different_kinds_are_compared_as_instants(client):
+    job_id = client.post(f"{BULK}/query?q={quote('select * from activities')}").json()["id"]
+    assert runner.run_job(job_id, source=MixedCursors(), heartbeat=False, pipelined=False) == (
+        "COMPLETED"
+    )
+    assert status(client, job_id)["cursor"] == "2024-03-01T11:00:00Z"

@@ -126,7 +126,7 @@ class ActivitiesSource:
                         text = line.decode("utf-8")
                         record, end = scan(text, 0)
                         props = record.get("properties") if end == len(text) else None
-                        if type(props) is dict and _keep(props, since):
+                        if type(props) is dict and _at_or_after(props.get("time"), since):
                             insert_id = props.get("$insert_id")
                             if type(insert_id) is str:
                                 seen.add(insert_id)
@@ -164,8 +164,9 @@ class ActivitiesSource:
                 else:
                     props = record.get("properties")
                     if type(props) is not dict:
-                        props = {}
-                    if since is not None and not _keep(props, since):
+                        props = _NO_PROPERTIES
+                    time_value = props.get("time")
+                    if since is not None and not _at_or_after(time_value, since):
                         continue
                     insert_id = props.get("$insert_id")
                     if type(insert_id) is str:
@@ -178,7 +179,8 @@ class ActivitiesSource:
                         if key not in keys:
                             keys[key] = None
                     raw.append(line)
-                    cursors.append(epoch_seconds(props.get("time")))
+                    # As Mixpanel sends it (epoch seconds): only the page's highest is read.
+                    cursors.append(time_value)
                 count += 1
         next_day = (day + timedelta(days=1)).isoformat()
         page.checkpoint = {"day": next_day, "line": 0}
@@ -187,11 +189,14 @@ class ActivitiesSource:
         yield page
 
 
-def _keep(props: dict, since: float | None) -> bool:
-    """Whether an event is at or after ``since`` (epoch seconds; None: every event is)."""
+_NO_PROPERTIES: dict = {}
+
+
+def _at_or_after(time_value, since: float | None) -> bool:
+    """Whether an event's time is at or after ``since`` (epoch seconds; None: every event is)."""
     if since is None:
         return True
-    seconds = epoch_seconds(props.get("time"))
+    seconds = epoch_seconds(time_value)
     return seconds is not None and seconds >= since
 
 
