@@ -379,3 +379,48 @@ def test_cursor_values_of_different_kinds_are_compared_as_instants(client):
         "COMPLETED"
     )
     assert status(client, job_id)["cursor"] == "2024-03-01T11:00:00Z"
+
+
+# --- the shapes the next objects build on (elements/framework/bulk_sources.py) -----------------
+
+
+def export_window(call, first, last, query) -> list[dict]:
+    """A date-range vendor call, as funnels or revenue make: here the export of the window."""
+    from elements.mixpanel.vendor import project_query
+
+    params = {"from_date": first.isoformat(), "to_date": last.isoformat()}
+    with call.vendor.stream_lines(
+        "GET", "data", EXPORT, query={**params, **project_query(call.configuration)}, gzip=False
+    ) as lines:
+        return [json.loads(line) for line in lines if line.strip()]
+
+
+def test_a_day_window_source_asks_from_the_cursors_day_in_windows_and_filters_exactly(client, sim):
+    from elements.framework.bulk_sources import DayWindowSource
+
+    per_day = 4
+    sim.configure(events_per_day=per_day)
+    source = DayWindowSource(
+        export_window, lambda r: r["properties"]["time"], window_days=2, day=False
+    )
+    since = "2024-03-02T12:00:00Z"
+    q = f"select * from activities where time >= '{since}'"
+    job_id = client.post(f"{BULK}/query?q={quote(q)}&to=2024-03-05").json()["id"]
+    sim.clear_requests()
+    assert runner.run_job(job_id, source=source, heartbeat=False, pipelined=False) == "COMPLETED"
+
+    asked = [parse_qs(r["query_string"]) for r in sim.requests() if r["path"] == EXPORT]
+    assert [(q["from_date"][0], q["to_date"][0]) for q in asked] == [
+        ("2024-03-02", "2024-03-03"),
+        ("2024-03-04", "2024-03-05"),
+    ]
+    expected = [
+        datagen.event(day, k, per_day)
+        for day in ("2024-03-02", "2024-03-03", "2024-03-04", "2024-03-05")
+        for k in range(per_day)
+    ]
+    expected = [e for e in expected if e["properties"]["time"] >= epoch(since)]
+    assert records(client, job_id, "activities") == expected
+    done = status(client, job_id)
+    assert done["cursor"] == cursor_text(instant(expected[-1]["properties"]["time"]))
+    assert BulkJob.objects.get(pk=job_id).checkpoint == {"next": "2024-03-06"}

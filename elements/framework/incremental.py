@@ -133,6 +133,17 @@ def split_cursor(
     return since, rest[0] if len(rest) == 1 else And(tuple(rest))
 
 
+def at_or_after(value, since: datetime | None, *, day: bool = False) -> bool:
+    """Whether a record's cursor value is at or after ``since`` (None: every record is). With
+    ``day``, day-granular values compare by UTC day (a record of the cursor's day comes back)."""
+    if since is None:
+        return True
+    moment = instant(value)
+    if moment is None:
+        return False
+    return moment.date() >= since.astimezone(UTC).date() if day else moment >= since
+
+
 def latest(*values: datetime | None) -> datetime | None:
     """The latest of the given bounds (None ones ignored)."""
     present = [v for v in values if v is not None]
@@ -155,6 +166,7 @@ def day_windows(first: date, last: date, days: int = 1) -> list[tuple[date, date
 
 __all__ = [
     "CursorError",
+    "at_or_after",
     "cursor_text",
     "day_windows",
     "epoch_seconds",

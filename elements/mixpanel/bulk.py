@@ -13,7 +13,7 @@
 - ``users``: engage pages with ``session_id``; checkpoint: the next page and the session.
   Incremental: the selector asks for ``$last_seen`` at or after ``since`` (``datetime()``), and
   the pages are filtered exactly.
-- ``service-accounts``: one page, filtered on ``created``.
+- ``service-accounts``: one page, filtered on ``created`` (``bulk_sources.ListSource``).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 from elements.framework.bulk import BulkQuery, BulkQueryError, Page
+from elements.framework.bulk_sources import ListSource
 from elements.framework.ceql import CeqlError
 from elements.framework.definition import Call
 from elements.framework.incremental import day_windows, epoch_seconds, instant
@@ -265,25 +266,12 @@ class UsersSource:
                 return
 
 
-class ServiceAccountsSource:
-    def validate(self, query: BulkQuery) -> None:
-        if query.where is not None:
-            raise BulkQueryError(
-                "service-accounts cannot be filtered, except by created >= '<ISO-8601>'."
-            )
+def _service_accounts(call: Call) -> list[dict]:
+    return service_accounts.list_accounts(call).body
 
-    def pages(self, call: Call, query: BulkQuery, checkpoint: dict | None) -> Iterator[Page]:
-        self.validate(query)
-        accounts = service_accounts.list_accounts(call).body
-        # Mixpanel lists them all: the cursor is applied here.
-        if query.since is not None:
-            accounts = [
-                a for a in accounts if (c := instant(a.get("created"))) and c >= query.since
-            ]
-        yield Page(
-            records=accounts,
-            raw=[json.dumps(a, separators=(",", ":")).encode() for a in accounts],
-            checkpoint={"done": True},
-            done=True,
-            cursors=[instant(a.get("created")) for a in accounts],
-        )
+
+class ServiceAccountsSource(ListSource):
+    """Mixpanel lists them all in one call: filtered here on ``created``."""
+
+    def __init__(self):
+        super().__init__(fetch=_service_accounts, cursor=lambda account: account.get("created"))
