@@ -424,3 +424,13 @@ def test_a_day_window_source_asks_from_the_cursors_day_in_windows_and_filters_ex
     done = status(client, job_id)
     assert done["cursor"] == cursor_text(instant(expected[-1]["properties"]["time"]))
     assert BulkJob.objects.get(pk=job_id).checkpoint == {"next": "2024-03-06"}
+
+
+def test_a_cursor_past_to_completes_with_nothing_and_no_cursor(client, sim):
+    sim.configure(events_per_day=PER_DAY)
+    sim.clear_requests()
+    rows, done = sync(
+        client, "select * from activities where time >= '2024-03-05'", "activities", to=DAY
+    )
+    assert rows == [] and done["recordsCount"] == 0 and done["cursor"] is None
+    assert not [r for r in sim.requests() if r["path"] == EXPORT]  # nothing to ask for
