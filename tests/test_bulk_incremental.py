@@ -145,6 +145,7 @@ def test_vendor_time_formats_become_one_cursor_format():
         ("select * from activities where time > '2024-03-01'", "takes only '>='"),
         ("select * from activities where time >= 'yesterday'", "ISO-8601"),
         ("select * from activities where time >= 1709287200", "ISO-8601"),
+        ("select * from activities where time >= '0001-01-01T00:00:00+05:00'", "ISO-8601"),
         ("select * from activities where $city = 'X' or time >= '2024-03-01'", "AND"),
         ("select * from users where not $last_seen >= '2024-03-01'", "AND"),
         ("select * from service-accounts where username = 'x'", "cannot be filtered"),

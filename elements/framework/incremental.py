@@ -35,9 +35,9 @@ def parse_iso(text: str) -> datetime | None:
     neither."""
     try:
         value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except (ValueError, OverflowError):  # not ISO-8601, or out of range once in UTC
         return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def instant(value) -> datetime | None:
