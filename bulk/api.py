@@ -125,7 +125,10 @@ class BulkQueryView(BulkView):
         "Start a bulk download; q, from and to in the query string or a JSON body",
         parameters=[
             OpenApiParameter(
-                "q", str, description="CEQL: select * from {object} [where ...] [limit n]."
+                "q",
+                str,
+                description="CEQL: select * from {object} [where ...] [limit n]. Incremental "
+                "sync: where <cursorField> >= '<ISO-8601>' (the object's metadata names it).",
             ),
             OpenApiParameter(
                 "from",
