@@ -60,6 +60,7 @@ class BulkJobAdmin(admin.ModelAdmin):
         "progress",
         "records_count",
         "records_failed_count",
+        "cursor",
         "bytes_written",
         "parts_count",
         "attempts",

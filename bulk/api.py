@@ -79,6 +79,11 @@ JOB_SCHEMA = component(
             "startedDate": {"type": ["string", "null"], "format": "date-time"},
             "completedDate": {"type": ["string", "null"], "format": "date-time"},
             "statusMessage": {"type": ["string", "null"]},
+            "cursor": {
+                "type": ["string", "null"],
+                "description": "The highest cursor value written (ISO-8601 UTC): the next "
+                "incremental sync asks for `where <cursorField> >= '<cursor>'`.",
+            },
         },
     },
 )
@@ -120,10 +125,16 @@ class BulkQueryView(BulkView):
         "Start a bulk download; q, from and to in the query string or a JSON body",
         parameters=[
             OpenApiParameter(
-                "q", str, description="CEQL: select * from {object} [where ...] [limit n]."
+                "q",
+                str,
+                description="CEQL: select * from {object} [where ...] [limit n]. Incremental "
+                "sync: where <cursorField> >= '<ISO-8601>' (the object's metadata names it).",
             ),
             OpenApiParameter(
-                "from", str, description="activities: first UTC day (ISO-8601 date or time)."
+                "from",
+                str,
+                description="activities: first UTC day (ISO-8601 date or time); every object: "
+                "only records whose cursorField is at or after it (incremental sync).",
             ),
             OpenApiParameter(
                 "to", str, description="activities: last UTC day (ISO-8601 date or time)."

@@ -51,6 +51,9 @@ class BulkJob(models.Model):
     fields = models.JSONField(default=list, blank=True)
     progress_done = models.IntegerField(null=True, blank=True)
     progress_total = models.IntegerField(null=True, blank=True)
+    # Incremental sync: the highest cursor value written, ISO-8601 UTC (committed with the
+    # checkpoint of the page that raised it, so it survives a crash and resume).
+    cursor = models.CharField(max_length=40, blank=True, default="")
 
     # Who runs it: a lease that the worker renews; a stale heartbeat means the worker is gone.
     worker_id = models.CharField(max_length=200, blank=True, default="")

@@ -21,4 +21,6 @@ def job_representation(job: BulkJob) -> dict:
         "startedDate": iso(job.started_at),
         "completedDate": iso(job.completed_at),
         "statusMessage": job.status_message or None,
+        # Incremental sync: where the next job starts (where <cursorField> >= '<cursor>').
+        "cursor": job.cursor or None,
     }

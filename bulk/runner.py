@@ -46,11 +46,12 @@ from django.utils import timezone
 from bulk import services, storage
 from bulk.callbacks import CALLBACK_NOT_SENT
 from bulk.models import BulkJob, BulkJobError, BulkPart
-from bulk.queries import query_of
+from bulk.queries import bulk_object, query_of
 from elements.framework import retry
 from elements.framework.bulk import BulkQueryError, Page
 from elements.framework.ceql import CeqlError, parse_select
 from elements.framework.dispatch import make_call, vendor_client
+from elements.framework.incremental import cursor_text, instant
 from elements.framework.registry import element_by_key
 from elements.framework.vendor import VendorError
 from instances.crypto import CredentialsUnreadable
@@ -306,6 +307,9 @@ class JobRunner:
         self.limit: int | None = None
         self.projection: tuple[str, ...] | None = None
         self.pages_done = 0
+        self.cursor = job.cursor or ""  # the highest cursor committed (ISO-8601 UTC)
+        obj = bulk_object(job)
+        self.cursor_in_days = obj is not None and obj.cursor_granularity == "day"
 
     # --- the run -----------------------------------------------------------------------------
 
@@ -490,9 +494,10 @@ class JobRunner:
             raise Stop()
         records, raw, done = self._select(page)
         new_fields = self._new_fields(records, page.keys)
+        cursor = self._page_cursor(page, len(raw))
         part = self._write_part(raw)
         try:
-            self._record(page, part, len(raw), new_fields)
+            self._record(page, part, len(raw), new_fields, cursor)
         except Stop:
             if part.name:
                 storage.delete_files([part.name])  # rolled back: nobody will ever point at it
@@ -503,7 +508,22 @@ class JobRunner:
         job.records_failed_count += len(page.failed)
         if part.name:
             job.parts_count = part.seq
+        if cursor:
+            self.cursor = job.cursor = cursor
         return done
+
+    def _page_cursor(self, page: Page, kept: int) -> str | None:
+        """The job's new cursor after this page (None: unchanged): the highest cursor value of
+        the records written (the first ``kept`` of the page, when a limit cut it short)."""
+        if not page.cursors or not kept:
+            return None
+        values = [v for v in page.cursors[:kept] if v is not None]
+        try:
+            highest = instant(max(values)) if values else None
+        except TypeError:  # values of different kinds (a malformed record): compare instants
+            highest = max((t for v in values if (t := instant(v)) is not None), default=None)
+        text = cursor_text(highest, day=self.cursor_in_days)
+        return text if text and text > self.cursor else None
 
     def _select(self, page: Page) -> tuple[list[dict], list[bytes], bool]:
         """The page's records the job keeps: up to the query's ``limit``, with only the
@@ -553,9 +573,17 @@ class JobRunner:
         )
         return WrittenPart(seq=seq, name=name, size=len(data), encrypted=encrypt)
 
-    def _record(self, page: Page, part: WrittenPart, records: int, new_fields: list[str]):
+    def _record(
+        self,
+        page: Page,
+        part: WrittenPart,
+        records: int,
+        new_fields: list[str],
+        cursor: str | None = None,
+    ):
         """Step 2, in one transaction and only while the job is still ours and RUNNING (else
-        Stop): checkpoint, counts, fields and progress; the part's row; the error rows."""
+        Stop): checkpoint, counts, fields, cursor and progress; the part's row; the error
+        rows."""
         job = self.job
         failed = page.failed
         room = max(0, MAX_ERROR_ROWS - job.records_failed_count)
@@ -570,6 +598,8 @@ class JobRunner:
             updates["bytes_written"] = F("bytes_written") + part.size
         if new_fields:
             updates["fields"] = self.fields
+        if cursor:
+            updates["cursor"] = cursor
         if page.progress:
             updates["progress_done"], updates["progress_total"] = page.progress
         with transaction.atomic():

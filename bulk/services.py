@@ -66,6 +66,13 @@ def _when(raw, name: str) -> datetime | None:
     return value
 
 
+def _is_date(raw: str) -> bool:
+    try:
+        return parse_date(raw.strip()) is not None
+    except ValueError:
+        return False
+
+
 def job_submit(
     *,
     instance: Instance,
@@ -99,7 +106,11 @@ def job_submit(
     start = _when(date_from, "from")
     end = _when(date_to, "to")
     now = timezone.now()
-    if start and start > (end or now):
+    # A bare date as `to` is that whole UTC day: from=2024-03-01T22:48:00Z&to=2024-03-01 is fine.
+    whole_day = isinstance(date_to, str) and end is not None and _is_date(date_to)
+    if start and start > (
+        (end + timedelta(days=1, microseconds=-1)) if whole_day else (end or now)
+    ):
         raise ValidationFailed(
             "from is later than to.",
             errors=[{"field": "from", "message": "is later than to"}],
@@ -117,13 +128,14 @@ def job_submit(
         queued_at=now,
     )
     validate = getattr(obj.bulk, "validate", None)
-    if validate is not None:
-        try:
-            validate(query_of(job, select))
-        except (BulkQueryError, CeqlError) as exc:
-            raise ValidationFailed(
-                f"The query cannot run: {exc}", errors=[{"field": "q", "message": str(exc)}]
-            ) from None
+    try:
+        query = query_of(job, select)  # a cursor condition that cannot run is a 400 here
+        if validate is not None:
+            validate(query)
+    except (BulkQueryError, CeqlError) as exc:
+        raise ValidationFailed(
+            f"The query cannot run: {exc}", errors=[{"field": "q", "message": str(exc)}]
+        ) from None
     if callback_url:
         try:
             check_callback_url(callback_url)

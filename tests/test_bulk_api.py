@@ -162,6 +162,7 @@ def test_status_list_and_cancel(client):
         "startedDate",
         "completedDate",
         "statusMessage",
+        "cursor",
     }
     assert status["status"] == "CREATED" and status["recordsCount"] == 0
     assert status["createdDate"].endswith("Z") and status["startedDate"] is None

@@ -23,6 +23,11 @@ class BulkQuery:
     where_text: str | None = None  # the CEQL text as the caller wrote it
     date_from: datetime | None = None
     date_to: datetime | None = None
+    # Incremental sync: only records whose cursor is at or after this instant (aware, UTC). The
+    # later of the ``where``'s ``<cursorField> >= '...'`` and ``from``; that condition is no
+    # longer in ``where`` (elements/framework/incremental.py). A source asks its vendor for as
+    # little as it can from it, and filters exactly.
+    since: datetime | None = None
 
 
 @dataclass
@@ -44,6 +49,10 @@ class Page:
     progress: tuple[int, int] | None = None
     # The records' top-level keys, in order of first appearance, when ``records`` is empty.
     keys: list[str] | None = None
+    # Each written record's cursor value, in ``raw``'s order (None where a record has none), in
+    # any form ``incremental.instant`` reads (epoch seconds, an ISO text, a datetime): the
+    # runner keeps the highest as the job's ``cursor``.
+    cursors: list | None = None
 
 
 class BulkSource(Protocol):

@@ -29,27 +29,30 @@ def object_metadata(call: Call) -> Result:
     obj = next((o for o in call.element.objects if o.name == name), None)
     if obj is None:
         raise NotFound(f"The {call.element.key} element has no object {name[:100]}.")
-    return Result(
-        {
-            "name": obj.name,
-            "description": obj.description,
-            "fields": [
-                {"vendorPath": f.path, "type": f.type, "description": f.description}
-                for f in obj.fields
-            ],
-            # What each operation on the object needs of the instance's configuration.
-            "operations": [
-                {
-                    "operationId": op.name or op.id,
-                    "method": op.method,
-                    "path": op.path or f"/{call.element.key}/{op.name}/{{instanceId}}",
-                    "requiredConfiguration": needs_representation(op),
-                }
-                for op in call.element.operations
-                if op.object_name == obj.name
-            ],
-        }
-    )
+    body = {
+        "name": obj.name,
+        "description": obj.description,
+        "fields": [
+            {"vendorPath": f.path, "type": f.type, "description": f.description} for f in obj.fields
+        ],
+        # What each operation on the object needs of the instance's configuration.
+        "operations": [
+            {
+                "operationId": op.name or op.id,
+                "method": op.method,
+                "path": op.path or f"/{call.element.key}/{op.name}/{{instanceId}}",
+                "requiredConfiguration": needs_representation(op),
+            }
+            for op in call.element.operations
+            if op.object_name == obj.name
+        ],
+    }
+    if obj.bulk is not None:
+        # Incremental sync (contract §6): what identifies a record, and where the next sync
+        # starts (where <cursorField> >= '<the last job's cursor>').
+        body["primaryKey"] = obj.primary_key or None
+        body["cursorField"] = obj.cursor_field or None
+    return Result(body)
 
 
 _NO_INPUT = {"type": "object", "properties": {}, "additionalProperties": False}
@@ -110,6 +113,8 @@ def common_operations() -> tuple[Operation, ...]:
                     "description": {"type": "string"},
                     "fields": {"type": "array"},
                     "operations": {"type": "array"},
+                    "primaryKey": {"type": ["string", "null"]},
+                    "cursorField": {"type": ["string", "null"]},
                 },
                 "required": ["name", "fields"],
             },

@@ -278,6 +278,15 @@ class ElementObject:
     description: str
     fields: tuple[ObjectField, ...] = ()
     bulk: BulkSource | None = None  # set when the object can be bulk-downloaded
+    # Incremental sync (elements/framework/incremental.py), declared by every bulk object: the
+    # field that identifies a record, and the one whose value only grows as records are
+    # added or changed (``where <cursor_field> >= '<ISO-8601>'``), both as record paths.
+    primary_key: str = ""
+    cursor_field: str = ""
+    # Other names a query may use for the cursor field (e.g. the bare property name).
+    cursor_aliases: tuple[str, ...] = ()
+    # "day" when the cursor is a date (the status shows 2026-11-30), else "second".
+    cursor_granularity: str = "second"
 
 
 @dataclass(frozen=True, eq=False)  # compared and hashed by identity: one object per element

@@ -450,6 +450,13 @@ class ElementConformance:
             response = element_call("GET", f"{API}/hubs/{element.hub}/objects/{name}/metadata")
             assert response.status_code == 200, response.content
             assert response.json()["name"] == name
+        # Every bulk object can be synced incrementally: it declares its key and its cursor.
+        for obj in element.bulk_objects:
+            response = element_call("GET", f"{API}/hubs/{element.hub}/objects/{obj.name}/metadata")
+            body = response.json()
+            assert body["primaryKey"] and body["cursorField"], (obj.name, body)
+            assert (body["primaryKey"], body["cursorField"]) == (obj.primary_key, obj.cursor_field)
+            assert obj.cursor_granularity in ("second", "day"), obj.name
 
     # schemas and documents
     def test_operation_schemas_are_valid_json_schema(self, element):

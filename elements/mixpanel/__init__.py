@@ -82,6 +82,9 @@ OBJECTS = (
         name="activities",
         description="Events tracked or imported into Mixpanel.",
         bulk=ActivitiesSource(),
+        primary_key="properties.$insert_id",
+        cursor_field="properties.time",
+        cursor_aliases=("time",),
         fields=(
             ObjectField("event", "string", "Event name."),
             ObjectField("properties.time", "number", "Seconds (or ms) since the epoch, UTC."),
@@ -94,6 +97,9 @@ OBJECTS = (
         name="users",
         description="User profiles (Mixpanel engage).",
         bulk=UsersSource(),
+        primary_key="$distinct_id",
+        cursor_field="$properties.$last_seen",
+        cursor_aliases=("$last_seen",),
         fields=(
             ObjectField("$distinct_id", "string", "The profile's id."),
             ObjectField("$properties.$email", "string"),
@@ -107,6 +113,8 @@ OBJECTS = (
         name="service-accounts",
         description="The organization's service accounts.",
         bulk=ServiceAccountsSource(),
+        primary_key="id",
+        cursor_field="created",
         fields=(
             ObjectField("id", "integer"),
             ObjectField("username", "string"),

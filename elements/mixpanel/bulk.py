@@ -4,9 +4,16 @@
   (``VendorClient.stream_lines`` gunzips and splits); a line that is not a JSON object is a
   failed record, not a fatal error; the ``terminated early`` line ends a day's stream short,
   which is an error to retry.
-  Checkpoint: the day and how many lines of it are already written.
+  Checkpoint: the day and how many lines of it are already read.
+  Incremental: the export starts at the day of ``since``; that day is filtered exactly on the
+  event time (``properties.time``, epoch seconds or milliseconds). The export can repeat an
+  event: a day's stream keeps each ``$insert_id`` once (a repeat has the same time, hence the
+  same day). The set of a day's ids lives in memory for that day only; a job resumed mid-day
+  rebuilds it from the lines before its checkpoint, which it reads (and skips) anyway.
 - ``users``: engage pages with ``session_id``; checkpoint: the next page and the session.
-- ``service-accounts``: one page.
+  Incremental: the selector asks for ``$last_seen`` at or after ``since`` (``datetime()``), and
+  the pages are filtered exactly.
+- ``service-accounts``: one page, filtered on ``created`` (``bulk_sources.ListSource``).
 """
 
 from __future__ import annotations
@@ -16,8 +23,10 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 from elements.framework.bulk import BulkQuery, BulkQueryError, Page
+from elements.framework.bulk_sources import ListSource
 from elements.framework.ceql import CeqlError
 from elements.framework.definition import Call
+from elements.framework.incremental import day_windows, epoch_seconds, instant
 from elements.framework.vendor import VendorError
 from elements.mixpanel import service_accounts
 from elements.mixpanel.profiles import engage
@@ -50,15 +59,18 @@ def _selector(query: BulkQuery) -> str | None:
 
 
 def _days(query: BulkQuery) -> list[date]:
+    """The UTC days to export, one request each (the export's own unit): from the day of
+    ``since`` (``from`` or the cursor; else the last DEFAULT_DAYS days) to ``to``. None when the
+    cursor is past ``to``."""
     end = (query.date_to or datetime.now(UTC)).astimezone(UTC).date()
+    if query.date_from and query.date_from.astimezone(UTC).date() > end:
+        raise BulkQueryError("'from' is later than 'to'.")
     start = (
-        query.date_from.astimezone(UTC).date()
-        if query.date_from
+        query.since.astimezone(UTC).date()
+        if query.since
         else end - timedelta(days=DEFAULT_DAYS - 1)
     )
-    if start > end:
-        raise BulkQueryError("'from' is later than 'to'.")
-    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    return [first for first, _ in day_windows(start, end)]
 
 
 class ActivitiesSource:
@@ -71,13 +83,18 @@ class ActivitiesSource:
         days = _days(query)
         start_day = checkpoint.get("day") if checkpoint else None
         skip = checkpoint.get("line", 0) if checkpoint else 0
+        since = query.since.timestamp() if query.since else None
         for index, day in enumerate(days):
             if start_day and day.isoformat() < start_day:
                 continue
             to_skip = skip if start_day == day.isoformat() else 0
-            yield from self._day(call, day, selector, to_skip, (index, len(days)))
+            # Only the first day can hold events before ``since``.
+            day_since = since if index == 0 else None
+            yield from self._day(call, day, selector, to_skip, (index, len(days)), day_since)
 
-    def _day(self, call: Call, day: date, selector, skip: int, progress) -> Iterator[Page]:
+    def _day(
+        self, call: Call, day: date, selector, skip: int, progress, since: float | None
+    ) -> Iterator[Page]:
         params = {"from_date": day.isoformat(), "to_date": day.isoformat()}
         if selector:
             params["where"] = selector
@@ -89,8 +106,9 @@ class ActivitiesSource:
             gzip=platform_settings.BULK_EXPORT_GZIP,
         )
         position = 0
-        page = Page()
-        raw, failed = page.raw, page.failed
+        page = Page(cursors=[])
+        raw, failed, cursors = page.raw, page.failed, page.cursors
+        seen: set[str] = set()  # this day's $insert_ids written (see the module's docstring)
         keys: dict[str, None] = {}  # insertion-ordered set
         count = 0
         scan = _SCAN
@@ -104,6 +122,17 @@ class ActivitiesSource:
                     raise ExportTerminatedEarly(provider_message="terminated early")
                 position += 1
                 if position <= skip:
+                    # Written before the checkpoint: only its $insert_id matters now.
+                    try:
+                        text = line.decode("utf-8")
+                        record, end = scan(text, 0)
+                        props = record.get("properties") if end == len(text) else None
+                        if type(props) is dict and _at_or_after(props.get("time"), since):
+                            insert_id = props.get("$insert_id")
+                            if type(insert_id) is str:
+                                seen.add(insert_id)
+                    except (ValueError, StopIteration, AttributeError, TypeError):
+                        pass
                     continue
                 if count >= page_records:
                     # A full page goes out once another record follows: the day's last page
@@ -112,8 +141,8 @@ class ActivitiesSource:
                     page.progress = progress
                     page.keys = list(keys)
                     yield page
-                    page = Page()
-                    raw, failed = page.raw, page.failed
+                    page = Page(cursors=[])
+                    raw, failed, cursors = page.raw, page.failed, page.cursors
                     keys = {}
                     count = 0
                 try:
@@ -134,12 +163,25 @@ class ActivitiesSource:
                         }
                     )
                 else:
+                    props = record.get("properties")
+                    if type(props) is not dict:
+                        props = _NO_PROPERTIES
+                    time_value = props.get("time")
+                    if since is not None and not _at_or_after(time_value, since):
+                        continue
+                    insert_id = props.get("$insert_id")
+                    if type(insert_id) is str:
+                        if insert_id in seen:
+                            continue  # the export repeated an event
+                        seen.add(insert_id)
                     # The parsed record is dropped: the page carries the raw line and the keys
                     # (see Page).
                     for key in record:
                         if key not in keys:
                             keys[key] = None
                     raw.append(line)
+                    # As Mixpanel sends it (epoch seconds): only the page's highest is read.
+                    cursors.append(time_value)
                 count += 1
         next_day = (day + timedelta(days=1)).isoformat()
         page.checkpoint = {"day": next_day, "line": 0}
@@ -148,12 +190,46 @@ class ActivitiesSource:
         yield page
 
 
+_NO_PROPERTIES: dict = {}
+
+
+def _at_or_after(time_value, since: float | None) -> bool:
+    """Whether an event's time is at or after ``since`` (epoch seconds; None: every event is)."""
+    if since is None:
+        return True
+    seconds = epoch_seconds(time_value)
+    return seconds is not None and seconds >= since
+
+
+LAST_SEEN = "$last_seen"
+
+
+def _since_selector(query: BulkQuery) -> str | None:
+    """The engage selector for the query: its ``where``, and ``$last_seen`` at or after
+    ``since`` (Mixpanel keeps $last_seen without a zone, in UTC here)."""
+    selector = _selector(query)
+    if query.since is None:
+        return selector
+    bound = query.since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    since = f'properties["{LAST_SEEN}"] >= datetime("{bound}")'
+    return f"({selector}) and {since}" if selector else since
+
+
+def _last_seen(profile: dict) -> datetime | None:
+    props = profile.get("$properties")
+    return instant(props.get(LAST_SEEN)) if isinstance(props, dict) else None
+
+
+def _seen_since(profile: dict, since: datetime | None) -> bool:
+    return since is None or ((seen := _last_seen(profile)) is not None and seen >= since)
+
+
 class UsersSource:
     def validate(self, query: BulkQuery) -> None:
         _selector(query)
 
     def pages(self, call: Call, query: BulkQuery, checkpoint: dict | None) -> Iterator[Page]:
-        selector = _selector(query)
+        selector = _since_selector(query)
         page_number = checkpoint.get("page", 0) if checkpoint else 0
         session_id = checkpoint.get("session_id") if checkpoint else None
         while True:
@@ -176,27 +252,26 @@ class UsersSource:
                 total > (page_number + 1) * size if isinstance(total, int) else len(records) >= size
             ) and bool(records)
             page_number += 1
+            # The selector already asked for these; checked again, exactly (and for a vendor
+            # that ignores part of a selector).
+            records = [r for r in records if _seen_since(r, query.since)]
             yield Page(
                 records=records,
                 raw=[json.dumps(r, separators=(",", ":")).encode() for r in records],
                 checkpoint={"page": page_number, "session_id": session_id},
                 done=not more,
+                cursors=[_last_seen(r) for r in records],
             )
             if not more:
                 return
 
 
-class ServiceAccountsSource:
-    def validate(self, query: BulkQuery) -> None:
-        if query.where is not None:
-            raise BulkQueryError("service-accounts cannot be filtered.")
+def _service_accounts(call: Call) -> list[dict]:
+    return service_accounts.list_accounts(call).body
 
-    def pages(self, call: Call, query: BulkQuery, checkpoint: dict | None) -> Iterator[Page]:
-        self.validate(query)
-        accounts = service_accounts.list_accounts(call).body
-        yield Page(
-            records=accounts,
-            raw=[json.dumps(a, separators=(",", ":")).encode() for a in accounts],
-            checkpoint={"done": True},
-            done=True,
-        )
+
+class ServiceAccountsSource(ListSource):
+    """Mixpanel lists them all in one call: filtered here on ``created``."""
+
+    def __init__(self):
+        super().__init__(fetch=_service_accounts, cursor=lambda account: account.get("created"))

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from . import auth, datagen, ingest
+from . import auth, datagen, exported, ingest
 from .data_store import cohort_filter_members
 from .selector import SelectorError, compile_selector
 from .state import ROLES, State, parse_datetime
@@ -339,6 +339,10 @@ def export(ctx, req: Request) -> ExportStream:
         limit=limit,
         time_in_ms=time_in_ms,
     )
+    if state.imported:  # what /import accepted is exported too (exported.py)
+        lines = exported.with_imported(
+            lines, state, from_date, to_date, events, where, limit, time_in_ms
+        )
     stream_faults = ctx.faults.take_export(req.method, req.path) if ctx.faults.items else {}
     return ExportStream(lines, stream_faults, slot.release)
 

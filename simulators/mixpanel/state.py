@@ -386,7 +386,13 @@ class State:
                         raise ValueError("projects items must be ints or {id, role}")
             new.append(
                 ServiceAccount(
-                    sa_id, uname, secret, role, pmap, item.get("expires"), DEFAULT_CREATED
+                    sa_id,
+                    uname,
+                    secret,
+                    role,
+                    pmap,
+                    item.get("expires"),
+                    item.get("created", DEFAULT_CREATED),
                 )
             )
             next_id = max(next_id, sa_id) + 1
