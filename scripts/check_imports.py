@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("platform_core", "tenants", "instances", "usage", "elements", "bulk")
+PACKAGES = ("platform_core", "tenants", "instances", "usage", "elements", "bulk", "events")
 SKIP_PARTS = {"tests", "migrations", "simulator", "simulators", "__pycache__"}
 COMPOSITION_ROOT = {"platform_core.urls", "platform_core.settings", "platform_core.test_settings"}
 # The element test kit: it builds tenants and instances for the conformance suite, as tests do.

@@ -107,7 +107,10 @@ def element_metadata(element: Element) -> dict:
         "name": element.name,
         "key": element.key,
         "description": element.description,
-        "events": {"supported": element.events_supported},
+        "events": {
+            "supported": element.events_supported,
+            "methods": ["polling"] if element.polling is not None else [],
+        },
         "bulk": {"download": bool(element.bulk_objects), "upload": False},
         "objects": objects,
     }
@@ -215,7 +218,10 @@ ELEMENT_METADATA_SCHEMA = component(
             "name": _STR,
             "key": _STR,
             "description": _STR,
-            "events": {"type": "object", "properties": {"supported": _BOOL}},
+            "events": {
+                "type": "object",
+                "properties": {"supported": _BOOL, "methods": {"type": "array", "items": _STR}},
+            },
             "bulk": {"type": "object", "properties": {"download": _BOOL, "upload": _BOOL}},
             "objects": {
                 "type": "object",

@@ -1,5 +1,6 @@
 """Checking an instance configuration against its element's JSON Schema, and masking it."""
 
+from collections.abc import Callable
 from typing import Any
 
 from elements.framework.definition import Element
@@ -8,6 +9,16 @@ from platform_core.validation import schema_errors
 
 MASK = "********"
 MAX_KEYS = 100
+
+# Checks of a whole configuration that apps above the framework add (``register_check``), e.g.
+# the events app's (events/checks.py): each takes (element, merged configuration) and returns
+# errors ``{"field": key, "message": ...}``.
+CONFIGURATION_CHECKS: list[Callable[[Element, dict], list[dict]]] = []
+
+
+def register_check(check: Callable[[Element, dict], list[dict]]) -> None:
+    if check not in CONFIGURATION_CHECKS:
+        CONFIGURATION_CHECKS.append(check)
 
 
 def clean_configuration(element: Element, raw: Any, *, current: dict | None = None) -> dict:
@@ -53,6 +64,12 @@ def clean_configuration(element: Element, raw: Any, *, current: dict | None = No
             merged[field.key] = field.default
         if field.required and merged.get(field.key, given.get(field.key)) in (None, ""):
             errors.append({"field": _name(field.key), "message": "is required"})
+    if not errors:
+        for check in CONFIGURATION_CHECKS:
+            errors += [
+                {"field": _name(e["field"]), "message": e["message"]}
+                for e in check(element, merged)
+            ]
     if errors:
         raise ValidationFailed("The configuration is not valid for this element.", errors=errors)
     return merged

@@ -4,6 +4,7 @@ from elements.framework.authentication import BasicAuthentication
 from elements.framework.definition import ConfigField, Element, ElementObject, ObjectField
 from elements.mixpanel import events, profiles, service_accounts
 from elements.mixpanel.bulk import ActivitiesSource, ServiceAccountsSource, UsersSource
+from elements.mixpanel.pollers import POLLING
 from elements.mixpanel.vendor import hosts, verify
 
 CONFIGURATION = (
@@ -112,4 +113,6 @@ ELEMENT = Element(
     hosts=hosts,
     verify=verify,
     docs_url="https://developer.mixpanel.com/",
+    events_supported=True,
+    polling=POLLING,
 )

@@ -7,13 +7,14 @@ raised as :class:`ApiError`; the server renders them in the envelope of the rout
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from . import auth, datagen, ingest
+from . import auth, changes, datagen, ingest
 from .selector import SelectorError, compile_selector
 from .state import ROLES, State, parse_datetime
 
@@ -312,6 +313,7 @@ def export(ctx, req: Request) -> ExportStream:
         limit=limit,
         time_in_ms=time_in_ms,
     )
+    lines = itertools.chain(lines, changes.export_lines(state, from_date, to_date, events))
     stream_faults = ctx.faults.take_export(req.method, req.path) if ctx.faults.items else {}
     return ExportStream(lines, stream_faults, slot.release)
 

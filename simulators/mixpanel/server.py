@@ -21,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
+from . import changes
 from . import endpoints as ep
 from .faults import Fault, FaultSet
 from .state import State
@@ -597,6 +598,7 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             return {"status": "ok"}
         if name == "reset" and method == "POST":
             state.reset()
+            changes.reset(state)
             server.faults.clear()
             return {"status": "ok"}
         if name == "config":
@@ -644,6 +646,8 @@ class SimulatorHandler(BaseHTTPRequestHandler):
                     "exists": props is not None,
                     "$properties": dict(props) if props is not None else None,
                 }
+        if name in ("clock", "profile-changes", "events"):
+            return changes.control(method, name, data, state)
         if name == "stats" and method == "GET":
             with state.lock:
                 return {
