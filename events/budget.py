@@ -46,19 +46,3 @@ def take(key: str) -> None:
 def spent(key: str) -> int:
     window = timedelta(seconds=platform_settings.EVENTS_PROJECT_QUERY_WINDOW)
     return QuerySpend.objects.filter(budget__key=key, at__gt=timezone.now() - window).count()
-
-
-class BudgetedVendor:
-    """A vendor client whose every request first takes a query from the project's budget."""
-
-    def __init__(self, vendor, key: str):
-        self.vendor = vendor
-        self.key = key
-
-    def request(self, method: str, host: str, path: str, **options):
-        take(self.key)
-        return self.vendor.request(method, host, path, **options)
-
-    def stream_lines(self, method: str, host: str, path: str, **options):
-        take(self.key)
-        return self.vendor.stream_lines(method, host, path, **options)

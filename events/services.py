@@ -130,11 +130,17 @@ def poll(poller_id: int) -> str:
     ):
         _release(poller, owner, error="The instance's configuration cannot be read.")
         return "unreadable"
-    key = element.polling.budget_key(configuration)
-    vendor = budget.BudgetedVendor(vendor_client(element, configuration, idempotent=True), key)
+    vendor = PollVendor(
+        vendor_client(element, configuration, idempotent=True),
+        poller_id=poller.pk,
+        owner=owner,
+        budget_key=element.polling.budget_key(configuration),
+    )
     call = make_call(element, instance_id=instance.pk, configuration=configuration, vendor=vendor)
     try:
         result = element.polling.pollers[poller.object_name].poll(call, poller.state)
+    except LeaseLost:
+        return "lease lost"
     except budget.BudgetExhausted as exc:
         _release(poller, owner, next_run_at=exc.free_at, error=str(exc), failed=False)
         return "budget spent"
@@ -143,6 +149,39 @@ def poll(poller_id: int) -> str:
         _release(poller, owner, error=f"{type(exc).__name__}: {exc}"[:500])
         return "failed"
     return _commit(poller, owner, result)
+
+
+class LeaseLost(Exception):
+    """Another worker holds the poller's lease now: this poll stops, committing nothing."""
+
+
+class PollVendor:
+    """The vendor as a poll uses it. Before each request the lease is renewed (a poll however
+    long keeps it while it works; one that lost it stops) and one query is taken from the
+    project's budget (budget.py)."""
+
+    def __init__(self, vendor, *, poller_id: int, owner: str, budget_key: str):
+        self.vendor = vendor
+        self.poller_id = poller_id
+        self.owner = owner
+        self.budget_key = budget_key
+
+    def _before_request(self) -> None:
+        lease = timedelta(seconds=platform_settings.EVENTS_POLL_LEASE_SECONDS)
+        renewed = Poller.objects.filter(pk=self.poller_id, lease_owner=self.owner).update(
+            lease_until=timezone.now() + lease
+        )
+        if not renewed:
+            raise LeaseLost()
+        budget.take(self.budget_key)
+
+    def request(self, method: str, host: str, path: str, **options):
+        self._before_request()
+        return self.vendor.request(method, host, path, **options)
+
+    def stream_lines(self, method: str, host: str, path: str, **options):
+        self._before_request()
+        return self.vendor.stream_lines(method, host, path, **options)
 
 
 def _release(poller, owner, *, error="", next_run_at=None, failed=True) -> None:

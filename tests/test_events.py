@@ -121,6 +121,7 @@ def test_pollers_follow_the_configuration(tenant, sim, private_callbacks):
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["configuration"]["event.poller.refresh_interval"] == 0.5
+    assert body["eventsEnabled"] is True
     assert body["configuration"]["event.notification.signature.key"] == "********"
     instance_id = body["id"]
     pollers = Poller.objects.filter(instance_id=instance_id)
@@ -141,6 +142,7 @@ def test_pollers_follow_the_configuration(tenant, sim, private_callbacks):
     )
     assert off.status_code == 200, off.content
     assert not Poller.objects.filter(instance_id=instance_id).exists()
+    assert off.json()["eventsEnabled"] is False
 
 
 # --- polling against the simulator ---------------------------------------------------------
@@ -199,6 +201,34 @@ def test_a_disabled_instance_is_not_polled(tenant, sim, private_callbacks):
     for poller in pollers_of(instance).values():
         assert poll_now(poller) == "not claimed"
     assert sim.requests() == []
+
+
+def test_a_deleted_instance_takes_its_pollers_and_events(tenant, sim, private_callbacks):
+    instance, event = _one_event(tenant, sim, "http://127.0.0.1:9/e")
+    poller_ids = list(Poller.objects.filter(instance=instance).values_list("pk", flat=True))
+    response = tenant.client().delete(f"{INSTANCES}/{instance.pk}")
+    assert response.status_code == 200
+    assert not Poller.objects.filter(pk__in=poller_ids).exists()
+    assert not Event.objects.filter(pk=event.pk).exists()
+    assert [services.poll(pk) for pk in poller_ids] == ["not claimed"] * len(poller_ids)
+
+
+def test_a_poll_whose_lease_was_taken_commits_nothing(tenant, sim, private_callbacks):
+    instance, _ = make_instance(
+        tenant, configuration=events_config("http://127.0.0.1:9/e", **{"event.objects": "users"})
+    )
+    poller = pollers_of(instance)["users"]
+    poll_now(poller)
+    Poller.objects.filter(pk=poller.pk).update(next_run_at=timezone.now())
+    owner = services.poller_claim(poller_id=poller.pk)
+    assert owner is not None
+    # Another worker's claim while this one holds the lease fails...
+    assert services.poller_claim(poller_id=poller.pk) is None
+    # ...and once the lease is taken over (it ran out), the first worker's poll stops.
+    Poller.objects.filter(pk=poller.pk).update(lease_owner="someone-else")
+    vendor = services.PollVendor(None, poller_id=poller.pk, owner=owner, budget_key="k")
+    with pytest.raises(services.LeaseLost):
+        vendor.request("GET", "app", "/never-sent")
 
 
 def test_two_instances_of_one_project_share_its_query_budget(
