@@ -18,6 +18,9 @@ class Poller(models.Model):
     interval_seconds = models.FloatField()
     state = models.JSONField(null=True, blank=True, editable=False)
     next_run_at = models.DateTimeField(db_index=True)
+    # When the tick last queued a poll of it: not queued again while that message may still be
+    # waiting for a worker (a lost one is queued again after the lease).
+    queued_at = models.DateTimeField(null=True, blank=True, editable=False)
     lease_owner = models.CharField(max_length=64, blank=True, editable=False)
     lease_until = models.DateTimeField(null=True, blank=True, editable=False)
     polls = models.PositiveIntegerField(default=0)

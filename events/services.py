@@ -109,7 +109,7 @@ def poller_claim(*, poller_id: int) -> str | None:
     lease = timedelta(seconds=platform_settings.EVENTS_POLL_LEASE_SECONDS)
     due = Poller.objects.filter(_due_filter(now), pk=poller_id)
     claimed = Poller.objects.filter(pk__in=due.values("pk")).update(
-        lease_owner=owner, lease_until=now + lease
+        lease_owner=owner, lease_until=now + lease, queued_at=None
     )
     return owner if claimed else None
 
@@ -275,7 +275,14 @@ def tick() -> dict:
     """Queue every poll and delivery that is due (celery beat runs this). Queueing one twice is
     harmless: each is claimed on its row."""
     now = timezone.now()
-    polls = list(Poller.objects.filter(_due_filter(now)).values_list("pk", flat=True)[:1000])
+    lease = timedelta(seconds=platform_settings.EVENTS_POLL_LEASE_SECONDS)
+    not_queued = Q(queued_at__isnull=True) | Q(queued_at__lt=now - lease)
+    polls = list(
+        Poller.objects.filter(_due_filter(now), not_queued)
+        .order_by("next_run_at")
+        .values_list("pk", flat=True)[:1000]
+    )
+    Poller.objects.filter(pk__in=polls).update(queued_at=now)
     for pk in polls:
         queue.enqueue_poll(pk)
     Notification.objects.filter(

@@ -369,3 +369,28 @@ def test_the_events_api_is_scoped_and_paged(tenant, other_tenant, sim, private_c
     ):
         assert other.get(path).status_code == 404, path
     assert other.put(f"{INSTANCES}/events/{event.pk}/redeliver").status_code == 404
+
+
+def test_the_tick_queues_a_due_poll_once_until_it_may_have_been_lost(
+    tenant, sim, private_callbacks, monkeypatch, settings
+):
+    """The broker is the boundary here: what the tick would send is recorded instead."""
+    from events import queue
+
+    sent = []
+    monkeypatch.setattr(queue, "enqueue_poll", sent.append)
+    monkeypatch.setattr(queue, "enqueue_delivery", lambda pk, countdown=None: None)
+    instance, _ = make_instance(
+        tenant, configuration=events_config("http://127.0.0.1:9/e", **{"event.objects": "users"})
+    )
+    poller = pollers_of(instance)["users"]
+    assert services.tick()["polls"] == 1
+    assert services.tick()["polls"] == 0  # its message may still be waiting for a worker
+    assert sent == [poller.pk]
+    lease = settings.PLATFORM.get("EVENTS_POLL_LEASE_SECONDS", 120.0)
+    Poller.objects.filter(pk=poller.pk).update(
+        queued_at=timezone.now() - timedelta(seconds=lease + 1)
+    )
+    assert services.tick()["polls"] == 1  # that message was lost: queued again
+    assert services.poll(poller.pk) == "baseline"
+    assert services.tick()["polls"] == 0  # polled: not due for another interval
