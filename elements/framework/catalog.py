@@ -1,6 +1,6 @@
 """Element representations for the catalog (contract §4) and inside instances (§3)."""
 
-from elements.framework.definition import Element, Operation
+from elements.framework.definition import CONFIG_TYPES, Element, Operation
 from platform_core.openapi import component
 
 
@@ -195,7 +195,7 @@ ELEMENT_DETAIL_SCHEMA = component(
                     "properties": {
                         "key": _STR,
                         "name": _STR,
-                        "type": {"enum": ["string", "integer", "boolean", "enum"]},
+                        "type": {"enum": list(CONFIG_TYPES)},
                         "required": _BOOL,
                         "secret": _BOOL,
                         "defaultValue": {},
