@@ -295,7 +295,18 @@ def tick() -> dict:
     )
     for pk in due:
         queue.enqueue_delivery(pk)
-    return {"polls": len(polls), "deliveries": len(due)}
+    return {"polls": len(polls), "deliveries": len(due), "purged": events_purge()}
+
+
+def events_purge() -> int:
+    """Delete delivered events past EVENTS_RETENTION_DAYS, and their notifications. Failed
+    ones are kept for redelivery."""
+    cutoff = timezone.now() - timedelta(days=platform_settings.EVENTS_RETENTION_DAYS)
+    purged, _ = Event.objects.filter(status=Event.Status.NOTIFIED, created_at__lt=cutoff).delete()
+    Notification.objects.filter(
+        status=Notification.Status.DELIVERED, created_at__lt=cutoff, events__isnull=True
+    ).delete()
+    return purged
 
 
 # --- delivery -----------------------------------------------------------------------------

@@ -90,6 +90,9 @@ DEFAULTS = {
     "EVENTS_DELIVERY_MAX_ATTEMPTS": 8,
     "EVENTS_DELIVERY_BACKOFF": 5.0,
     "EVENTS_DELIVERY_TIMEOUT": 10.0,
+    # Delivered events and their notifications are deleted this long after they were found;
+    # failed ones stay until they are redelivered or their instance is deleted.
+    "EVENTS_RETENTION_DAYS": 30.0,
 }
 
 # Read from the environment by settings.py into Django's and Celery's own settings, not through

@@ -394,3 +394,22 @@ def test_the_tick_queues_a_due_poll_once_until_it_may_have_been_lost(
     assert services.tick()["polls"] == 1  # that message was lost: queued again
     assert services.poll(poller.pk) == "baseline"
     assert services.tick()["polls"] == 0  # polled: not due for another interval
+
+
+def test_delivered_events_past_retention_are_purged_failed_ones_kept(
+    tenant, sim, private_callbacks
+):
+    instance, delivered = _one_event(tenant, sim, "http://127.0.0.1:9/e")
+    sim._control("POST", "profile-changes", {"$distinct_id": "u-2", "$set": {"x": 1}})
+    poll_now(pollers_of(instance)["users"])
+    failed = Event.objects.get(instance=instance, object_id="u-2")
+    Notification.objects.filter(pk=delivered.notification_id).update(status="DELIVERED")
+    Notification.objects.filter(pk=failed.notification_id).update(status="FAILED")
+    Event.objects.filter(pk=delivered.pk).update(status="NOTIFIED")
+    Event.objects.filter(pk=failed.pk).update(status="FAILED")
+    assert services.events_purge() == 0  # both are new
+    Event.objects.update(created_at=timezone.now() - timedelta(days=31))
+    Notification.objects.update(created_at=timezone.now() - timedelta(days=31))
+    assert services.events_purge() == 1
+    assert list(Event.objects.values_list("pk", flat=True)) == [failed.pk]
+    assert list(Notification.objects.values_list("pk", flat=True)) == [failed.notification_id]
