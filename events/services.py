@@ -140,7 +140,8 @@ def poll(poller_id: int) -> str:
     try:
         result = element.polling.pollers[poller.object_name].poll(call, poller.state)
     except LeaseLost:
-        return "lease lost"
+        _release(poller, owner, error="", failed=False)
+        return "stopped"
     except budget.BudgetExhausted as exc:
         _release(poller, owner, next_run_at=exc.free_at, error=str(exc), failed=False)
         return "budget spent"
@@ -152,7 +153,8 @@ def poll(poller_id: int) -> str:
 
 
 class LeaseLost(Exception):
-    """Another worker holds the poller's lease now: this poll stops, committing nothing."""
+    """Another worker holds the poller's lease now, or the instance was disabled: this poll
+    stops, committing nothing."""
 
 
 class PollVendor:
@@ -168,9 +170,10 @@ class PollVendor:
 
     def _before_request(self) -> None:
         lease = timedelta(seconds=platform_settings.EVENTS_POLL_LEASE_SECONDS)
-        renewed = Poller.objects.filter(pk=self.poller_id, lease_owner=self.owner).update(
-            lease_until=timezone.now() + lease
-        )
+        # A poll of an instance disabled meanwhile stops before its next vendor request.
+        renewed = Poller.objects.filter(
+            pk=self.poller_id, lease_owner=self.owner, instance__disabled=False
+        ).update(lease_until=timezone.now() + lease)
         if not renewed:
             raise LeaseLost()
         budget.take(self.budget_key)

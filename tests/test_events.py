@@ -231,6 +231,18 @@ def test_a_poll_whose_lease_was_taken_commits_nothing(tenant, sim, private_callb
         vendor.request("GET", "app", "/never-sent")
 
 
+def test_a_poll_stops_before_its_next_vendor_request_once_disabled(tenant, sim, private_callbacks):
+    instance, _ = make_instance(
+        tenant, configuration=events_config("http://127.0.0.1:9/e", **{"event.objects": "users"})
+    )
+    poller = pollers_of(instance)["users"]
+    owner = services.poller_claim(poller_id=poller.pk)
+    vendor = services.PollVendor(None, poller_id=poller.pk, owner=owner, budget_key="k")
+    tenant.client().delete(f"{INSTANCES}/{instance.pk}/enabled")
+    with pytest.raises(services.LeaseLost):
+        vendor.stream_lines("GET", "data", "/never-sent")
+
+
 def test_two_instances_of_one_project_share_its_query_budget(
     tenant, sim, private_callbacks, settings
 ):
