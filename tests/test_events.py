@@ -425,3 +425,29 @@ def test_delivered_events_past_retention_are_purged_failed_ones_kept(
     assert services.events_purge() == 1
     assert list(Event.objects.values_list("pk", flat=True)) == [failed.pk]
     assert list(Notification.objects.values_list("pk", flat=True)) == [failed.notification_id]
+
+
+def test_at_most_ten_events_per_notification(tenant, sim, private_callbacks):
+    instance, _ = make_instance(
+        tenant, configuration=events_config("http://127.0.0.1:9/e", **{"event.objects": "users"})
+    )
+    poller = pollers_of(instance)["users"]
+    poll_now(poller)
+    sim._control("POST", "clock", {"advance": 60})
+    changes = [{"$distinct_id": f"many-{i}", "$set": {"i": i}} for i in range(23)]
+    sim._control("POST", "profile-changes", changes)
+    assert poll_now(poller) == "23 new events"
+    sizes = sorted(n.events.count() for n in Notification.objects.filter(instance=instance))
+    assert sizes == [3, 10, 10]
+
+
+def test_the_events_api_is_in_the_openapi_document(tenant):
+    paths = tenant.client().get("/elements/api-v2/openapi.json").json()["paths"]
+    for path, method in (
+        ("/elements/api-v2/instances/events", "get"),
+        ("/elements/api-v2/instances/events/{eventId}", "get"),
+        ("/elements/api-v2/instances/events/{eventId}/redeliver", "put"),
+        ("/elements/api-v2/instances/{instanceId}/events", "get"),
+        ("/elements/api-v2/instances/{instanceId}/events/{eventId}", "get"),
+    ):
+        assert method in paths[path], path
