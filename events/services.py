@@ -96,8 +96,14 @@ def pollers_sync(*, instance: Instance) -> None:
 # --- polling ------------------------------------------------------------------------------
 
 
+def _enabled_instances():
+    return Instance.objects.filter(disabled=False).values("pk")
+
+
 def _due_filter(now):
-    return Q(next_run_at__lte=now, instance__disabled=False) & (
+    # Conditions on the poller's own columns (and instance_id): a claim is one conditional
+    # UPDATE, which PostgreSQL re-checks on the row it locks when two workers race for it.
+    return Q(next_run_at__lte=now, instance_id__in=_enabled_instances()) & (
         Q(lease_until__isnull=True) | Q(lease_until__lt=now)
     )
 
@@ -107,8 +113,7 @@ def poller_claim(*, poller_id: int) -> str | None:
     now = timezone.now()
     owner = uuid.uuid4().hex
     lease = timedelta(seconds=platform_settings.EVENTS_POLL_LEASE_SECONDS)
-    due = Poller.objects.filter(_due_filter(now), pk=poller_id)
-    claimed = Poller.objects.filter(pk__in=due.values("pk")).update(
+    claimed = Poller.objects.filter(_due_filter(now), pk=poller_id).update(
         lease_owner=owner, lease_until=now + lease, queued_at=None
     )
     return owner if claimed else None
@@ -123,13 +128,12 @@ def poll(poller_id: int) -> str:
     instance = poller.instance
     configuration = _configuration(instance)
     element = element_by_key(instance.element_key)
-    if (
-        configuration is None
-        or element.polling is None
-        or poller.object_name not in element.polling.pollers
-    ):
+    if configuration is None:
         _release(poller, owner, error="The instance's configuration cannot be read.")
         return "unreadable"
+    if element.polling is None or poller.object_name not in element.polling.pollers:
+        _release(poller, owner, error=f"{element.name} cannot poll {poller.object_name}.")
+        return "not pollable"
     vendor = PollVendor(
         vendor_client(element, configuration, idempotent=True),
         poller_id=poller.pk,
@@ -172,7 +176,7 @@ class PollVendor:
         lease = timedelta(seconds=platform_settings.EVENTS_POLL_LEASE_SECONDS)
         # A poll of an instance disabled meanwhile stops before its next vendor request.
         renewed = Poller.objects.filter(
-            pk=self.poller_id, lease_owner=self.owner, instance__disabled=False
+            pk=self.poller_id, lease_owner=self.owner, instance_id__in=_enabled_instances()
         ).update(lease_until=timezone.now() + lease)
         if not renewed:
             raise LeaseLost()
