@@ -81,7 +81,8 @@ class Event(models.Model):
     event_date = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.NEW)
-    record = models.JSONField(default=dict, blank=True)
+    # What the vendor showed of the record (a tenant's data): encrypted like credentials.
+    encrypted_record = models.TextField(blank=True, editable=False)
     notification = models.ForeignKey(
         Notification, on_delete=models.SET_NULL, null=True, blank=True, related_name="events"
     )

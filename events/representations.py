@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+import json
+
 from events.models import Event, Notification
+from instances.crypto import CredentialsUnreadable, decrypt_text
+
+
+def event_record(event: Event) -> dict:
+    """The vendor's record of the change; empty when no configured key reads it any more."""
+    if not event.encrypted_record:
+        return {}
+    try:
+        return json.loads(decrypt_text(event.encrypted_record))
+    except CredentialsUnreadable:
+        return {}
 
 
 def _iso(moment) -> str | None:
@@ -58,7 +71,7 @@ def notification_body(notification: Notification, events: list[Event]) -> dict:
             # What the vendor showed for each change (CE: the poller's payload).
             "raw": {
                 "objectType": notification.object_type,
-                notification.object_type: [event.record for event in events],
+                notification.object_type: [event_record(event) for event in events],
             },
         }
     }

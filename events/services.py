@@ -43,7 +43,7 @@ from events import budget, queue
 from events.checks import CALLBACK_URL, events_enabled, interval_seconds, polled_objects
 from events.models import Delivery, Event, Notification, Poller
 from events.representations import notification_body
-from instances.crypto import CredentialsUnreadable
+from instances.crypto import CredentialsUnreadable, encrypt_text, reencrypt
 from instances.models import Instance
 from instances.services import configuration_of
 from platform_core.conf import platform_settings
@@ -258,7 +258,7 @@ def _store_events(instance: Instance, object_name: str, changes) -> list[Event]:
             object_id=object_id,
             version=version,
             event_date=change.date,
-            record=json.loads(json.dumps(dict(change.record), default=str)),
+            encrypted_record=encrypt_text(json.dumps(dict(change.record), default=str)),
         )
         for (object_id, version), change in by_key.items()
         if (object_id, version) not in known
@@ -446,3 +446,19 @@ def event_redeliver(*, event: Event) -> Event:
     transaction.on_commit(lambda: queue.enqueue_delivery(notification.pk))
     event.refresh_from_db()
     return event
+
+
+def records_reencrypt() -> tuple[int, int]:
+    """Every event's record under the first key of CREDENTIALS_KEYS: (rewritten, unreadable)."""
+    rewritten = unreadable = 0
+    pending = Event.objects.exclude(encrypted_record="").order_by("pk")
+    for event in pending.only("pk", "encrypted_record").iterator(chunk_size=500):
+        try:
+            token = reencrypt(event.encrypted_record)
+        except CredentialsUnreadable:
+            unreadable += 1
+            continue
+        if token != event.encrypted_record:
+            Event.objects.filter(pk=event.pk).update(encrypted_record=token)
+        rewritten += 1
+    return rewritten, unreadable

@@ -451,3 +451,30 @@ def test_the_events_api_is_in_the_openapi_document(tenant):
         ("/elements/api-v2/instances/{instanceId}/events/{eventId}", "get"),
     ):
         assert method in paths[path], path
+
+
+def test_records_are_encrypted_at_rest_and_follow_a_key_rotation(
+    tenant, sim, private_callbacks, receiver, settings
+):
+    import io
+
+    from cryptography.fernet import Fernet
+    from django.core.management import call_command
+    from django.db import connection
+
+    _, event = _one_event(tenant, sim, receiver.url)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT encrypted_record FROM events_event WHERE id = %s", [event.pk])
+        [stored] = cursor.fetchone()
+    assert "u-1" not in stored
+
+    old_keys = list(settings.PLATFORM["CREDENTIALS_KEYS"])
+    new_key = Fernet.generate_key().decode()
+    settings.PLATFORM = {**settings.PLATFORM, "CREDENTIALS_KEYS": [new_key, *old_keys]}
+    out = io.StringIO()
+    call_command("rotate_credentials_key", stdout=out)
+    assert "1 event record(s)" in out.getvalue()
+    settings.PLATFORM = {**settings.PLATFORM, "CREDENTIALS_KEYS": [new_key]}
+    assert services.deliver(event.notification_id) == ("delivered", None)
+    [(_, body)] = receiver.delivered()
+    assert json.loads(body)["message"]["raw"]["users"][0]["$distinct_id"] == "u-1"
