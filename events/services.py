@@ -302,7 +302,7 @@ def tick() -> dict:
     )
     for pk in due:
         queue.enqueue_delivery(pk)
-    return {"polls": len(polls), "deliveries": len(due), "purged": events_purge()}
+    return {"polls": len(polls), "deliveries": len(due)}
 
 
 def events_purge() -> int:

@@ -10,6 +10,11 @@ def tick() -> dict:
     return services.tick()
 
 
+@shared_task(name="events.purge", ignore_result=True)
+def purge() -> int:
+    return services.events_purge()
+
+
 @shared_task(name="events.poll", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def poll(poller_id: int) -> str:
     return services.poll(poller_id)

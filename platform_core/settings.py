@@ -367,4 +367,5 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": PLATFORM["EVENTS_TICK_INTERVAL"],
         "options": {"expires": PLATFORM["EVENTS_TICK_INTERVAL"]},
     },
+    "events-purge": {"task": "events.purge", "schedule": 3600.0, "options": {"expires": 3600.0}},
 }
