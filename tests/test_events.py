@@ -71,6 +71,8 @@ def test_metadata_says_events_by_polling(tenant):
         ({"event.notification.callback.url": None}, "event.notification.callback.url"),
         ({"event.notification.callback.url": "ftp://x.test/"}, "event.notification.callback.url"),
         ({"event.poller.refresh_interval": 0.05}, "event.poller.refresh_interval"),
+        ({"event.poller.refresh_interval": "0.05"}, "event.poller.refresh_interval"),
+        ({"event.poller.refresh_interval": "-1"}, "event.poller.refresh_interval"),
         ({"event.poller.refresh_interval": "soon"}, "event.poller.refresh_interval"),
         ({"event.objects": "users,funnels"}, "event.objects"),
         ({"event.vendor.type": "webhook"}, "event.vendor.type"),

@@ -59,6 +59,12 @@ def clean_configuration(element: Element, raw: Any, *, current: dict | None = No
     merged = {k: v for k, v in (current or {}).items() if k not in removed}
     if not errors:
         merged.update({k: element.config_field(k).stored(v) for k, v in given.items()})
+        for key in given:
+            field = element.config_field(key)
+            if field.below_minimum(merged[key]):
+                errors.append(
+                    {"field": _name(key), "message": f"must be at least {field.minimum:g}"}
+                )
     for field in element.configuration:
         if field.key not in merged and field.default is not None:
             merged[field.key] = field.default

@@ -56,10 +56,13 @@ class ConfigField:
             digits = {"type": "string", "pattern": r"^\s*[0-9]{1,18}\s*$"}
             return {"anyOf": [{"type": "integer"}, digits], "x-error": "must be an integer"}
         if self.type == "number":
-            minimum = self.minimum if self.minimum is not None else float("-inf")
+            # A number given as text is checked against the minimum by ``below_minimum``.
+            number = {"type": "number"}
+            if self.minimum is not None:
+                number["minimum"] = self.minimum
             return {
                 "anyOf": [
-                    {"type": "number", "minimum": minimum},
+                    number,
                     {"type": "string", "pattern": r"^\s*[0-9]{1,9}(\.[0-9]{1,6})?\s*$"},
                 ],
                 "x-error": "must be a number"
@@ -74,6 +77,10 @@ class ConfigField:
             "pattern": f"^(?i:{choices})$",
             "x-error": f"must be one of {', '.join(self.choices)}",
         }
+
+    def below_minimum(self, value: Any) -> bool:
+        """Whether a stored "number" value is under the field's minimum."""
+        return self.type == "number" and self.minimum is not None and value < self.minimum
 
     def stored(self, value: Any) -> Any:
         """The stored form of a value that passed ``json_schema``."""
