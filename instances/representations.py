@@ -83,7 +83,7 @@ def instance_representation(instance: Instance, *, configuration: dict, token: s
         "maxCacheSize": 0,
         "cacheTimeToLive": 0,
         "configuration": masked_configuration(element, configuration),
-        "eventsEnabled": False,
+        "eventsEnabled": configuration.get("event.notification.enabled") is True,
         "traceLoggingEnabled": instance.trace_logging_enabled,
         "cachingEnabled": False,
         "externalAuthentication": "none",

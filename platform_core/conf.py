@@ -76,6 +76,23 @@ DEFAULTS = {
     "ADMIN_LOGIN_FAILURE_LIMIT": 5,
     "ADMIN_LOGIN_COOLOFF_MINUTES": 15.0,
     "ADMIN_LOGIN_TRUSTED_PROXIES": 0,
+    # Events by polling (events/; the README's "Events"). Vendor queries one vendor project's
+    # polls may make per window (seconds), whatever the number of instances: Mixpanel's query
+    # and export APIs allow 60 an hour per project.
+    "EVENTS_PROJECT_QUERY_BUDGET": 60,
+    "EVENTS_PROJECT_QUERY_WINDOW": 3600.0,
+    # Seconds between two beat ticks, each of which queues the polls and deliveries that are due.
+    "EVENTS_TICK_INTERVAL": 10.0,
+    # A poll whose worker holds its lease longer than this is given to another worker.
+    "EVENTS_POLL_LEASE_SECONDS": 120.0,
+    # Notification deliveries: attempts before FAILED, backoff base (seconds, doubled each
+    # attempt; the first retry comes within 30 s), timeout of one POST.
+    "EVENTS_DELIVERY_MAX_ATTEMPTS": 8,
+    "EVENTS_DELIVERY_BACKOFF": 5.0,
+    "EVENTS_DELIVERY_TIMEOUT": 10.0,
+    # Delivered events and their notifications are deleted this long after they were found;
+    # failed ones stay until they are redelivered or their instance is deleted.
+    "EVENTS_RETENTION_DAYS": 30.0,
 }
 
 # Read from the environment by settings.py into Django's and Celery's own settings, not through

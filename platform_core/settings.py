@@ -96,6 +96,7 @@ INSTALLED_APPS = [
     "instances",
     "usage",
     "bulk",
+    "events",
 ]
 
 MIDDLEWARE = [
@@ -360,4 +361,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": PLATFORM["BULK_PURGE_INTERVAL"],
         "options": {"expires": PLATFORM["BULK_PURGE_INTERVAL"]},
     },
+    # Events: queue the polls and notification deliveries that are due (events/tasks.py).
+    "events-tick": {
+        "task": "events.tick",
+        "schedule": PLATFORM["EVENTS_TICK_INTERVAL"],
+        "options": {"expires": PLATFORM["EVENTS_TICK_INTERVAL"]},
+    },
+    "events-purge": {"task": "events.purge", "schedule": 3600.0, "options": {"expires": 3600.0}},
 }

@@ -9,6 +9,7 @@ from elements.urls import (
     operation_urlpatterns,
     resource_urlpatterns,
 )
+from events.urls import urlpatterns as event_urlpatterns
 from instances.urls import urlpatterns as instance_urlpatterns
 from platform_core.metrics import metrics_view
 from platform_core.openapi import PlatformSchemaView
@@ -31,6 +32,7 @@ reference_urlpatterns = [
 api_v2 = (
     bulk_urlpatterns
     + hub_resource_urlpatterns
+    + event_urlpatterns
     + instance_urlpatterns
     + usage_urlpatterns
     + reference_urlpatterns

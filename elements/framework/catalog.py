@@ -110,7 +110,10 @@ def element_metadata(element: Element) -> dict:
         "name": element.name,
         "key": element.key,
         "description": element.description,
-        "events": {"supported": element.events_supported},
+        "events": {
+            "supported": element.events_supported,
+            "methods": ["polling"] if element.polling is not None else [],
+        },
         "bulk": {"download": bool(element.bulk_objects), "upload": False},
         "objects": objects,
     }
@@ -229,7 +232,10 @@ ELEMENT_METADATA_SCHEMA = component(
             "name": _STR,
             "key": _STR,
             "description": _STR,
-            "events": {"type": "object", "properties": {"supported": _BOOL}},
+            "events": {
+                "type": "object",
+                "properties": {"supported": _BOOL, "methods": {"type": "array", "items": _STR}},
+            },
             "bulk": {"type": "object", "properties": {"download": _BOOL, "upload": _BOOL}},
             "objects": {
                 "type": "object",

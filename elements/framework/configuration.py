@@ -1,5 +1,6 @@
 """Checking an instance configuration against its element's JSON Schema, and masking it."""
 
+from collections.abc import Callable
 from typing import Any
 
 from elements.framework.definition import Element
@@ -8,6 +9,16 @@ from platform_core.validation import schema_errors
 
 MASK = "********"
 MAX_KEYS = 100
+
+# Checks of a whole configuration that apps above the framework add (``register_check``), e.g.
+# the events app's (events/checks.py): each takes (element, merged configuration) and returns
+# errors ``{"field": key, "message": ...}``.
+CONFIGURATION_CHECKS: list[Callable[[Element, dict], list[dict]]] = []
+
+
+def register_check(check: Callable[[Element, dict], list[dict]]) -> None:
+    if check not in CONFIGURATION_CHECKS:
+        CONFIGURATION_CHECKS.append(check)
 
 
 def clean_configuration(element: Element, raw: Any, *, current: dict | None = None) -> dict:
@@ -48,11 +59,23 @@ def clean_configuration(element: Element, raw: Any, *, current: dict | None = No
     merged = {k: v for k, v in (current or {}).items() if k not in removed}
     if not errors:
         merged.update({k: element.config_field(k).stored(v) for k, v in given.items()})
+        for key in given:
+            field = element.config_field(key)
+            if field.below_minimum(merged[key]):
+                errors.append(
+                    {"field": _name(key), "message": f"must be at least {field.minimum:g}"}
+                )
     for field in element.configuration:
         if field.key not in merged and field.default is not None:
             merged[field.key] = field.default
         if field.required and merged.get(field.key, given.get(field.key)) in (None, ""):
             errors.append({"field": _name(field.key), "message": "is required"})
+    if not errors:
+        for check in CONFIGURATION_CHECKS:
+            errors += [
+                {"field": _name(e["field"]), "message": e["message"]}
+                for e in check(element, merged)
+            ]
     if errors:
         raise ValidationFailed("The configuration is not valid for this element.", errors=errors)
     return merged

@@ -16,13 +16,14 @@ from elements.framework.authentication import Authentication
 from elements.framework.vendor import Vendor
 from platform_core.validation import compiled_validator
 
-if TYPE_CHECKING:  # bulk.py builds on Call: a type here only
+if TYPE_CHECKING:  # bulk.py and polling.py build on Call: types here only
     from elements.framework.bulk import BulkSource
+    from elements.framework.polling import Polling
 
 # Configuration every element accepts (contract §6: bulk callbacks are signed with it).
 SIGNATURE_KEY_FIELD = "event.notification.signature.key"
 
-CONFIG_TYPES = ("string", "integer", "boolean", "enum", "integer_map")
+CONFIG_TYPES = ("string", "integer", "number", "boolean", "enum", "integer_map")
 
 # A 64-bit signed integer as text (Mixpanel's data group ids are sent as strings).
 _SIGNED_DIGITS = r"^\s*-?[0-9]{1,19}\s*$"
@@ -41,6 +42,7 @@ class ConfigField:
     description: str = ""
     choices: tuple[str, ...] = ()
     max_length: int = 4096
+    minimum: float | None = None  # "number" fields only
 
     def __post_init__(self):
         if self.type not in CONFIG_TYPES:
@@ -57,6 +59,19 @@ class ConfigField:
             # 18 digits: below 2**63, what PostgreSQL's bigint and every vendor take.
             digits = {"type": "string", "pattern": r"^\s*[0-9]{1,18}\s*$"}
             return {"anyOf": [{"type": "integer"}, digits], "x-error": "must be an integer"}
+        if self.type == "number":
+            # A number given as text is checked against the minimum by ``below_minimum``.
+            number = {"type": "number"}
+            if self.minimum is not None:
+                number["minimum"] = self.minimum
+            return {
+                "anyOf": [
+                    number,
+                    {"type": "string", "pattern": r"^\s*[0-9]{1,9}(\.[0-9]{1,6})?\s*$"},
+                ],
+                "x-error": "must be a number"
+                + (f" of at least {self.minimum:g}" if self.minimum is not None else ""),
+            }
         if self.type == "boolean":
             text = {"type": "string", "pattern": "^(?i:true|false)$"}
             return {"anyOf": [{"type": "boolean"}, text], "x-error": "must be a boolean"}
@@ -94,12 +109,18 @@ class ConfigField:
             return decoded if isinstance(decoded, dict) else value
         return value
 
+    def below_minimum(self, value: Any) -> bool:
+        """Whether a stored "number" value is under the field's minimum."""
+        return self.type == "number" and self.minimum is not None and value < self.minimum
+
     def stored(self, value: Any) -> Any:
         """The stored form of a value that passed ``json_schema``."""
         if self.type == "integer_map":
             return {k: int(v.strip()) if isinstance(v, str) else v for k, v in value.items()}
         if self.type == "integer":
             return int(value.strip()) if isinstance(value, str) else int(value)
+        if self.type == "number":
+            return float(value.strip()) if isinstance(value, str) else value
         if self.type == "boolean":
             return value.lower() == "true" if isinstance(value, str) else value
         if self.type == "enum":
@@ -112,7 +133,45 @@ COMMON_CONFIG_FIELDS = (
         key=SIGNATURE_KEY_FIELD,
         name="Callback signing key",
         secret=True,
-        description="HMAC-SHA256 key that signs bulk job callbacks (Elements-Webhook-Signature).",
+        description=(
+            "HMAC-SHA256 key that signs bulk job callbacks and event notifications "
+            "(Elements-Webhook-Signature)."
+        ),
+    ),
+    # Events by polling (contract §10); checked further by the events app (events/checks.py).
+    ConfigField(
+        key="event.notification.enabled",
+        name="Events enabled",
+        type="boolean",
+        description="Poll the vendor for changes and POST them to the callback URL "
+        "(default false).",
+    ),
+    ConfigField(
+        key="event.vendor.type",
+        name="Event type",
+        type="enum",
+        choices=("polling",),
+        description="How changes are found: polling (the only method).",
+    ),
+    ConfigField(
+        key="event.notification.callback.url",
+        name="Event callback URL",
+        max_length=2000,
+        description="Where notifications are POSTed; required when events are enabled.",
+    ),
+    ConfigField(
+        key="event.poller.refresh_interval",
+        name="Polling interval (minutes)",
+        type="number",
+        minimum=0.1,
+        description="Minutes between two polls of each object; fractions allowed, at least 0.1 "
+        "(default 15).",
+    ),
+    ConfigField(
+        key="event.objects",
+        name="Polled objects",
+        max_length=1000,
+        description="Comma-separated objects to poll (default: every pollable object).",
     ),
 )
 
@@ -304,6 +363,7 @@ class Element:
     image: str = ""
     objects: tuple[ElementObject, ...] = ()
     events_supported: bool = False
+    polling: Polling | None = None  # events by polling (contract §10)
     docs_url: str = ""
 
     def __post_init__(self):

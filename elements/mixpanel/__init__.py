@@ -15,6 +15,7 @@ from elements.mixpanel import (
     service_accounts,
 )
 from elements.mixpanel.bulk import ActivitiesSource, ServiceAccountsSource, UsersSource
+from elements.mixpanel.pollers import POLLING
 from elements.mixpanel.vendor import hosts, verify
 
 CONFIGURATION = (
@@ -169,4 +170,6 @@ ELEMENT = Element(
     hosts=hosts,
     verify=verify,
     docs_url="https://developer.mixpanel.com/",
+    events_supported=True,
+    polling=POLLING,
 )

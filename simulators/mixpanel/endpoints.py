@@ -7,13 +7,14 @@ raised as :class:`ApiError`; the server renders them in the envelope of the rout
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from . import auth, datagen, exported, ingest
+from . import auth, changes, datagen, exported, ingest
 from .data_store import cohort_filter_members
 from .selector import SelectorError, compile_selector
 from .state import ROLES, State, parse_datetime
@@ -343,6 +344,7 @@ def export(ctx, req: Request) -> ExportStream:
         lines = exported.with_imported(
             lines, state, from_date, to_date, events, where, limit, time_in_ms
         )
+    lines = itertools.chain(lines, changes.export_lines(state, from_date, to_date, events))
     stream_faults = ctx.faults.take_export(req.method, req.path) if ctx.faults.items else {}
     return ExportStream(lines, stream_faults, slot.release)
 

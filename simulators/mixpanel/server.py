@@ -21,9 +21,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
+from . import changes, groups, privacy, query_api
 from . import data_management as dm
 from . import endpoints as ep
-from . import groups, privacy, query_api
 from .faults import Fault, FaultSet
 from .state import State
 
@@ -610,6 +610,7 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             return {"status": "ok"}
         if name == "reset" and method == "POST":
             state.reset()
+            changes.reset(state)
             server.faults.clear()
             return {"status": "ok"}
         if name == "config":
@@ -657,6 +658,8 @@ class SimulatorHandler(BaseHTTPRequestHandler):
                     "exists": props is not None,
                     "$properties": dict(props) if props is not None else None,
                 }
+        if name in ("clock", "profile-changes", "events"):
+            return changes.control(method, name, data, state)
         if name == "stats" and method == "GET":
             with state.lock:
                 return {

@@ -67,7 +67,7 @@ def test_resources_match_the_definition(tenant):
 def test_metadata(tenant):
     body = tenant.client().get(f"{BASE}/mixpanel/metadata").json()
     assert set(body) >= {"id", "name", "key", "description", "events", "bulk", "objects"}
-    assert body["events"] == {"supported": False}
+    assert body["events"] == {"supported": True, "methods": ["polling"]}
     assert set(body["objects"]) >= {
         "activities",
         "users",

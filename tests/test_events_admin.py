@@ -1,0 +1,70 @@
+"""The events admin with real admin requests by staff users holding exactly the permissions
+under test: seeing events and deliveries is not redelivering them; no secret is shown."""
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.test import Client
+
+from events.models import Event, Notification
+from tests.test_events import KEY, _one_event
+
+pytestmark = pytest.mark.django_db
+
+EVENTS = "/admin/events/event/"
+
+
+@pytest.fixture
+def failed_event(tenant, sim, settings):
+    settings.PLATFORM = {**settings.PLATFORM, "CALLBACK_ALLOW_PRIVATE_NETWORKS": True}
+    _, event = _one_event(tenant, sim, "http://127.0.0.1:9/e")
+    Notification.objects.filter(pk=event.notification_id).update(
+        status=Notification.Status.FAILED, attempts=8
+    )
+    Event.objects.filter(pk=event.pk).update(status=Event.Status.FAILED)
+    return event
+
+
+def staff(*codenames: str) -> Client:
+    user = User.objects.create_user(
+        f"staff-{'-'.join(codenames) or 'none'}", password="pw-123456789", is_staff=True
+    )
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def redeliver(client: Client, event: Event):
+    return client.post(EVENTS, {"action": "redeliver", "_selected_action": [event.pk]}, follow=True)
+
+
+def test_viewing_lists_events_and_deliveries_but_cannot_redeliver(failed_event):
+    client = staff("view_event", "view_notification", "view_delivery")
+    listing = client.get(EVENTS)
+    assert listing.status_code == 200
+    page = listing.content.decode()
+    assert failed_event.object_id in page
+    assert 'value="redeliver"' not in page
+    notification = client.get(f"/admin/events/notification/{failed_event.notification_id}/change/")
+    assert notification.status_code == 200
+    assert KEY not in notification.content.decode()
+    assert client.get("/admin/events/delivery/").status_code == 200
+    redeliver(client, failed_event)
+    assert Notification.objects.get(pk=failed_event.notification_id).status == "FAILED"
+
+
+def test_the_change_permission_redelivers(failed_event):
+    client = staff("view_event", "change_event")
+    assert 'value="redeliver"' in client.get(EVENTS).content.decode()
+    response = redeliver(client, failed_event)
+    assert response.status_code == 200
+    assert "queued for redelivery" in response.content.decode()
+    notification = Notification.objects.get(pk=failed_event.notification_id)
+    assert (notification.status, notification.attempts) == ("PENDING", 0)
+
+
+def test_no_permission_no_events(failed_event):
+    assert staff().get(EVENTS).status_code == 403
+    for page in ("/admin/events/event/", "/admin/events/poller/"):
+        body = Client()
+        assert body.get(page).status_code == 302  # to the login page
