@@ -13,6 +13,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from elements import transformed
 from elements.framework import catalog, dispatch
 from elements.framework.definition import Operation
 from elements.framework.openapi import openapi_document, without_location_hints
@@ -200,15 +201,61 @@ class ElementCallView(ABC, View):
 
 
 class ResourceCallView(ElementCallView):
-    """``/hubs/{hub}/{resource...}`` and the same without ``hubs/{hub}`` (the hub is ignored)."""
+    """``/hubs/{hub}/{resource...}`` and the same without ``hubs/{hub}`` (the hub is ignored).
+    A path that names no resource of the element may name a transformed object of the
+    instance's (``elements/transformed.py``)."""
+
+    mapping = None  # the transformation this call goes through, if any
 
     def check_named(self, request, resource_path, hub=None):
-        if not dispatch.names_a_resource(resource_path):
+        if not dispatch.names_a_resource(resource_path) and not transformed.may_be_transformed(
+            resource_path
+        ):
             raise NotFound(f"No such endpoint: {request.path[:200]}")
 
     def operation(self, request, instance, resource_path, hub=None):
         element = element_by_key(instance.element_key)
+        if not dispatch.names_a_resource(resource_path):
+            found = transformed.resolve(instance, element, request.method, resource_path)
+            if found is not None:
+                op, path_params, self.mapping = found
+                return op, path_params
         return dispatch.match_resource(element, request.method, resource_path)
+
+    def run(self, request, instance, op, path_params, call):
+        if self.mapping is not None:
+            return self.run_transformed(request, instance, op, path_params, call)
+        if op.id == "getObjectMetadata":
+            element = element_by_key(instance.element_key)
+            metadata = transformed.transformed_metadata(instance, element, path_params["name"])
+            if metadata is not None:
+                return metadata, {}
+        body, headers = super().run(request, instance, op, path_params, call)
+        if op.id == "getObjects":
+            body = transformed.with_transformed_objects(instance, body)
+        return body, headers
+
+    def run_transformed(self, request, instance, op, path_params, call):
+        element = element_by_key(instance.element_key)
+        call.inputs = transformed.vendor_inputs(
+            self.mapping,
+            op,
+            raw=request.body,
+            content_type=request.content_type,
+            query={k: request.GET.getlist(k) for k in request.GET},
+            path_params=path_params,
+        )
+        call.configuration = configuration_of(instance)
+        result = dispatch.run_operation(
+            element,
+            op,
+            instance_id=instance.pk,
+            configuration=call.configuration,
+            inputs=call.inputs,
+            request_id=request.request_id,
+        )
+        call.vendor_status = result.vendor_status
+        return transformed.tenant_body(self.mapping, result.body), result.headers
 
 
 class OperationCallView(ElementCallView):

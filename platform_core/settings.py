@@ -96,6 +96,7 @@ INSTALLED_APPS = [
     "instances",
     "usage",
     "bulk",
+    "transformations",
 ]
 
 MIDDLEWARE = [

@@ -12,6 +12,7 @@ from elements.urls import (
 from instances.urls import urlpatterns as instance_urlpatterns
 from platform_core.metrics import metrics_view
 from platform_core.openapi import PlatformSchemaView
+from transformations.urls import urlpatterns as transformation_urlpatterns
 from usage.urls import urlpatterns as usage_urlpatterns
 
 # The API reference: the OpenAPI document and two pages that render it (no auth).
@@ -32,6 +33,7 @@ api_v2 = (
     bulk_urlpatterns
     + hub_resource_urlpatterns
     + instance_urlpatterns
+    + transformation_urlpatterns
     + usage_urlpatterns
     + reference_urlpatterns
     + catalog_urlpatterns

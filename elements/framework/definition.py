@@ -186,6 +186,10 @@ class ElementObject:
     description: str
     fields: tuple[ObjectField, ...] = ()
     bulk: BulkSource | None = None  # set when the object can be bulk-downloaded
+    # For transformations (framework/mapping.py): where the element takes a value it returns at
+    # a path, and the name a CEQL ``where`` gives it. None: the path itself.
+    write_path: Callable[[str], str] | None = None
+    where_field: Callable[[str], str] | None = None
 
 
 @dataclass(frozen=True, eq=False)  # compared and hashed by identity: one object per element

@@ -2,7 +2,7 @@
 
 from elements.framework.authentication import BasicAuthentication
 from elements.framework.definition import ConfigField, Element, ElementObject, ObjectField
-from elements.mixpanel import events, profiles, service_accounts
+from elements.mixpanel import events, profiles, service_accounts, transform_paths
 from elements.mixpanel.bulk import ActivitiesSource, ServiceAccountsSource, UsersSource
 from elements.mixpanel.vendor import hosts, verify
 
@@ -56,7 +56,10 @@ OBJECTS = (
         name="activities",
         description="Events tracked or imported into Mixpanel.",
         bulk=ActivitiesSource(),
+        write_path=transform_paths.event_write_path,
+        where_field=transform_paths.event_where_field,
         fields=(
+            ObjectField("id", "string", "The event's $insert_id (its primary key)."),
             ObjectField("event", "string", "Event name."),
             ObjectField("properties.time", "number", "Seconds (or ms) since the epoch, UTC."),
             ObjectField("properties.distinct_id", "string", "Who did it."),
@@ -68,7 +71,10 @@ OBJECTS = (
         name="users",
         description="User profiles (Mixpanel engage).",
         bulk=UsersSource(),
+        write_path=transform_paths.profile_write_path,
+        where_field=transform_paths.profile_where_field,
         fields=(
+            ObjectField("id", "string", "The profile's $distinct_id (its primary key)."),
             ObjectField("$distinct_id", "string", "The profile's id."),
             ObjectField("$properties.$email", "string"),
             ObjectField("$properties.$city", "string"),

@@ -18,9 +18,10 @@ from datetime import UTC, date, datetime, timedelta
 from elements.framework.bulk import BulkQuery, BulkQueryError, Page
 from elements.framework.ceql import CeqlError
 from elements.framework.definition import Call
+from elements.framework.mapping import stable_id
 from elements.framework.vendor import VendorError
 from elements.mixpanel import service_accounts
-from elements.mixpanel.profiles import engage
+from elements.mixpanel.profiles import engage, with_id
 from elements.mixpanel.selector_language import RAW_QUERY_FIELD, expr_to_selector
 from elements.mixpanel.vendor import project_query
 from platform_core.conf import platform_settings
@@ -59,6 +60,25 @@ def _days(query: BulkQuery) -> list[date]:
     if start > end:
         raise BulkQueryError("'from' is later than 'to'.")
     return [start + timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+def event_id(record: dict) -> str:
+    """An event's primary key: its ``$insert_id`` (Mixpanel deduplicates on it), else a hash of
+    what identifies it, the same every time the event is read."""
+    properties = record.get("properties")
+    properties = properties if isinstance(properties, dict) else {}
+    insert_id = properties.get("$insert_id")
+    if isinstance(insert_id, str) and insert_id:
+        return insert_id
+    return stable_id(record.get("event"), properties.get("time"), properties.get("distinct_id"))
+
+
+def _with_event_id(line: bytes, record: dict) -> bytes:
+    """The export line with a top-level ``id`` first, spliced in without re-serialising."""
+    if "id" in record:
+        return line
+    head = b'{"id":' + json.dumps(event_id(record)).encode()
+    return head + (b"}" if not record else b"," + line[1:])
 
 
 class ActivitiesSource:
@@ -136,10 +156,12 @@ class ActivitiesSource:
                 else:
                     # The parsed record is dropped: the page carries the raw line and the keys
                     # (see Page).
+                    if "id" not in keys:
+                        keys["id"] = None
                     for key in record:
                         if key not in keys:
                             keys[key] = None
-                    raw.append(line)
+                    raw.append(_with_event_id(line, record))
                 count += 1
         next_day = (day + timedelta(days=1)).isoformat()
         page.checkpoint = {"day": next_day, "line": 0}
@@ -167,7 +189,7 @@ class UsersSource:
                 },
             )
             session_id = body.get("session_id") or session_id
-            records = body["results"]
+            records = [with_id(r) for r in body["results"]]
             total = body.get("total")
             # Mixpanel may clamp the page size: its answer says which one it used.
             size = body.get("page_size")

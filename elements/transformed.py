@@ -1,0 +1,128 @@
+"""Element calls on a transformed object (contract §9): ``/hubs/{hub}/{name}[/{id}]`` for an
+instance with a transformation ``name`` runs the element's ``vendorName`` operation, with the
+body mapped to the vendor, ``where`` field names rewritten, and records mapped back.
+
+The seams: ``ResourceCallView`` (elements/api.py) asks ``resolve`` when a path names no resource
+of the element, and shows transformed objects in ``/objects`` and ``/objects/{name}/metadata``;
+the bulk runner maps its pages with the same ``Mapping``.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from elements.framework import dispatch
+from elements.framework.ceql import CeqlError
+from elements.framework.definition import Element, Operation
+from elements.framework.mapping import Mapping
+from instances.models import Instance
+from platform_core.exceptions import ValidationFailed
+from transformations import selectors
+
+
+def _split(resource_path: str) -> tuple[str, str]:
+    """``customer/12`` -> (``customer``, ``/12``)."""
+    name, _, rest = resource_path.strip("/").partition("/")
+    return name, f"/{rest}" if rest else ""
+
+
+def may_be_transformed(resource_path: str) -> bool:
+    """Before authentication: whether ``{name}`` or ``{name}/{id}`` could be a transformed
+    object of some tenant's (else the path names nothing: 404)."""
+    parts = resource_path.strip("/").split("/")
+    return len(parts) <= 2 and bool(parts[0]) and selectors.transformation_exists_anywhere(parts[0])
+
+
+def resolve(
+    instance: Instance, element: Element, method: str, resource_path: str
+) -> tuple[Operation, dict, Mapping] | None:
+    """The element operation a transformed path stands for, or None (not transformed here)."""
+    name, rest = _split(resource_path)
+    mapping = selectors.mapping_for(instance=instance, element=element, name=name)
+    if mapping is None:
+        return None
+    op, path_params = dispatch.match_resource(element, method, f"/{mapping.vendor_name}{rest}")
+    return op, path_params, mapping
+
+
+def _vendor_body(mapping: Mapping, op: Operation, body):
+    if isinstance(body, list):
+        return [mapping.to_vendor(item) for item in body]
+    vendor = mapping.to_vendor(body)
+    if isinstance(vendor, dict) and op.path_params:
+        # The record's id travels in the path: a mapped id in the body is not sent again.
+        accepted = {name for name, _ in op.properties_in("body")}
+        for key in {"id", mapping.write_path("id")} - accepted:
+            vendor.pop(key, None)
+    return vendor
+
+
+def _vendor_query(mapping: Mapping, query: dict[str, list[str]]) -> dict[str, list[str]]:
+    if "where" not in query:
+        return query
+    try:
+        where = [mapping.vendor_where(text) for text in query["where"]]
+    except CeqlError as exc:
+        raise ValidationFailed(
+            f"where: {exc}", errors=[{"field": "where", "message": str(exc)}]
+        ) from None
+    return {**query, "where": where}
+
+
+def vendor_inputs(
+    mapping: Mapping,
+    op: Operation,
+    *,
+    raw: bytes,
+    content_type: str,
+    query: dict[str, list[str]],
+    path_params: dict,
+) -> dict:
+    """The operation's inputs from a request in the tenant's shape."""
+    body = dispatch.parse_body(raw, content_type=content_type)
+    if body is not None:
+        raw = orjson.dumps(_vendor_body(mapping, op, body))
+        content_type = "application/json"
+    return dispatch.request_inputs(
+        op,
+        raw=raw,
+        content_type=content_type,
+        query=_vendor_query(mapping, query),
+        path_params=path_params,
+        may_stay_raw=False,
+    )
+
+
+def tenant_body(mapping: Mapping, body):
+    """An operation's answer in the tenant's shape: each record mapped from the vendor."""
+    if isinstance(body, list):
+        return [mapping.from_vendor(item) for item in body]
+    return mapping.from_vendor(body)
+
+
+def with_transformed_objects(instance: Instance, names: list) -> list:
+    """``GET /objects``: the element's objects, then the instance's transformed ones."""
+    return names + [n for n in selectors.transformed_names(instance=instance) if n not in names]
+
+
+def transformed_metadata(instance: Instance, element: Element, name: str) -> dict | None:
+    """``GET /objects/{name}/metadata`` of a transformed object (None: not transformed)."""
+    transformation = selectors.effective_transformation(instance=instance, name=name)
+    if transformation is None:
+        return None
+    vendor_paths = {f["path"]: f["vendorPath"] for f in transformation["fields"]}
+    fields = selectors.object_fields(instance=instance, name=name)
+    vendor_name = transformation["vendorName"]
+    return {
+        "name": name,
+        "description": f"{name}: a transformation of the {element.key} {vendor_name} object.",
+        "vendorName": transformation["vendorName"],
+        "fields": [
+            {
+                "path": f["path"],
+                "type": f["type"],
+                **({"vendorPath": vendor_paths[f["path"]]} if f["path"] in vendor_paths else {}),
+            }
+            for f in fields
+        ],
+    }
