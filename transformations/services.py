@@ -110,14 +110,18 @@ def script_is_empty(script) -> bool:
     return False
 
 
-def _check_transformation(
-    *, organization: Organization, instance: Instance | None, element: Element, name: str, body
-) -> None:
-    _check_name(name)
+def _refuse_script(body) -> None:
     if isinstance(body, dict) and not script_is_empty(body.get("script")):
         raise ValidationFailed(
             SCRIPT_REFUSED, errors=[{"field": "script", "message": "is not supported"}]
         )
+
+
+def _check_transformation(
+    *, organization: Organization, instance: Instance | None, element: Element, name: str, body
+) -> None:
+    _check_name(name)
+    _refuse_script(body)
     validate(schemas.TRANSFORMATION_WRITE, body)
     objects = {o.name for o in element.objects}
     if body["vendorName"] not in objects:
@@ -185,6 +189,7 @@ def transformation_replace(
     name: str,
     body,
 ) -> Transformation:
+    _refuse_script(body)
     transformation = selectors.transformation_get(
         organization=organization, name=name, element_key=element.key, instance=instance
     )
