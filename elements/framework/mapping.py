@@ -260,13 +260,15 @@ class Mapping:
         result = copy.deepcopy(record) if self.pass_through_from_vendor else {}
         values = []
         for mapped in self.fields:
-            value = get_path(record, mapped.vendor_segments)
+            source = mapped.vendor_segments
+            value = get_path(record, source)
             if value is MISSING:
                 # A write's answer holds what was written, where it was written ($set.X).
-                value = get_path(record, parse_path(self.write_path(mapped.vendor_path)))
+                source = parse_path(self.write_path(mapped.vendor_path))
+                value = get_path(record, source)
             values.append(value)
             if self.pass_through_from_vendor:
-                delete_path(result, mapped.vendor_segments)
+                delete_path(result, source)
         for mapped, value in zip(self.fields, values, strict=True):
             if value is MISSING or mapped.remove_from_vendor:
                 continue
