@@ -33,6 +33,16 @@ def _docs(operation_id, summary, parameters, response, *, request=None, errors=(
     )
 
 
+def _documented(docs, method):
+    """``method`` under its own function object, so that each view's documentation (which
+    ``extend_schema`` stores on the function) stays its own."""
+
+    def documented(self, request, *args, **kwargs):
+        return method(self, request, *args, **kwargs)
+
+    return docs(documented)
+
+
 def _element(key_or_id: str):
     element = element_by_key_or_id(key_or_id)
     if element is None:
@@ -144,10 +154,10 @@ class OrganizationDefinitionView(_DefinitionView):
     def scope(self, request):
         return {"organization": request.user.organization}
 
-    get = _ORG_DEFINITION["get"](_DefinitionView.get)
-    post = _ORG_DEFINITION["post"](_DefinitionView.post)
-    put = _ORG_DEFINITION["put"](_DefinitionView.put)
-    delete = _ORG_DEFINITION["delete"](_DefinitionView.delete)
+    get = _documented(_ORG_DEFINITION["get"], _DefinitionView.get)
+    post = _documented(_ORG_DEFINITION["post"], _DefinitionView.post)
+    put = _documented(_ORG_DEFINITION["put"], _DefinitionView.put)
+    delete = _documented(_ORG_DEFINITION["delete"], _DefinitionView.delete)
 
 
 class InstanceDefinitionView(_DefinitionView):
@@ -157,10 +167,10 @@ class InstanceDefinitionView(_DefinitionView):
             "instance": _instance(request, instance_id),
         }
 
-    get = _INSTANCE_DEFINITION["get"](_DefinitionView.get)
-    post = _INSTANCE_DEFINITION["post"](_DefinitionView.post)
-    put = _INSTANCE_DEFINITION["put"](_DefinitionView.put)
-    delete = _INSTANCE_DEFINITION["delete"](_DefinitionView.delete)
+    get = _documented(_INSTANCE_DEFINITION["get"], _DefinitionView.get)
+    post = _documented(_INSTANCE_DEFINITION["post"], _DefinitionView.post)
+    put = _documented(_INSTANCE_DEFINITION["put"], _DefinitionView.put)
+    delete = _documented(_INSTANCE_DEFINITION["delete"], _DefinitionView.delete)
 
 
 # --- transformations ---------------------------------------------------------------------------
@@ -275,24 +285,24 @@ _INSTANCE_ONE = _one_docs("instance", [_INSTANCE_ID, _NAME])
 
 
 class OrganizationTransformationSetView(_TransformationSetView):
-    get = _ORG_SET["get"](_TransformationSetView.get)
-    delete = _ORG_SET["delete"](_TransformationSetView.delete)
+    get = _documented(_ORG_SET["get"], _TransformationSetView.get)
+    delete = _documented(_ORG_SET["delete"], _TransformationSetView.delete)
 
 
 class InstanceTransformationSetView(_TransformationSetView):
-    get = _INSTANCE_SET["get"](_TransformationSetView.get)
-    delete = _INSTANCE_SET["delete"](_TransformationSetView.delete)
+    get = _documented(_INSTANCE_SET["get"], _TransformationSetView.get)
+    delete = _documented(_INSTANCE_SET["delete"], _TransformationSetView.delete)
 
 
 class OrganizationTransformationView(_TransformationView):
-    get = _ORG_ONE["get"](_TransformationView.get)
-    post = _ORG_ONE["post"](_TransformationView.post)
-    put = _ORG_ONE["put"](_TransformationView.put)
-    delete = _ORG_ONE["delete"](_TransformationView.delete)
+    get = _documented(_ORG_ONE["get"], _TransformationView.get)
+    post = _documented(_ORG_ONE["post"], _TransformationView.post)
+    put = _documented(_ORG_ONE["put"], _TransformationView.put)
+    delete = _documented(_ORG_ONE["delete"], _TransformationView.delete)
 
 
 class InstanceTransformationView(_TransformationView):
-    get = _INSTANCE_ONE["get"](_TransformationView.get)
-    post = _INSTANCE_ONE["post"](_TransformationView.post)
-    put = _INSTANCE_ONE["put"](_TransformationView.put)
-    delete = _INSTANCE_ONE["delete"](_TransformationView.delete)
+    get = _documented(_INSTANCE_ONE["get"], _TransformationView.get)
+    post = _documented(_INSTANCE_ONE["post"], _TransformationView.post)
+    put = _documented(_INSTANCE_ONE["put"], _TransformationView.put)
+    delete = _documented(_INSTANCE_ONE["delete"], _TransformationView.delete)
