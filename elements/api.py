@@ -23,6 +23,7 @@ from instances.services import configuration_of
 from platform_core.exceptions import NotFound, exception_handler
 from platform_core.openapi import PLATFORM_ERRORS, error_responses, json_response, path_parameter
 from platform_core.permissions import require_enabled
+from transformations.selectors import definition_list, transformation_list
 from usage.recording import CallLog, record_element_call
 
 INSTANCE_HEADER = "Elements-Element-Instance-Id"
@@ -114,7 +115,16 @@ class ElementDocsView(APIView):
         {"type": "object", "required": ["openapi", "paths"]},
     )
     def get(self, request, key_or_id):
-        return Response(openapi_document(_element(key_or_id)))
+        element = _element(key_or_id)
+        organization = request.user.organization
+        return Response(
+            transformed.with_transformed_paths(
+                openapi_document(element),
+                element,
+                transformation_list(organization=organization, element_key=element.key),
+                {d.name: d.fields for d in definition_list(organization=organization)},
+            )
+        )
 
 
 # --- element calls --------------------------------------------------------------------------

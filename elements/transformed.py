@@ -126,3 +126,82 @@ def transformed_metadata(instance: Instance, element: Element, name: str) -> dic
             for f in fields
         ],
     }
+
+
+# --- the element's OpenAPI document ------------------------------------------------------------
+
+_OPENAPI_TYPES = {
+    "string": {"type": "string"},
+    "number": {"type": "number"},
+    "boolean": {"type": "boolean"},
+    "date": {"type": "string", "description": "A date, as its transformDate pattern writes it."},
+    "array": {"type": "array"},
+}
+
+
+def record_schema(fields: list[dict]) -> dict:
+    """A definition's fields (dot paths, ``[*]`` arrays) as one JSON Schema object; unmapped
+    fields may pass through, so other properties are allowed."""
+    root: dict = {"type": "object", "properties": {}}
+    for spec in fields:
+        node = root
+        parts = spec["path"].split(".")
+        for index, part in enumerate(parts):
+            last = index == len(parts) - 1
+            name, star = part.removesuffix("[*]"), part.endswith("[*]")
+            properties = node.setdefault("properties", {})
+            if last and not star:
+                properties[name] = dict(_OPENAPI_TYPES.get(spec["type"], {}))
+                break
+            child = properties.setdefault(name, {"type": "array", "items": {"type": "object"}})
+            if star:
+                node = child.setdefault("items", {"type": "object"})
+                if last:
+                    node.update(_OPENAPI_TYPES.get(spec["type"], {}))
+            else:
+                child.update({"type": "object"})
+                child.pop("items", None)
+                node = child
+    return root
+
+
+def with_transformed_paths(document: dict, element: Element, transformations, definitions) -> dict:
+    """``GET /elements/{key}/docs`` for a caller: the element's paths plus, for each of the
+    organization's transformations of it, the vendor object's paths under the object's name,
+    with its definition's record shape. ``definitions``: fields by object name."""
+    paths = document["paths"]
+    prefix = f"/hubs/{element.hub}"
+    for transformation in transformations:
+        vendor = f"{prefix}/{transformation.vendor_name}"
+        record = record_schema(definitions.get(transformation.object_name, []))
+        for path, item in list(paths.items()):
+            if path != vendor and not path.startswith(vendor + "/{"):
+                continue
+            new_item = {}
+            for method, operation in item.items():
+                copied = {
+                    **operation,
+                    "operationId": f"{transformation.object_name}.{operation['operationId']}",
+                    "tags": [transformation.object_name],
+                    "x-transformation": {
+                        "objectName": transformation.object_name,
+                        "vendorName": transformation.vendor_name,
+                    },
+                }
+                copied["responses"] = dict(operation["responses"])
+                success = operation["responses"]["200"]["content"]["application/json"]["schema"]
+                shape = (
+                    {"type": "array", "items": record} if success.get("type") == "array" else record
+                )
+                copied["responses"]["200"] = {
+                    "description": "Success",
+                    "content": {"application/json": {"schema": shape}},
+                }
+                if "requestBody" in operation:
+                    copied["requestBody"] = {
+                        "required": True,
+                        "content": {"application/json": {"schema": record}},
+                    }
+                new_item[method] = copied
+            paths[f"{prefix}/{transformation.object_name}{path[len(vendor) :]}"] = new_item
+    return document

@@ -282,3 +282,24 @@ def test_bad_where_on_a_transformed_object_is_400(platform, element, sim):
         == 400
     )
     assert element.put(f"{HUB}/customer/c-1", {"town": "x"}, format="json").status_code == 405
+
+
+def test_the_elements_openapi_document_shows_the_transformed_object(platform, other_tenant):
+    from openapi_spec_validator import validate
+
+    _transform(platform)
+    document = platform.get(f"{API}/elements/mixpanel/docs").json()
+    validate(document)
+    paths = document["paths"]
+    assert set(paths["/hubs/general/customer"]) == {"get", "post"}
+    assert set(paths["/hubs/general/customer/{id}"]) == {"get", "patch", "delete"}
+    listed = paths["/hubs/general/customer"]["get"]
+    assert listed["operationId"] == "customer.getUsers" and listed["tags"] == ["customer"]
+    record = listed["responses"]["200"]["content"]["application/json"]["schema"]["items"]
+    assert record["properties"]["town"] == {"type": "string"}
+    assert record["properties"]["age"] == {"type": "number"}
+    assert "where" in [p["name"] for p in listed["parameters"]]
+    # The element's own paths stay; another organization sees none of this one's objects.
+    assert "/hubs/general/users" in paths
+    theirs = other_tenant.client().get(f"{API}/elements/mixpanel/docs").json()
+    assert "/hubs/general/customer" not in theirs["paths"]
