@@ -84,7 +84,8 @@ def set_path(target: dict, segments, value: Any) -> None:
 
 
 def delete_path(target: Any, segments) -> None:
-    """Remove the value at ``segments``, and the objects it leaves empty."""
+    """Remove the value at ``segments``, and the objects (or arrays of objects) it leaves
+    empty."""
     if not isinstance(target, dict) or not segments:
         return
     (key, star), rest = segments[0], segments[1:]
@@ -97,7 +98,8 @@ def delete_path(target: Any, segments) -> None:
     children = child if star and isinstance(child, list) else [child]
     for item in children:
         delete_path(item, rest)
-    if isinstance(child, dict) and not child:
+    emptied = not child if isinstance(child, dict) else star and all(c == {} for c in children)
+    if emptied:
         del target[key]
 
 

@@ -303,3 +303,47 @@ def test_the_elements_openapi_document_shows_the_transformed_object(platform, ot
     assert "/hubs/general/users" in paths
     theirs = other_tenant.client().get(f"{API}/elements/mixpanel/docs").json()
     assert "/hubs/general/customer" not in theirs["paths"]
+
+
+def test_arrays_map_element_wise_both_ways(platform, element, sim):
+    definition = platform.post(
+        f"{API}/organizations/objects/basket/definitions",
+        {
+            "fields": [
+                {"path": "id", "type": "string"},
+                {"path": "items[*].code", "type": "string"},
+                {"path": "items[*].count", "type": "number"},
+            ]
+        },
+    )
+    assert definition.status_code == 200, definition.content
+    _transform(
+        platform,
+        {
+            "vendorName": "users",
+            "fields": [
+                {"path": "id", "vendorPath": "id"},
+                {"path": "items[*].code", "vendorPath": "$properties.orders[*].sku"},
+                {
+                    "path": "items[*].count",
+                    "vendorPath": "$properties.orders[*].qty",
+                    "type": "number",
+                },
+            ],
+            "configuration": [{"type": "passThrough", "properties": {"fromVendor": False}}],
+        },
+        f"{ORG_TRANSFORMATIONS}/basket",
+    )
+    created = element.post(
+        f"{HUB}/basket",
+        {"id": "b-1", "items": [{"code": "a", "count": 2}, {"code": "b", "count": 1}]},
+        format="json",
+    )
+    assert created.status_code == 200, created.content
+    assert _received(sim, "/engage")["body"][0]["$set"] == {
+        "orders": [{"sku": "a", "qty": 2}, {"sku": "b", "qty": 1}]
+    }
+    assert element.get(f"{HUB}/basket/b-1").json() == {
+        "id": "b-1",
+        "items": [{"code": "a", "count": 2}, {"code": "b", "count": 1}],
+    }
