@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -140,7 +141,10 @@ def _parse_date(value: Any, java_pattern: str | None) -> datetime | None:
         return None
     if isinstance(value, int | float):
         seconds = value / 1000 if abs(value) > 1e11 else value  # epoch ms or s
-        return datetime.fromtimestamp(seconds, UTC)
+        try:
+            return datetime.fromtimestamp(seconds, UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
     if not isinstance(value, str):
         return None
     text = value.strip()
@@ -221,6 +225,8 @@ def coerce(value: Any, kind: str | None) -> Any:
         try:
             number = float(value)
         except ValueError:
+            return value
+        if not math.isfinite(number):
             return value
         return int(number) if number.is_integer() and "." not in value else number
     if kind == "boolean" and isinstance(value, str | int) and not isinstance(value, bool):

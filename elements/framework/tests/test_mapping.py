@@ -73,13 +73,17 @@ def test_types_coerce_what_comes_from_the_vendor_and_keep_what_does_not_convert(
         FieldMapping("b", "b", type="boolean"),
         FieldMapping("s", "s", type="string"),
         FieldMapping("bad", "bad", type="number"),
+        FieldMapping("inf", "inf", type="number"),
     )
-    assert m.from_vendor({"n": "42", "f": "1.5", "b": "true", "s": 7, "bad": "x"}) == {
+    assert m.from_vendor(
+        {"n": "42", "f": "1.5", "b": "true", "s": 7, "bad": "x", "inf": "1e999"}
+    ) == {
         "n": 42,
         "f": 1.5,
         "b": True,
         "s": "7",
         "bad": "x",
+        "inf": "1e999",
     }
 
 
@@ -91,6 +95,7 @@ def test_transform_date_with_java_patterns_and_epochs():
     assert m.from_vendor({"d": 1704450600000}) == {"d": "05/01/2024 10:30"}
     assert m.to_vendor({"d": "05/01/2024 10:30"}) == {"d": "2024-01-05T10:30:00"}
     assert m.from_vendor({"d": "not a date"}) == {"d": "not a date"}
+    assert m.from_vendor({"d": 10**30}) == {"d": 10**30}  # out of range: kept
     quoted = mapping(
         FieldMapping(
             "d", "d", date_pattern="yyyy-MM-dd'T'HH:mm:ss.SSS", vendor_date_pattern="yyyyMMdd"
