@@ -149,6 +149,8 @@ class ElementCallView(ABC, View):
     the usage log gets what ``UsageLoggedMixin`` gives it from the bulk views.
     """
 
+    names_nothing = False
+
     def dispatch(self, request, **route):
         started = time.perf_counter()
         call = CallLog()
@@ -174,7 +176,9 @@ class ElementCallView(ABC, View):
             if response is None:
                 raise  # a bug: the middleware answers 500 in the error shape and logs it
             call.vendor_status = getattr(exc, "provider_status", None)
-        if auth is not None:  # calls that never authenticated belong to no one's log
+        # Calls that never authenticated belong to no one's log, nor do paths that turned out
+        # to name nothing of the instance's (ResourceCallView: a transformed object it lacks).
+        if auth is not None and not self.names_nothing:
             response[INSTANCE_HEADER] = str(auth.instance.pk)
             record_element_call(request, auth.instance, call, response.status_code, started)
         return response
@@ -219,7 +223,7 @@ class ResourceCallView(ElementCallView):
 
     def check_named(self, request, resource_path, hub=None):
         if not dispatch.names_a_resource(resource_path) and not transformed.may_be_transformed(
-            resource_path
+            request, resource_path
         ):
             raise NotFound(f"No such endpoint: {request.path[:200]}")
 
@@ -227,9 +231,11 @@ class ResourceCallView(ElementCallView):
         element = element_by_key(instance.element_key)
         if not dispatch.names_a_resource(resource_path):
             found = transformed.resolve(instance, element, request.method, resource_path)
-            if found is not None:
-                op, path_params, self.mapping = found
-                return op, path_params
+            if found is None:
+                self.names_nothing = True
+                raise NotFound(f"No such endpoint: {request.path[:200]}")
+            op, path_params, self.mapping = found
+            return op, path_params
         return dispatch.match_resource(element, request.method, resource_path)
 
     def run(self, request, instance, op, path_params, call):

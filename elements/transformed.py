@@ -10,12 +10,14 @@ the bulk runner maps its pages with the same ``Mapping``.
 from __future__ import annotations
 
 import orjson
+from rest_framework.exceptions import AuthenticationFailed
 
 from elements.framework import dispatch
 from elements.framework.ceql import CeqlError
 from elements.framework.definition import Element, Operation
 from elements.framework.mapping import Mapping
 from instances.models import Instance
+from platform_core.authentication import credentials_of
 from platform_core.exceptions import ValidationFailed
 from transformations import selectors
 
@@ -26,11 +28,19 @@ def _split(resource_path: str) -> tuple[str, str]:
     return name, f"/{rest}" if rest else ""
 
 
-def may_be_transformed(resource_path: str) -> bool:
+def may_be_transformed(request, resource_path: str) -> bool:
     """Before authentication: whether ``{name}`` or ``{name}/{id}`` could be a transformed
-    object of some tenant's (else the path names nothing: 404)."""
+    object of the caller's (else the path names nothing: 404). Only the caller's instance can
+    say, so an element call (an ``Element`` credential) is authenticated first; a path without
+    one is 404 at once, and which names other tenants use is never told."""
     parts = resource_path.strip("/").split("/")
-    return len(parts) <= 2 and bool(parts[0]) and selectors.transformation_exists_anywhere(parts[0])
+    if len(parts) > 2 or not parts[0]:
+        return False
+    try:
+        credentials = credentials_of(request)
+    except AuthenticationFailed:
+        return False
+    return credentials is not None and "element" in credentials
 
 
 def resolve(

@@ -89,12 +89,6 @@ def transformation_get(
     return found
 
 
-def transformation_exists_anywhere(name: str) -> bool:
-    """Whether any tenant has a transformation called ``name``: before authentication, a path
-    that names neither a resource nor this is a 404 (one indexed read)."""
-    return Transformation.objects.filter(object_name=name).exists()
-
-
 def _for_instance(instance: Instance, name: str | None = None):
     """The instance's own transformations and its organization's for its element."""
     organization_id = instance.user.organization_id
