@@ -350,3 +350,14 @@ def test_arrays_map_element_wise_both_ways(platform, element, sim):
         "id": "b-1",
         "items": [{"code": "a", "count": 2}, {"code": "b", "count": 1}],
     }
+
+
+def test_without_the_hub_and_an_id_in_an_update_body(platform, element, sim):
+    _transform(platform)
+    created = element.post(f"{API}/customer", {"id": "c-6", "town": "Lima"}, format="json")
+    assert created.status_code == 200, created.content
+    # The id travels in the path; the same id in the body is not sent again.
+    updated = element.patch(f"{API}/customer/c-6", {"id": "c-6", "town": "Cusco"}, format="json")
+    assert updated.status_code == 200, updated.content
+    sent = _received(sim, "/engage")["body"][0]
+    assert sent["$distinct_id"] == "c-6" and sent["$set"] == {"$city": "Cusco"}
