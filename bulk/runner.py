@@ -47,6 +47,7 @@ from bulk import services, storage
 from bulk.callbacks import CALLBACK_NOT_SENT
 from bulk.models import BulkJob, BulkJobError, BulkPart
 from bulk.queries import bulk_object, query_of
+from bulk.transformed import bulk_source
 from elements.framework import retry
 from elements.framework.bulk import BulkQueryError, Page
 from elements.framework.ceql import CeqlError, parse_select
@@ -428,10 +429,10 @@ class JobRunner:
             raise LookupError(f"the element {job.element_key} is no longer installed")
         source = self.source
         if source is None:
-            obj = next((o for o in element.bulk_objects if o.name == job.object_name), None)
-            if obj is None:
+            # The element's own object or a transformed one (bulk/transformed.py).
+            source = bulk_source(job.instance, element, job.object_name)
+            if source is None:
                 raise LookupError(f"{job.element_key} cannot bulk-download {job.object_name}")
-            source = obj.bulk
         select = parse_select(job.query_text)
         self.limit = select.limit
         self.projection = select.fields

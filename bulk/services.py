@@ -21,6 +21,7 @@ from bulk.queries import query_of
 
 # Re-exported: the services queue through these names (tests replace them here).
 from bulk.queue import enqueue_callback, enqueue_job  # noqa: F401
+from bulk.transformed import bulk_object_names, bulk_source
 from elements.framework.bulk import BulkQueryError
 from elements.framework.ceql import CeqlError, parse_select
 from elements.framework.registry import element_by_key
@@ -95,10 +96,12 @@ def job_submit(
             errors=[{"field": "q", "message": str(exc)}],
         ) from None
     element = element_by_key(instance.element_key)
-    objects = {o.name: o for o in element.bulk_objects} if element else {}
-    obj = objects.get(select.object_name)
-    if obj is None:
-        names = ", ".join(sorted(objects)) or "nothing"
+    # The element's own object, or a transformed object of the instance's (bulk/transformed.py).
+    source = bulk_source(instance, element, select.object_name) if element else None
+    if source is None:
+        names = ", ".join(sorted(bulk_object_names(instance, element) if element else [])) or (
+            "nothing"
+        )
         raise ValidationFailed(
             f"Unknown object {select.object_name[:100]!r}: this element can bulk-download {names}.",
             errors=[{"field": "q", "message": f"unknown object {select.object_name[:100]!r}"}],
@@ -119,7 +122,7 @@ def job_submit(
         instance=instance,
         user_id=instance.user_id,
         element_key=instance.element_key,
-        object_name=obj.name,
+        object_name=select.object_name,
         query_text=q,
         date_from=start,
         # The range is fixed now: a job that resumes tomorrow still reads the same days.
@@ -127,7 +130,7 @@ def job_submit(
         callback_url=callback_url or "",
         queued_at=now,
     )
-    validate = getattr(obj.bulk, "validate", None)
+    validate = getattr(source, "validate", None)
     try:
         query = query_of(job, select)  # a cursor condition that cannot run is a 400 here
         if validate is not None:

@@ -346,6 +346,10 @@ class ElementObject:
     cursor_aliases: tuple[str, ...] = ()
     # "day" when the cursor is a date (the status shows 2026-11-30), else "second".
     cursor_granularity: str = "second"
+    # For transformations (framework/mapping.py): where the element takes a value it returns at
+    # a path, and the name a CEQL ``where`` gives it. None: the path itself.
+    write_path: Callable[[str], str] | None = None
+    where_field: Callable[[str], str] | None = None
 
 
 @dataclass(frozen=True, eq=False)  # compared and hashed by identity: one object per element

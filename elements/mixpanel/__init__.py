@@ -13,6 +13,7 @@ from elements.mixpanel import (
     profiles,
     queries,
     service_accounts,
+    transform_paths,
 )
 from elements.mixpanel.bulk import ActivitiesSource, ServiceAccountsSource, UsersSource
 from elements.mixpanel.pollers import POLLING
@@ -86,7 +87,10 @@ OBJECTS = (
         primary_key="properties.$insert_id",
         cursor_field="properties.time",
         cursor_aliases=("time",),
+        write_path=transform_paths.event_write_path,
+        where_field=transform_paths.event_where_field,
         fields=(
+            ObjectField("id", "string", "The event's $insert_id (its primary key)."),
             ObjectField("event", "string", "Event name."),
             ObjectField("properties.time", "number", "Seconds (or ms) since the epoch, UTC."),
             ObjectField("properties.distinct_id", "string", "Who did it."),
@@ -101,7 +105,10 @@ OBJECTS = (
         primary_key="$distinct_id",
         cursor_field="$properties.$last_seen",
         cursor_aliases=("$last_seen",),
+        write_path=transform_paths.profile_write_path,
+        where_field=transform_paths.profile_where_field,
         fields=(
+            ObjectField("id", "string", "The profile's $distinct_id (its primary key)."),
             ObjectField("$distinct_id", "string", "The profile's id."),
             ObjectField("$properties.$email", "string"),
             ObjectField("$properties.$city", "string"),

@@ -27,9 +27,10 @@ from elements.framework.bulk_sources import ListSource
 from elements.framework.ceql import CeqlError
 from elements.framework.definition import Call
 from elements.framework.incremental import day_windows, epoch_seconds, instant
+from elements.framework.mapping import stable_id
 from elements.framework.vendor import VendorError
 from elements.mixpanel import service_accounts
-from elements.mixpanel.profiles import engage
+from elements.mixpanel.profiles import engage, with_id
 from elements.mixpanel.selector_language import RAW_QUERY_FIELD, expr_to_selector
 from elements.mixpanel.vendor import project_query
 from platform_core.conf import platform_settings
@@ -71,6 +72,25 @@ def _days(query: BulkQuery) -> list[date]:
         else end - timedelta(days=DEFAULT_DAYS - 1)
     )
     return [first for first, _ in day_windows(start, end)]
+
+
+def event_id(record: dict) -> str:
+    """An event's primary key: its ``$insert_id`` (Mixpanel deduplicates on it), else a hash of
+    what identifies it, the same every time the event is read."""
+    properties = record.get("properties")
+    properties = properties if isinstance(properties, dict) else {}
+    insert_id = properties.get("$insert_id")
+    if isinstance(insert_id, str) and insert_id:
+        return insert_id
+    return stable_id(record.get("event"), properties.get("time"), properties.get("distinct_id"))
+
+
+def _with_event_id(line: bytes, record: dict) -> bytes:
+    """The export line with a top-level ``id`` first, spliced in without re-serialising."""
+    if "id" in record:
+        return line
+    head = b'{"id":' + json.dumps(event_id(record)).encode()
+    return head + (b"}" if not record else b"," + line[1:])
 
 
 class ActivitiesSource:
@@ -176,10 +196,12 @@ class ActivitiesSource:
                         seen.add(insert_id)
                     # The parsed record is dropped: the page carries the raw line and the keys
                     # (see Page).
+                    if "id" not in keys:
+                        keys["id"] = None
                     for key in record:
                         if key not in keys:
                             keys[key] = None
-                    raw.append(line)
+                    raw.append(_with_event_id(line, record))
                     # As Mixpanel sends it (epoch seconds): only the page's highest is read.
                     cursors.append(time_value)
                 count += 1
@@ -243,7 +265,7 @@ class UsersSource:
                 },
             )
             session_id = body.get("session_id") or session_id
-            records = body["results"]
+            records = [with_id(r) for r in body["results"]]
             total = body.get("total")
             # Mixpanel may clamp the page size: its answer says which one it used.
             size = body.get("page_size")
