@@ -151,6 +151,41 @@ OBJECTS = (
             ObjectField("compliance_type", "string", "GDPR or CCPA."),
         ),
     ),
+    ElementObject(
+        name="cohorts",
+        description="Saved cohorts, and their members (user profiles).",
+        fields=(
+            ObjectField("id", "integer"),
+            ObjectField("name", "string"),
+            ObjectField("description", "string"),
+            ObjectField("count", "integer", "Members when Mixpanel last counted."),
+            ObjectField("created", "string", "YYYY-MM-DD HH:MM:SS"),
+        ),
+    ),
+    ElementObject(
+        name="annotations",
+        description="Notes on the project's charts, each on a date.",
+        fields=(
+            ObjectField("id", "integer"),
+            ObjectField("date", "string", "YYYY-MM-DD HH:MM:SS, the project's time."),
+            ObjectField("description", "string"),
+            ObjectField("tags", "array"),
+        ),
+    ),
+    ElementObject(
+        name="identities",
+        description="Identity events: merging two distinct ids, aliasing one.",
+        fields=(
+            ObjectField("distinct_ids", "array", "The two ids a merge joins."),
+            ObjectField("distinct_id", "string", "The id an alias maps to."),
+            ObjectField("alias", "string"),
+        ),
+    ),
+    ElementObject(
+        name="lookup-tables",
+        description="Lookup tables (created in Mixpanel's Lexicon), replaced whole from CSV.",
+        fields=(ObjectField("id", "string", "A UUID."), ObjectField("name", "string")),
+    ),
 )
 
 OPERATIONS = service_accounts.OPERATIONS + profiles.OPERATIONS + events.OPERATIONS

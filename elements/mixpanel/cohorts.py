@@ -9,6 +9,7 @@ import json
 from elements.framework.definition import Call, Operation, Result
 from elements.framework.vendor import VendorGarbage
 from elements.mixpanel.collections import PAGE_INPUTS, page_of, page_start
+from elements.mixpanel.needs import QUERY
 from elements.mixpanel.profiles import MAX_PAGE_SIZE, engage
 from elements.mixpanel.schemas import PROFILE
 from elements.mixpanel.vendor import project_query
@@ -121,6 +122,7 @@ OPERATIONS = (
         },
         output_schema={"type": "array", "items": COHORT},
         idempotent=True,
+        requires_configuration=QUERY,
     ),
     Operation(
         id="getCohortMembers",
@@ -147,5 +149,6 @@ OPERATIONS = (
         },
         output_schema={"type": "array", "items": PROFILE},
         idempotent=True,
+        requires_configuration=QUERY,
     ),
 )

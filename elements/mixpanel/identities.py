@@ -12,6 +12,7 @@ import time
 
 from elements.framework.definition import Call, Operation, Result
 from elements.framework.vendor import VendorError, raise_for_status
+from elements.mixpanel.needs import QUERY
 from elements.mixpanel.vendor import project_query
 from platform_core.exceptions import ValidationFailed
 
@@ -132,6 +133,7 @@ OPERATIONS = (
             "required": ["merged", "distinct_ids"],
         },
         idempotent=True,  # the $insert_id makes a repeat a no-op
+        requires_configuration=QUERY,  # /import: a service account names its project
     ),
     Operation(
         id="createAlias",
@@ -165,5 +167,6 @@ OPERATIONS = (
             "required": ["aliased", "distinct_id", "alias"],
         },
         idempotent=True,
+        requires_configuration=QUERY,  # /import: a service account names its project
     ),
 )

@@ -6,7 +6,8 @@ Each operation keeps Mixpanel's parameter names and answers Mixpanel's body unch
 funnel list, a collection, is a JSON array paged as in contract §3). Everything that can be
 checked here is, before any vendor call: dates (real days, ``from_date`` not after
 ``to_date``), units, limits, ``event`` lists and the syntax of ``where``/``on`` expressions, each
-a 400 naming the parameter. A Query API 429 (60 queries an hour, 5 at once per project) comes
+a 400 naming the parameter; so is a service-account instance without ``project_id`` (``QUERY``
+in needs.py). A Query API 429 (60 queries an hour, 5 at once per project) comes
 back as 429 with ``Retry-After`` (``elements/framework/retry.py``).
 """
 
@@ -18,6 +19,7 @@ from datetime import date
 
 from elements.framework.definition import Call, Operation, Result
 from elements.framework.vendor import VendorGarbage
+from elements.mixpanel.needs import QUERY
 from elements.mixpanel.vendor import project_query
 from platform_core.exceptions import ValidationFailed
 from platform_core.pagination import NEXT_PAGE_HEADER, decode_cursor, encode_cursor
@@ -310,6 +312,7 @@ def _query_operation(
         input_schema=inputs,
         output_schema=output,
         idempotent=True,
+        requires_configuration=QUERY,
     )
 
 
@@ -457,6 +460,7 @@ OPERATIONS: tuple[Operation, ...] = (
             },
         },
         idempotent=True,
+        requires_configuration=QUERY,
     ),
     _query_operation(
         id="getFunnel",

@@ -270,8 +270,11 @@ def test_changing_annotations_needs_service_account_credentials(secret_only, sim
             f"{HUB}/annotations", {"date": "2024-07-01", "description": "x"}, format="json"
         )
     )
-    assert [e["field"] for e in body["errors"]] == ["password"]
-    assert "PATCH /instances/{id}" in body["message"]
+    assert [e["field"] for e in body["errors"]] == [
+        "configuration.password",
+        "configuration.project_id",
+    ]
+    assert "PATCH /elements/api-v2/instances/" in body["message"]
     assert not sim.requests()
 
 
@@ -489,11 +492,20 @@ def test_a_csv_over_the_body_limit_is_413(tenant, sa_instance, sim, settings):
 
 
 def test_listing_lookup_tables_needs_a_service_account(secret_only, sim):
-    assert fields_of(secret_only.get(f"{HUB}/lookup-tables")) == {"password"}
+    assert fields_of(secret_only.get(f"{HUB}/lookup-tables")) == {
+        "configuration.password",
+        "configuration.project_id",
+    }
+    assert not sim.requests()
+    # Replacing one takes the API secret too, which names its project: no project_id.
     response = secret_only.put(
         f"{HUB}/lookup-tables/{ACCOUNTS}", "a,b\n1,2\n", content_type="text/csv"
     )
-    assert fields_of(response) == {"project_id"}
+    assert response.status_code == 200, response.content
+    request = last(sim, f"/lookup-tables/{ACCOUNTS}", "PUT")
+    assert request["headers"]["Authorization"] == SECRET_BASIC
+    assert request["query"] == {}
+    assert next(t for t in sim.lookup_tables() if t["id"] == ACCOUNTS)["rows"] == [["1", "2"]]
 
 
 # --- documents --------------------------------------------------------------------------------
