@@ -10,6 +10,7 @@ from datetime import timedelta
 from urllib.parse import parse_qs, quote
 
 import pytest
+from django.utils import timezone
 
 from bulk import services
 from bulk.models import BulkJob
@@ -197,6 +198,49 @@ def test_cohort_members_incremental_sync(client, sim):
     for request in engage:
         form = request["body"] or parse_qs(request["query_string"])
         assert "datetime(" in str(form) and "filter_by_cohort" in str(form)
+
+
+class Crash(BaseException):
+    """Stands for SIGKILL: nothing in the runner catches it."""
+
+
+def test_cohort_members_resume_after_a_crash_with_every_member_once(client, sim, monkeypatch):
+    from bulk import runner
+    from bulk.models import BulkPart
+    from elements.mixpanel import bulk_objects
+
+    sim.configure(profiles={"count": 60})
+    monkeypatch.setattr(bulk_objects, "ENGAGE_PAGE_SIZE", 4)  # several pages per cohort
+    job_id = client.post(f"{BULK}/query?q={quote('select * from cohort-members')}").json()["id"]
+    real_create = BulkPart.objects.create
+    calls = {"n": 0}
+
+    def create(**kwargs):  # the worker dies as it commits its fourth page
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise Crash()
+        return real_create(**kwargs)
+
+    monkeypatch.setattr(BulkPart.objects, "create", create)
+    with pytest.raises(Crash):
+        runner.run_job(job_id, heartbeat=False, pipelined=False)
+    assert BulkJob.objects.get(pk=job_id).checkpoint["todo"]  # cohorts left to read
+
+    monkeypatch.setattr(BulkPart.objects, "create", real_create)
+    BulkJob.objects.filter(pk=job_id).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    assert runner.run_job(job_id, heartbeat=False, pipelined=False) == "COMPLETED"
+    rows = records(client, job_id, "cohort-members")
+    expected = {(c["id"], did) for c in sim.cohorts() for did in c["members"]}
+    assert member_keys(rows) == expected and len(rows) == len(expected)
+    assert status(client, job_id)["recordsCount"] == len(expected)
+
+
+def test_cohort_members_take_a_where_like_users(client, sim):
+    sim.configure(profiles={"count": 40})
+    rows, _ = sync(client, "select * from cohort-members where $city = 'Dallas'", "cohort-members")
+    assert rows and all(r["$properties"]["$city"] == "Dallas" for r in rows)
+    dallas = {(1001, did) for c in sim.cohorts() if c["id"] == 1001 for did in c["members"]}
+    assert dallas <= member_keys(rows)
 
 
 # --- annotations -------------------------------------------------------------------------------
