@@ -303,6 +303,15 @@ def test_funnels_incremental_sync(client, sim):
     assert windows == [(str(f), "2024-03-02", "2024-03-04") for f in FUNNEL_IDS]
 
 
+def test_a_funnel_cursor_past_to_asks_mixpanel_nothing(client, sim):
+    sim.clear_requests()
+    rows, done = sync(
+        client, "select * from funnels where date >= '2024-03-05'", "funnels", to="2024-03-04"
+    )
+    assert rows == [] and done["cursor"] is None
+    assert not [r for r in sim.requests() if r["path"].startswith("/api/query/funnels")]
+
+
 def test_a_long_funnel_range_is_asked_in_windows(client, sim):
     sim.configure(events_per_day=20)
     sim.clear_requests()
@@ -426,6 +435,10 @@ def test_groups_across_two_group_keys_incremental_sync(groups_client, sim):
         ("company_id", "Acme"),
     }
     assert again["cursor"] == "2024-03-05T00:00:00Z"
+
+    # A where like users', on the group profiles' properties, in every group key.
+    named, _ = sync(groups_client, "select * from groups where name = 'Acme'", "groups")
+    assert group_keys(named) == {("company_id", "Acme")}
 
 
 def test_groups_without_data_groups_ends_in_error_naming_it(client, sim):

@@ -86,22 +86,31 @@ def _days_of(body, key: str, status: int) -> dict:
     return days
 
 
-class FunnelsSource(DayWindowSource):
-    """Each saved funnel's conversion per day of entry: ``{"funnel_id", "name", "date",
-    "steps", "analysis"}``. The funnel list is read once a job (and again when it resumes)."""
+def _day_of(record: dict):
+    return record.get("date")
 
-    def __init__(self):
-        super().__init__(fetch=None, cursor=lambda r: r.get("date"), window_days=WINDOW_DAYS)
+
+class FunnelsSource:
+    """Each saved funnel's conversion per day of entry: ``{"funnel_id", "name", "date",
+    "steps", "analysis"}``. The funnel list is read once a job (and again when it resumes),
+    then each window asks for every funnel."""
+
+    def validate(self, query: BulkQuery) -> None:
+        _funnel_windows(()).validate(query)
 
     def pages(self, call: Call, query: BulkQuery, checkpoint: dict | None) -> Iterator[Page]:
-        self.validate(query)
-        funnels = saved_funnels(call)[0]
+        source = _funnel_windows(())
+        source.validate(query)
+        if not source.windows(query):  # the cursor is past `to`: nothing to ask for
+            return
+        yield from _funnel_windows(saved_funnels(call)[0]).pages(call, query, checkpoint)
 
-        def window(call: Call, first: date, last: date, query: BulkQuery) -> list[dict]:
-            return [r for funnel in funnels for r in _funnel_days(call, funnel, first, last)]
 
-        job = DayWindowSource(window, self.cursor, window_days=self.window_days)
-        yield from job.pages(call, query, checkpoint)
+def _funnel_windows(funnels) -> DayWindowSource:
+    def window(call: Call, first: date, last: date, query: BulkQuery) -> list[dict]:
+        return [r for funnel in funnels for r in _funnel_days(call, funnel, first, last)]
+
+    return DayWindowSource(window, _day_of, window_days=WINDOW_DAYS)
 
 
 def _funnel_days(call: Call, funnel: dict, first: date, last: date) -> list[dict]:
@@ -130,9 +139,7 @@ def _revenue_window(call: Call, first: date, last: date, query: BulkQuery) -> li
 
 class RevenueSource(DayWindowSource):
     def __init__(self):
-        super().__init__(
-            fetch=_revenue_window, cursor=lambda r: r.get("date"), window_days=WINDOW_DAYS
-        )
+        super().__init__(fetch=_revenue_window, cursor=_day_of, window_days=WINDOW_DAYS)
 
 
 # --- cohort members and group profiles: engage pages per cohort or group key ------------------
