@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from bulk import services
 from bulk.models import BulkJob
-from conftest import SA_CONFIGURATION, SIM_PROJECT_TOKEN, completed_bulk_job
+from conftest import SA_CONFIGURATION, SIM_API_SECRET, SIM_PROJECT_TOKEN, completed_bulk_job
 from elements.framework.incremental import cursor_text, instant
 from simulators.mixpanel import datagen
 
@@ -268,6 +268,27 @@ def test_annotations_incremental_sync(client, sim):
     # Mixpanel was asked from the cursor's day on.
     lists = [r for r in sim.requests() if r["path"].endswith("/annotations")]
     assert [parse_qs(r["query_string"]).get("fromDate") for r in lists] == [["2024-06-01"]]
+
+
+def test_a_secret_only_instance_syncs_annotations_through_the_older_list(tenant, sim):
+    response = tenant.client().post(
+        "/elements/api-v2/instances",
+        {
+            "element": {"key": "mixpanel"},
+            "name": "Secret",
+            "configuration": {"username": SIM_API_SECRET},
+        },
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    client = tenant.element_client(response.json()["token"])
+    sim.clear_requests()
+    rows, done = sync(client, "select * from annotations where date >= '2024-05-10'", "annotations")
+    assert sorted(a["id"] for a in rows) == [102, 103] and done["cursor"] == "2024-06-01T08:30:00Z"
+    lists = [r for r in sim.requests() if r["path"] == "/api/2.0/annotations"]
+    assert [parse_qs(r["query_string"]).get("from_date") for r in lists] == [["2024-05-10"]]
+    cohorts, _ = sync(client, "select * from cohorts", "cohorts")
+    assert sorted(c["id"] for c in cohorts) == [1001, 1002, 1003]
 
 
 # --- funnels -----------------------------------------------------------------------------------
