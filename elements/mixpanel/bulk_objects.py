@@ -20,9 +20,11 @@ annotation is edited, so an incremental sync brings the new ones, not the edited
 
 Funnels and revenue are day-granular: a sync from ``2026-11-30`` reads that day again (its
 numbers may have grown: a funnel counts conversions after the day of entry), and the next
-cursor is the last day read. The Query API takes at most ``WINDOW_DAYS`` days a request here
-(Airbyte's ``date_window_size``) and 60 queries an hour per project, so a long range is split
-and each window is one checkpoint (``bulk_sources.DayWindowSource``).
+cursor is the last day read. A request covers at most ``WINDOW_DAYS`` days (Airbyte's
+``date_window_size``; Mixpanel computes a long range slowly, and answers it whole), so a long
+range is split and each window is one checkpoint (``bulk_sources.DayWindowSource``). Every
+request counts against the Query API's 60 queries an hour per project: 30 days keeps a year
+of one funnel at 13 queries.
 
 Engage-backed objects (``cohort-members``, ``groups``) page like ``users`` and resume from the
 checkpoint ``{"todo": [cohort ids or group keys left], "page": n, "session_id": ...}``.
