@@ -105,6 +105,9 @@ def element_metadata(element: Element) -> dict:
             ],
             "bulk": {"download": obj.bulk is not None, "upload": False},
         }
+        if obj.bulk is not None:  # incremental sync, as in /objects/{name}/metadata
+            objects[obj.name]["primaryKey"] = obj.primary_key or None
+            objects[obj.name]["cursorField"] = obj.cursor_field or None
     return {
         "id": element.id,
         "name": element.name,
@@ -245,6 +248,8 @@ ELEMENT_METADATA_SCHEMA = component(
                         "description": _STR,
                         "operations": {"type": "array", "items": {"type": "object"}},
                         "bulk": {"type": "object"},
+                        "primaryKey": {"type": ["string", "null"]},
+                        "cursorField": {"type": ["string", "null"]},
                     },
                 },
             },

@@ -378,6 +378,9 @@ class Element:
         ids = [op.id for op in self.operations]
         if len(ids) != len(set(ids)):
             raise ValueError(f"Element {self.key}: duplicate operation ids")
+        names = [o.name for o in self.objects]
+        if len(names) != len(set(names)):
+            raise ValueError(f"Element {self.key}: duplicate object names")
 
     def add_operations(self, operations: tuple[Operation, ...]) -> None:
         """Operations every element has (``ping``, ``objects``…): the registry adds them once,

@@ -16,6 +16,14 @@ from elements.mixpanel import (
     transform_paths,
 )
 from elements.mixpanel.bulk import ActivitiesSource, ServiceAccountsSource, UsersSource
+from elements.mixpanel.bulk_objects import (
+    AnnotationsSource,
+    CohortMembersSource,
+    CohortsSource,
+    FunnelsSource,
+    GroupsSource,
+    RevenueSource,
+)
 from elements.mixpanel.pollers import POLLING
 from elements.mixpanel.vendor import hosts, verify
 
@@ -134,11 +142,91 @@ OBJECTS = (
     ),
     ElementObject(
         name="groups",
-        description="Group profiles (Group Analytics), one set per group key.",
+        description=(
+            "Group profiles (Group Analytics), one set per group key; in bulk, those of every "
+            "group key in data_groups."
+        ),
+        bulk=GroupsSource(),
+        primary_key="$group_key,$group_id",
+        cursor_field="$properties.$last_seen",
+        cursor_aliases=("$last_seen",),
         fields=(
             ObjectField("$group_key", "string", "The group key's name, e.g. company_id."),
             ObjectField("$group_id", "string", "The group's id."),
             ObjectField("$properties", "object", "The group profile's properties."),
+        ),
+    ),
+    ElementObject(
+        name="cohorts",
+        description="The project's cohorts.",
+        bulk=CohortsSource(),
+        primary_key="id",
+        cursor_field="created",
+        fields=(
+            ObjectField("id", "integer"),
+            ObjectField("name", "string"),
+            ObjectField("description", "string"),
+            ObjectField("count", "integer", "Members."),
+            ObjectField("is_visible", "integer", "1 or 0."),
+            ObjectField("created", "string", "YYYY-MM-DD HH:MM:SS (UTC)."),
+            ObjectField("project_id", "integer"),
+        ),
+    ),
+    ElementObject(
+        name="cohort-members",
+        description="Each cohort's members (user profiles), with the cohort's id.",
+        bulk=CohortMembersSource(),
+        primary_key="cohort_id,$distinct_id",
+        cursor_field="$properties.$last_seen",
+        cursor_aliases=("$last_seen",),
+        fields=(
+            ObjectField("cohort_id", "integer", "The cohort."),
+            ObjectField("$distinct_id", "string", "The member's profile id."),
+            ObjectField("$properties", "object", "The profile's properties."),
+            ObjectField("$properties.$last_seen", "string"),
+        ),
+    ),
+    ElementObject(
+        name="annotations",
+        description="Annotations on the project's charts.",
+        bulk=AnnotationsSource(),
+        primary_key="id",
+        cursor_field="date",
+        fields=(
+            ObjectField("id", "integer"),
+            ObjectField("date", "string", "YYYY-MM-DD HH:MM:SS."),
+            ObjectField("description", "string"),
+            ObjectField("user", "object", "Who made it (service-account instances)."),
+            ObjectField("tags", "array", "Its tags (service-account instances)."),
+        ),
+    ),
+    ElementObject(
+        name="funnels",
+        description="Each saved funnel's conversion per day of entry.",
+        bulk=FunnelsSource(),
+        primary_key="funnel_id,date",
+        cursor_field="date",
+        cursor_granularity="day",
+        fields=(
+            ObjectField("funnel_id", "integer"),
+            ObjectField("name", "string", "The funnel's name."),
+            ObjectField("date", "string", "The day of entry, YYYY-MM-DD."),
+            ObjectField("steps", "array", "Per step: count, avg_time, conversion ratios..."),
+            ObjectField("analysis", "object", "completion, starting_amount, steps, worst."),
+        ),
+    ),
+    ElementObject(
+        name="revenue",
+        description="Revenue per day, from the profiles' $transactions.",
+        bulk=RevenueSource(),
+        primary_key="date",
+        cursor_field="date",
+        cursor_granularity="day",
+        fields=(
+            ObjectField("date", "string", "YYYY-MM-DD."),
+            ObjectField("amount", "number", "The day's revenue."),
+            ObjectField("count", "integer", "Profiles."),
+            ObjectField("paid_count", "integer", "Profiles with a transaction that day."),
         ),
     ),
     ElementObject(
@@ -149,27 +237,6 @@ OBJECTS = (
             ObjectField("status", "string", "PENDING, STAGING, STARTED, SUCCESS, FAILURE..."),
             ObjectField("distinct_ids", "array", "Whose data."),
             ObjectField("compliance_type", "string", "GDPR or CCPA."),
-        ),
-    ),
-    ElementObject(
-        name="cohorts",
-        description="Saved cohorts, and their members (user profiles).",
-        fields=(
-            ObjectField("id", "integer"),
-            ObjectField("name", "string"),
-            ObjectField("description", "string"),
-            ObjectField("count", "integer", "Members when Mixpanel last counted."),
-            ObjectField("created", "string", "YYYY-MM-DD HH:MM:SS"),
-        ),
-    ),
-    ElementObject(
-        name="annotations",
-        description="Notes on the project's charts, each on a date.",
-        fields=(
-            ObjectField("id", "integer"),
-            ObjectField("date", "string", "YYYY-MM-DD HH:MM:SS, the project's time."),
-            ObjectField("description", "string"),
-            ObjectField("tags", "array"),
         ),
     ),
     ElementObject(

@@ -226,7 +226,7 @@ def _at_or_after(time_value, since: float | None) -> bool:
 LAST_SEEN = "$last_seen"
 
 
-def _since_selector(query: BulkQuery) -> str | None:
+def since_selector(query: BulkQuery) -> str | None:
     """The engage selector for the query: its ``where``, and ``$last_seen`` at or after
     ``since`` (Mixpanel keeps $last_seen without a zone, in UTC here)."""
     selector = _selector(query)
@@ -237,13 +237,13 @@ def _since_selector(query: BulkQuery) -> str | None:
     return f"({selector}) and {since}" if selector else since
 
 
-def _last_seen(profile: dict) -> datetime | None:
+def last_seen(profile: dict) -> datetime | None:
     props = profile.get("$properties")
     return instant(props.get(LAST_SEEN)) if isinstance(props, dict) else None
 
 
-def _seen_since(profile: dict, since: datetime | None) -> bool:
-    return since is None or ((seen := _last_seen(profile)) is not None and seen >= since)
+def seen_since(profile: dict, since: datetime | None) -> bool:
+    return since is None or ((seen := last_seen(profile)) is not None and seen >= since)
 
 
 class UsersSource:
@@ -251,7 +251,7 @@ class UsersSource:
         _selector(query)
 
     def pages(self, call: Call, query: BulkQuery, checkpoint: dict | None) -> Iterator[Page]:
-        selector = _since_selector(query)
+        selector = since_selector(query)
         page_number = checkpoint.get("page", 0) if checkpoint else 0
         session_id = checkpoint.get("session_id") if checkpoint else None
         while True:
@@ -276,13 +276,13 @@ class UsersSource:
             page_number += 1
             # The selector already asked for these; checked again, exactly (and for a vendor
             # that ignores part of a selector).
-            records = [r for r in records if _seen_since(r, query.since)]
+            records = [r for r in records if seen_since(r, query.since)]
             yield Page(
                 records=records,
                 raw=[json.dumps(r, separators=(",", ":")).encode() for r in records],
                 checkpoint={"page": page_number, "session_id": session_id},
                 done=not more,
-                cursors=[_last_seen(r) for r in records],
+                cursors=[last_seen(r) for r in records],
             )
             if not more:
                 return

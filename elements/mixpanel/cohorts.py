@@ -48,14 +48,22 @@ def list_cohorts(call: Call) -> tuple[list[dict], int]:
 
 
 def cohort_members_page(
-    call: Call, cohort_id: int, *, page_size: int, session_id: str | None = None, page: int = 0
+    call: Call,
+    cohort_id: int,
+    *,
+    page_size: int,
+    session_id: str | None = None,
+    page: int = 0,
+    where: str | None = None,
 ) -> tuple[list[dict], str | None, bool, int]:
-    """One page of a cohort's members (engage ``filter_by_cohort``): the profiles, the engage
-    session to continue with, whether more pages follow, and the vendor's status."""
+    """One page of a cohort's members (engage ``filter_by_cohort``, and an engage selector
+    ``where``): the profiles, the engage session to continue with, whether more pages follow,
+    and the vendor's status."""
     body, status = engage(
         call,
         {
             "filter_by_cohort": json.dumps({"id": cohort_id}),
+            "where": where,
             "page": page,
             "session_id": session_id,
             "page_size": page_size,

@@ -135,7 +135,7 @@ def _data_group_id(call: Call) -> str:
     return str(call.configuration["data_groups"][call.inputs["groupKey"]])
 
 
-def _group_profile(key: str, record: dict) -> dict:
+def group_profile(key: str, record: dict) -> dict:
     return {"$group_key": key, "$group_id": str(record.get("$distinct_id")), **record}
 
 
@@ -160,7 +160,7 @@ def search_groups(call: Call) -> Result:
     if cursor:
         headers[NEXT_PAGE_HEADER] = cursor
     return Result(
-        [_group_profile(key, r) for r in body["results"]], headers=headers, vendor_status=status
+        [group_profile(key, r) for r in body["results"]], headers=headers, vendor_status=status
     )
 
 
@@ -169,7 +169,7 @@ def get_group(call: Call) -> Result:
     body, status = engage(call, {"data_group_id": _data_group_id(call), "distinct_id": group_id})
     if not body["results"]:
         raise NotFound(f"No {key[:100]} group profile {group_id[:100]}.")
-    return Result(_group_profile(key, body["results"][0]), vendor_status=status)
+    return Result(group_profile(key, body["results"][0]), vendor_status=status)
 
 
 _GROUP_KEY = {

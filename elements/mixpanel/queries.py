@@ -28,6 +28,9 @@ QUERY_API = "/api/query"
 MAX_LIMIT = 10_000
 MAX_EXPRESSION = 2000
 FUNNELS_PAGE_SIZE = 200
+FUNNEL_PATH = "/funnels"
+REVENUE_PATH = "/engage/revenue"
+REVENUE_HOST_PATH = "/api/2.0"  # only the legacy prefix is known to serve revenue
 
 
 def _invalid(field: str, message: str) -> ValidationFailed:
@@ -188,10 +191,9 @@ def _activity_stream(inputs: dict, params: dict) -> dict:
     }
 
 
-def list_funnels(call: Call) -> Result:
-    """The saved funnels, ``[{"funnel_id", "name"}]``, paged by ``funnel_id``."""
-    size = call.inputs.get("pageSize", FUNNELS_PAGE_SIZE)
-    after = decode_cursor(call.inputs["nextPage"]) if call.inputs.get("nextPage") else None
+def saved_funnels(call: Call) -> tuple[list[dict], int]:
+    """The saved funnels, ``[{"funnel_id", "name"}]`` by ``funnel_id``, and the vendor's
+    status (the funnel list and the ``funnels`` bulk object)."""
     result = ask(call, "/funnels/list", {})
     funnels = result.body
     if not isinstance(funnels, list) or not all(
@@ -201,14 +203,38 @@ def list_funnels(call: Call) -> Result:
             "Mixpanel's funnel list was not a list of funnels.",
             provider_status=result.vendor_status,
         )
-    funnels = sorted(funnels, key=lambda f: f["funnel_id"])
+    return sorted(funnels, key=lambda f: f["funnel_id"]), result.vendor_status
+
+
+def funnel_by_day(call: Call, funnel_id: int, from_date: date, to_date: date) -> Result:
+    """One saved funnel's conversion per day of entry, ``{"meta", "data": {day: ...}}``."""
+    params = {
+        "funnel_id": funnel_id,
+        "from_date": from_date.isoformat(),
+        "to_date": to_date.isoformat(),
+        "unit": "day",
+    }
+    return ask(call, FUNNEL_PATH, params)
+
+
+def revenue_by_day(call: Call, from_date: date, to_date: date) -> Result:
+    """Revenue per day and ``$overall``, ``{"results": {day: {"amount", "count", ...}}}``."""
+    params = {"from_date": from_date.isoformat(), "to_date": to_date.isoformat(), "unit": "day"}
+    return ask(call, REVENUE_PATH, params, host_path=REVENUE_HOST_PATH)
+
+
+def list_funnels(call: Call) -> Result:
+    """The saved funnels, ``[{"funnel_id", "name"}]``, paged by ``funnel_id``."""
+    size = call.inputs.get("pageSize", FUNNELS_PAGE_SIZE)
+    after = decode_cursor(call.inputs["nextPage"]) if call.inputs.get("nextPage") else None
+    funnels, status = saved_funnels(call)
     if after is not None:
         funnels = [f for f in funnels if f["funnel_id"] > after]
     page = funnels[:size]
     headers = {}
     if len(funnels) > size:
         headers[NEXT_PAGE_HEADER] = encode_cursor(page[-1]["funnel_id"])
-    return Result(page, headers=headers, vendor_status=result.vendor_status)
+    return Result(page, headers=headers, vendor_status=status)
 
 
 # --- schemas --------------------------------------------------------------------------------
@@ -493,7 +519,7 @@ OPERATIONS: tuple[Operation, ...] = (
             "required": ["data"],
         },
         handler=_handler(
-            "/funnels",
+            FUNNEL_PATH,
             lambda inputs: {
                 "funnel_id": inputs["funnelId"],
                 **{
@@ -652,9 +678,9 @@ OPERATIONS: tuple[Operation, ...] = (
         inputs=_inputs({**_DATES, "unit": _unit("day", "week", "month")}, ("from_date", "to_date")),
         output=_RESULTS_BY_DATE,
         handler=_handler(
-            "/engage/revenue",
+            REVENUE_PATH,
             _passing("from_date", "to_date", "unit"),
-            host_path="/api/2.0",  # only the legacy prefix is known to serve it
+            host_path=REVENUE_HOST_PATH,
         ),
     ),
 )
