@@ -388,13 +388,14 @@ class JobRunner:
                             done = committer.done.is_set()
                         else:
                             done = self.commit(page)
+                        give_way = turn.over(page.progress)
                         del page  # before the collection below: the page is garbage now
                         retries = 0
                         self.pages_done += 1
                         _collect(self.pages_done)
                         if done:
                             break
-                        if turn.over():  # others wait: give way once this page is committed
+                        if give_way:  # others wait: give way once this page is committed
                             if committer is not None:
                                 committer.drain()
                                 if committer.done.is_set():

@@ -43,20 +43,36 @@ def jobs_waiting(*, besides: int) -> bool:
 
 class TimeSlice:
     """The time a job may keep its worker while others wait (``BULK_JOB_SLICE_SECONDS``;
-    0 turns turns off)."""
+    0 turns turns off).
+
+    Once the slice is used up, the job gives way at the next page that completes a unit of the
+    source's progress (``Page.progress``: for Mixpanel's export, a day), because the next turn
+    then resumes at the start of a unit: resuming inside one, the vendor sends the unit again
+    from its start up to the checkpoint (an export day's lines are skipped, not re-requested
+    from the middle). A page without progress is such a point. After a second slice without
+    one, the job gives way at the next page anyway."""
 
     def __init__(self, job_id: int, seconds: float | None = None):
         self.job_id = job_id
         seconds = platform_settings.BULK_JOB_SLICE_SECONDS if seconds is None else seconds
         self.seconds = float(seconds)
-        self.ends = monotonic() + self.seconds if self.seconds > 0 else None
+        started = monotonic()
+        self.ends = started + self.seconds if self.seconds > 0 else None
+        self.last_unit = started + 2 * self.seconds  # give way without a unit done after this
+        self.progress: int | None = None
 
-    def over(self) -> bool:
-        """True once the slice is used up and another job waits. Asks the database at most
-        once per ``RECHECK_SECONDS`` after the slice ended."""
-        if self.ends is None or monotonic() < self.ends:
+    def over(self, progress: tuple[int, int] | None) -> bool:
+        """After each committed (or submitted) page, with its progress: whether the job should
+        give way now. Asks the database at most once per ``RECHECK_SECONDS`` after the slice
+        ended, and only at a page where giving way is cheap (or after the second slice)."""
+        unit_done = progress is None or (self.progress is not None and progress[0] != self.progress)
+        self.progress = progress[0] if progress else None
+        if self.ends is None:
+            return False
+        now = monotonic()
+        if now < self.ends or not (unit_done or now >= self.last_unit):
             return False
         if jobs_waiting(besides=self.job_id):
             return True
-        self.ends = monotonic() + min(RECHECK_SECONDS, self.seconds)
+        self.ends = now + min(RECHECK_SECONDS, self.seconds)
         return False

@@ -3,6 +3,7 @@ test_bulk_runner.py: a job gives its worker up after its slice only while anothe
 resumes from its committed checkpoint, and keeps every record exactly once. Real workers on a
 real broker are in test_bulk_concurrent.py."""
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -70,6 +71,31 @@ def test_a_job_waiting_for_its_turn_makes_others_give_way(instance, queued, shor
     assert run(second, FakeSource(pages=3), worker="b") == "gave way"  # first waits its turn
     assert scheduling.jobs_waiting(besides=first.pk)
     assert queued["jobs"] == [first.pk, second.pk]
+
+
+def test_a_slice_ends_where_the_next_turn_resumes_cheaply(instance):
+    """Past its slice, a job gives way at the page that completes a unit of the source's
+    progress (an export day: the next turn starts the day afresh instead of skipping its
+    first lines), at a page without progress, or at any page after a second slice."""
+    job = make_job(instance)
+    make_job(instance)  # waiting
+    turn = scheduling.TimeSlice(job.pk, seconds=0.3)
+    assert not turn.over((0, 10))  # within the slice
+    time.sleep(0.35)
+    assert not turn.over((0, 10))  # the middle of day 1
+    assert turn.over((1, 10))  # day 1 done
+    assert not turn.over((1, 10))  # the middle of day 2
+    time.sleep(0.3)
+    assert turn.over((1, 10))  # two slices: give way wherever it is
+
+    turn = scheduling.TimeSlice(job.pk, seconds=0.01)
+    time.sleep(0.02)
+    assert turn.over(None)
+
+    alone = scheduling.TimeSlice(job.pk, seconds=0.01)
+    BulkJob.objects.exclude(pk=job.pk).update(status=Status.COMPLETED)
+    time.sleep(0.05)
+    assert not alone.over(None) and not alone.over((3, 10))
 
 
 def test_turns_off_with_a_zero_slice(instance, queued, settings):
