@@ -172,3 +172,11 @@ def test_the_pipelined_runner_gives_way_after_its_pages_are_committed(tenant, se
     limited.refresh_from_db()
     assert outcome == Status.COMPLETED and limited.records_count == 40
     assert BulkJob.objects.get(pk=waiting.pk).status == Status.CREATED
+
+
+def test_a_worker_takes_one_message_at_a_time(settings):
+    """Turns rely on a free worker taking the next message from the queue: a worker must not
+    hold messages beyond the one of the job it runs (late ack, prefetch multiplier 1: its one
+    slot is taken until the job's message is acknowledged)."""
+    assert settings.CELERY_TASK_ACKS_LATE is True
+    assert settings.CELERY_WORKER_PREFETCH_MULTIPLIER == 1
