@@ -43,7 +43,7 @@ def jobs_waiting(*, besides: int) -> bool:
 
 class TimeSlice:
     """The time a job may keep its worker while others wait (``BULK_JOB_SLICE_SECONDS``;
-    0 turns turns off).
+    0: no turns).
 
     Once the slice is used up, the job gives way at the next page that completes a unit of the
     source's progress (``Page.progress``: for Mixpanel's export, a day), because the next turn
