@@ -39,11 +39,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import DatabaseError, connection, transaction
-from django.db.models import F, Q, Value
+from django.db.models import Case, F, Q, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from bulk import services, storage
+from bulk import scheduling, services, storage
 from bulk.callbacks import CALLBACK_NOT_SENT
 from bulk.models import BulkJob, BulkJobError, BulkPart
 from bulk.queries import bulk_object, query_of
@@ -113,7 +113,8 @@ def worker_identity() -> str:
 
 def claim(job_id: int, worker_id: str) -> BulkJob | None:
     """Take the job's lease with one conditional UPDATE: a CREATED job, or a RUNNING one whose
-    worker stopped renewing its heartbeat. None when another worker holds it or it has ended."""
+    worker stopped renewing its heartbeat or that gave way (not an attempt more: see
+    scheduling.py). None when another worker holds it or it has ended."""
     now = timezone.now()
     stale = now - timedelta(seconds=platform_settings.BULK_LEASE_SECONDS)
     claimed = (
@@ -127,7 +128,10 @@ def claim(job_id: int, worker_id: str) -> BulkJob | None:
             status=Status.RUNNING,
             worker_id=worker_id,
             heartbeat_at=now,
-            attempts=F("attempts") + 1,
+            attempts=Case(
+                When(scheduling.WAITING_FOR_TURN, then=F("attempts")),
+                default=F("attempts") + 1,
+            ),
             started_at=Coalesce(F("started_at"), Value(now)),
         )
     )
@@ -375,6 +379,7 @@ class JobRunner:
     def _pages(self, call, query, source, committer: Committer | None) -> str:
         job = self.job
         retries = 0
+        turn = scheduling.TimeSlice(job.pk)
         while True:
             if self.heartbeat and self.heartbeat.lost.is_set():
                 raise Stop()
@@ -388,12 +393,19 @@ class JobRunner:
                             done = committer.done.is_set()
                         else:
                             done = self.commit(page)
+                        give_way = turn.over(page.progress)
                         del page  # before the collection below: the page is garbage now
                         retries = 0
                         self.pages_done += 1
                         _collect(self.pages_done)
                         if done:
                             break
+                        if give_way:  # others wait: give way once this page is committed
+                            if committer is not None:
+                                committer.drain()
+                                if committer.done.is_set():
+                                    break
+                            return self.give_way()
                 if committer is not None:
                     committer.drain()
                 return self.finish(Status.COMPLETED, "")
@@ -632,6 +644,12 @@ class JobRunner:
                 )
 
     # --- the end -----------------------------------------------------------------------------
+
+    def give_way(self) -> str:
+        """End this turn: the job waits at the tail of the queue for its next (scheduling.py)."""
+        if not services.job_give_way(job_id=self.job.pk, worker_id=self.worker_id):
+            raise Stop()
+        return "gave way"
 
     def finish(self, status: str, message: str, *, callback: bool = True) -> str:
         """End the job (only while still ours and RUNNING) and queue its callback, or with

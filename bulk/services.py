@@ -21,6 +21,7 @@ from bulk.queries import query_of
 
 # Re-exported: the services queue through these names (tests replace them here).
 from bulk.queue import enqueue_callback, enqueue_job  # noqa: F401
+from bulk.scheduling import WAITING_FOR_TURN
 from bulk.transformed import bulk_object_names, bulk_source
 from elements.framework.bulk import BulkQueryError
 from elements.framework.ceql import CeqlError, parse_select
@@ -260,7 +261,8 @@ def sweep(now: datetime | None = None) -> dict:
     """Hand out again what nobody is working on:
 
     - RUNNING jobs whose heartbeat is older than the lease (the worker died);
-    - CREATED jobs queued longer ago than BULK_REQUEUE_AFTER (the message was lost);
+    - CREATED jobs, and jobs that gave way (bulk/scheduling.py), queued longer ago than
+      BULK_REQUEUE_AFTER (the message was lost);
     - callbacks due for a while that nobody sent, or stuck mid-send.
     Each re-queue moves ``queued_at``/``callback_next_at`` forward, so a job is re-queued at most
     once per lease (or BULK_REQUEUE_AFTER) however often the sweeper runs.
@@ -275,7 +277,7 @@ def sweep(now: datetime | None = None) -> dict:
     counts["stale"] = _requeue(stale, now, "its worker stopped renewing the lease")
 
     waited = timedelta(seconds=platform_settings.BULK_REQUEUE_AFTER)
-    unclaimed = Q(status=Status.CREATED) & (
+    unclaimed = (Q(status=Status.CREATED) | WAITING_FOR_TURN) & (
         Q(queued_at__isnull=True) | Q(queued_at__lt=now - waited)
     )
     counts["unclaimed"] = _requeue(unclaimed, now, "not claimed since it was queued")
@@ -337,3 +339,17 @@ def purge_results(now: datetime | None = None) -> int:
     if purged:
         logger.info("bulk: deleted the results of %s jobs past retention", purged)
     return purged
+
+
+# --- turns (bulk/scheduling.py) ----------------------------------------------------------------
+
+
+def job_give_way(*, job_id: int, worker_id: str) -> bool:
+    """The running job leaves its worker to a waiting job and queues itself again behind it.
+    Only while it is still this worker's and RUNNING (False: it is not, nothing changed)."""
+    gave_way = BulkJob.objects.filter(pk=job_id, status=Status.RUNNING, worker_id=worker_id).update(
+        worker_id="", heartbeat_at=None, queued_at=timezone.now()
+    )
+    if gave_way:
+        enqueue_job(job_id)  # lost: the sweeper queues it after BULK_REQUEUE_AFTER
+    return bool(gave_way)
