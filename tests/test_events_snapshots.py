@@ -59,6 +59,13 @@ def test_every_pollable_object_is_polled_by_default(tenant, sim, private_callbac
     assert sorted(pollers_of(instance)) == ["activities", "annotations", "cohorts", "users"]
 
 
+def test_the_metadata_names_the_pollable_objects(tenant):
+    body = tenant.client().get("/elements/api-v2/elements/mixpanel/metadata").json()
+    pollable = sorted(name for name, obj in body["objects"].items() if obj["events"]["polling"])
+    assert pollable == ["activities", "annotations", "cohorts", "users"]
+    assert body["events"] == {"supported": True, "methods": ["polling"]}
+
+
 def test_cohorts_created_updated_deleted_once_each(tenant, sim, private_callbacks):  # noqa: F811
     instance, poller = polled(tenant, "http://127.0.0.1:9/e", "cohorts")
     before = sim.add_cohort(name="Before")

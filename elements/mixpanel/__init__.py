@@ -144,6 +144,30 @@ OBJECTS = (
             ObjectField("compliance_type", "string", "GDPR or CCPA."),
         ),
     ),
+    ElementObject(
+        name="cohorts",
+        description="Saved groups of user profiles (events: CREATED, UPDATED, DELETED).",
+        primary_key="id",
+        fields=(
+            ObjectField("id", "integer"),
+            ObjectField("name", "string"),
+            ObjectField("description", "string"),
+            ObjectField("count", "integer", "Members now."),
+            ObjectField("is_visible", "integer"),
+            ObjectField("created", "string", "YYYY-MM-DD HH:MM:SS"),
+        ),
+    ),
+    ElementObject(
+        name="annotations",
+        description="Notes on the project's charts (events: CREATED, UPDATED, DELETED).",
+        primary_key="id",
+        fields=(
+            ObjectField("id", "integer"),
+            ObjectField("date", "string", "YYYY-MM-DD HH:MM:SS, the project's time."),
+            ObjectField("description", "string"),
+            ObjectField("tags", "array"),
+        ),
+    ),
 )
 
 OPERATIONS = service_accounts.OPERATIONS + profiles.OPERATIONS + events.OPERATIONS
