@@ -190,3 +190,36 @@ def test_a_signed_notification_and_the_events_api_show_it_delivered(
     shown = tenant.client().get(f"{INSTANCES}/{instance.pk}/events/{event.pk}").json()
     assert (shown["status"], shown["objectType"]) == ("NOTIFIED", object_name)
     assert [d["status"] for d in shown["deliveries"]] == ["DELIVERED"]
+
+
+def test_an_import_of_old_events_is_an_activities_event(tenant, sim, private_callbacks):  # noqa: F811
+    """Mixpanel stamps what /import accepts with its processing time, whatever the events'
+    ``time``: an import of events hours old (before the poll's window) is a change."""
+    instance, token = make_instance(
+        tenant,
+        configuration=events_config("http://127.0.0.1:9/e", **{"event.objects": "activities"}),
+    )
+    sim.configure(events_per_day=0)
+    poller = pollers_of(instance)["activities"]
+    sim._control("POST", "clock", {"advance": 3600})
+    sim._control("POST", "events", {"events": [{"event": "now", "properties": {}}]})
+    assert poll_now(poller) == "baseline"
+
+    midnight = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+    old = {
+        "event": "Backfilled",
+        "properties": {
+            "time": int(midnight.timestamp()) + 1,  # an hour and more before the cursor
+            "distinct_id": "d-1",
+            "$insert_id": "backfill-1",
+        },
+    }
+    sim._control("POST", "clock", {"advance": 60})
+    response = tenant.element_client(token).post(
+        "/elements/api-v2/hubs/general/activities/import", [old], format="json"
+    )
+    assert response.status_code == 200, response.content
+    assert poll_now(poller) == "1 new events"
+    [event] = Event.objects.filter(instance=instance)
+    assert (event.event_type, event.object_id) == ("CREATED", "backfill-1")
+    assert poll_now(poller) == "0 new events"
