@@ -17,7 +17,7 @@ has been seen yet: then the poll's own time (minus the overlap) stands in.
 SnapshotPoller``) of the whole list, one vendor query per poll (``list_cohorts``,
 ``list_annotations``, the operations' own calls). CREATED, UPDATED or DELETED by ``id``; a
 cohort changes with its name, description or visibility (not its member ``count``, which moves
-whenever a profile does: those are ``users`` events), an annotation with its date, description
+whenever a profile joins or leaves: a change of profiles), an annotation with its date, description
 or tags. Version: the record's change counter and the fingerprint of what is compared.
 """
 
