@@ -90,6 +90,7 @@ def element_detail(element: Element) -> dict:
 
 def element_metadata(element: Element) -> dict:
     objects = {}
+    pollable = set(element.polling.pollers) if element.polling is not None else set()
     for obj in element.objects:
         ops = [op for op in element.operations if op.object_name == obj.name]
         objects[obj.name] = {
@@ -104,6 +105,7 @@ def element_metadata(element: Element) -> dict:
                 for op in ops
             ],
             "bulk": {"download": obj.bulk is not None, "upload": False},
+            "events": {"polling": obj.name in pollable},  # may be in event.objects
         }
         if obj.bulk is not None:  # incremental sync, as in /objects/{name}/metadata
             objects[obj.name]["primaryKey"] = obj.primary_key or None
@@ -250,6 +252,7 @@ ELEMENT_METADATA_SCHEMA = component(
                         "bulk": {"type": "object"},
                         "primaryKey": {"type": ["string", "null"]},
                         "cursorField": {"type": ["string", "null"]},
+                        "events": {"type": "object", "properties": {"polling": _BOOL}},
                     },
                 },
             },
