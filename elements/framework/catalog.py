@@ -108,6 +108,7 @@ def element_metadata(element: Element) -> dict:
         if obj.bulk is not None:  # incremental sync, as in /objects/{name}/metadata
             objects[obj.name]["primaryKey"] = obj.primary_key or None
             objects[obj.name]["cursorField"] = obj.cursor_field or None
+            objects[obj.name]["bulkRequiredConfiguration"] = needs_representation(obj)
     return {
         "id": element.id,
         "name": element.name,
@@ -250,6 +251,7 @@ ELEMENT_METADATA_SCHEMA = component(
                         "bulk": {"type": "object"},
                         "primaryKey": {"type": ["string", "null"]},
                         "cursorField": {"type": ["string", "null"]},
+                        "bulkRequiredConfiguration": REQUIRED_CONFIGURATION_SCHEMA,
                     },
                 },
             },
