@@ -21,7 +21,7 @@ from bulk.queries import query_of
 
 # Re-exported: the services queue through these names (tests replace them here).
 from bulk.queue import enqueue_callback, enqueue_job  # noqa: F401
-from bulk.transformed import bulk_object, bulk_object_names, bulk_source
+from bulk.transformed import bulk_object_names, bulk_source, vendor_object
 from elements.framework.bulk import BulkQueryError
 from elements.framework.ceql import CeqlError, parse_select
 from elements.framework.registry import element_by_key
@@ -79,7 +79,7 @@ def _is_date(raw: str) -> bool:
 def _check_configuration(instance: Instance, element, object_name: str) -> None:
     """400 when the instance lacks configuration the object's bulk jobs need, as an element call
     is refused (elements/framework/requirements.py), rather than an error once the job runs."""
-    obj = bulk_object(instance, element, object_name)
+    obj = vendor_object(instance, element, object_name)
     if obj is None or not obj.bulk_configuration_needs:
         return
     try:

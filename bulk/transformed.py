@@ -63,7 +63,7 @@ def bulk_source(instance: Instance, element: Element, object_name: str) -> BulkS
     return MappedSource(own[mapping.vendor_name].bulk, mapping)
 
 
-def bulk_object(instance: Instance, element: Element, object_name: str) -> ElementObject | None:
+def vendor_object(instance: Instance, element: Element, object_name: str) -> ElementObject | None:
     """The element object a bulk job of ``object_name`` reads: its own, or the one a
     transformation of that name maps (None: neither)."""
     own = {o.name: o for o in element.bulk_objects}

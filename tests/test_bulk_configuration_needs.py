@@ -127,6 +127,11 @@ def test_a_transformed_object_is_refused_as_its_vendor_object(tenant, sim):
     client, _ = element_client(tenant, SA_CONFIGURATION)
     body = refused(client, sim, "select * from company")
     assert [e["field"] for e in body["errors"]] == ["configuration.data_groups"]
+    metadata = client.get(f"{HUB}/objects/company/metadata").json()
+    assert [n["fields"] for n in metadata["bulkRequiredConfiguration"]] == [
+        ["data_groups"],
+        ["project_id"],
+    ]
 
 
 def test_the_metadata_shows_what_a_bulk_job_needs(tenant, sim):
@@ -148,3 +153,23 @@ def test_the_metadata_shows_what_a_bulk_job_needs(tenant, sim):
         == (groups["bulkRequiredConfiguration"])
     )
     assert "bulkRequiredConfiguration" not in element["objects"]["privacy-requests"]
+
+
+def test_configuration_removed_after_submission_ends_the_job_before_any_vendor_call(tenant, sim):
+    from bulk import runner
+
+    client, instance_id = element_client(tenant, SA_CONFIGURATION)
+    job_id = client.post(f"{BULK}/query?q={quote('select * from annotations')}").json()["id"]
+    without_project = {k: v for k, v in SA_CONFIGURATION.items() if k != "project_id"}
+    replaced = tenant.client().put(
+        f"{INSTANCES}/{instance_id}",
+        {"element": {"key": "mixpanel"}, "name": "Needs", "configuration": without_project},
+        format="json",
+    )
+    assert replaced.status_code == 200, replaced.content
+    sim.clear_requests()
+    assert runner.run_job(job_id, heartbeat=False, pipelined=False) == "ERROR"
+    message = client.get(f"{BULK}/{job_id}/status").json()["statusMessage"]
+    assert "A bulk job of annotations needs configuration" in message, message
+    assert f"PATCH {INSTANCES}/{instance_id} " in message and "project_id" in message
+    assert not sim.requests()

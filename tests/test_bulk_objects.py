@@ -485,6 +485,9 @@ def test_data_groups_removed_after_submission_ends_the_job_in_error_naming_it(
     assert patched.status_code == 200, patched.content
     from bulk import runner
 
+    sim.clear_requests()
     assert runner.run_job(job_id, heartbeat=False, pipelined=False) == "ERROR"
     message = status(groups_client, job_id)["statusMessage"]
-    assert "data_groups" in message and "PATCH /instances/{id}" in message
+    assert "needs configuration" in message and "data_groups" in message
+    assert f"PATCH /elements/api-v2/instances/{instance.pk} " in message
+    assert not sim.requests()
