@@ -47,17 +47,19 @@ from bulk import scheduling, services, storage
 from bulk.callbacks import CALLBACK_NOT_SENT
 from bulk.models import BulkJob, BulkJobError, BulkPart
 from bulk.queries import bulk_object, query_of
-from bulk.transformed import bulk_source
+from bulk.transformed import bulk_source, vendor_object
 from elements.framework import retry
 from elements.framework.bulk import BulkQueryError, Page
 from elements.framework.ceql import CeqlError, parse_select
 from elements.framework.dispatch import make_call, vendor_client
 from elements.framework.incremental import cursor_text, instant
 from elements.framework.registry import element_by_key
+from elements.framework.requirements import check_bulk_configuration
 from elements.framework.vendor import VendorError
 from instances.crypto import CredentialsUnreadable
 from instances.services import configuration_of
 from platform_core.conf import platform_settings
+from platform_core.exceptions import ValidationFailed
 
 logger = logging.getLogger(__name__)
 
@@ -285,6 +287,20 @@ def _collect(pages: int) -> None:
         gc.collect(1)
 
 
+def _check_configuration(job: BulkJob, element, configuration: dict) -> None:
+    """What the object needs of the configuration, checked at submission, may have been removed
+    since: the job then ends with the submission's message, before any vendor call."""
+    obj = vendor_object(job.instance, element, job.object_name)
+    if obj is None:
+        return
+    try:
+        check_bulk_configuration(
+            element, obj, instance_id=job.instance_id, configuration=configuration
+        )
+    except ValidationFailed as exc:
+        raise BulkQueryError(exc.message) from None
+
+
 def _dumps(record: dict) -> bytes:
     return json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode()
 
@@ -449,6 +465,7 @@ class JobRunner:
         self.limit = select.limit
         self.projection = select.fields
         configuration = configuration_of(job.instance)
+        _check_configuration(job, element, configuration)
         # A bulk download only reads: its vendor requests may all be retried.
         vendor = vendor_client(element, configuration, idempotent=True)
         call = make_call(

@@ -22,12 +22,14 @@ from bulk.queries import query_of
 # Re-exported: the services queue through these names (tests replace them here).
 from bulk.queue import enqueue_callback, enqueue_job  # noqa: F401
 from bulk.scheduling import WAITING_FOR_TURN
-from bulk.transformed import bulk_object_names, bulk_source
+from bulk.transformed import bulk_object_names, bulk_source, vendor_object
 from elements.framework.bulk import BulkQueryError
 from elements.framework.ceql import CeqlError, parse_select
 from elements.framework.registry import element_by_key
+from elements.framework.requirements import check_bulk_configuration
 from instances.crypto import CredentialsUnreadable
 from instances.models import Instance
+from instances.services import configuration_of
 from platform_core.conf import platform_settings
 from platform_core.exceptions import Conflict, ValidationFailed
 
@@ -73,6 +75,19 @@ def _is_date(raw: str) -> bool:
         return parse_date(raw.strip()) is not None
     except ValueError:
         return False
+
+
+def _check_configuration(instance: Instance, element, object_name: str) -> None:
+    """400 when the instance lacks configuration the object's bulk jobs need, as an element call
+    is refused (elements/framework/requirements.py), rather than an error once the job runs."""
+    obj = vendor_object(instance, element, object_name)
+    if obj is None or not obj.bulk_configuration_needs:
+        return
+    try:
+        configuration = configuration_of(instance)
+    except CredentialsUnreadable:
+        return  # the job ends in an error that says so (bulk/runner.py)
+    check_bulk_configuration(element, obj, instance_id=instance.pk, configuration=configuration)
 
 
 def job_submit(
@@ -140,6 +155,7 @@ def job_submit(
         raise ValidationFailed(
             f"The query cannot run: {exc}", errors=[{"field": "q", "message": str(exc)}]
         ) from None
+    _check_configuration(instance, element, select.object_name)
     if callback_url:
         try:
             check_callback_url(callback_url)

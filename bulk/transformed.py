@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 from elements.framework.bulk import BulkQuery, BulkSource, Page
-from elements.framework.definition import Call, Element
+from elements.framework.definition import Call, Element, ElementObject
 from elements.framework.mapping import Mapping
 from instances.models import Instance
 from transformations import selectors
@@ -61,6 +61,16 @@ def bulk_source(instance: Instance, element: Element, object_name: str) -> BulkS
     if mapping is None or mapping.vendor_name not in own:
         return None
     return MappedSource(own[mapping.vendor_name].bulk, mapping)
+
+
+def vendor_object(instance: Instance, element: Element, object_name: str) -> ElementObject | None:
+    """The element object a bulk job of ``object_name`` reads: its own, or the one a
+    transformation of that name maps (None: neither)."""
+    own = {o.name: o for o in element.bulk_objects}
+    if object_name in own:
+        return own[object_name]
+    mapping = selectors.mapping_for(instance=instance, element=element, name=object_name)
+    return own.get(mapping.vendor_name) if mapping is not None else None
 
 
 def bulk_object_names(instance: Instance, element: Element) -> list[str]:

@@ -16,6 +16,7 @@ from elements.framework import dispatch
 from elements.framework.ceql import CeqlError
 from elements.framework.definition import Element, Operation
 from elements.framework.mapping import Mapping
+from elements.framework.requirements import needs_representation
 from instances.models import Instance
 from platform_core.authentication import credentials_of
 from platform_core.exceptions import ValidationFailed
@@ -123,6 +124,13 @@ def transformed_metadata(instance: Instance, element: Element, name: str) -> dic
     vendor_paths = {f["path"]: f["vendorPath"] for f in transformation["fields"]}
     fields = selectors.object_fields(instance=instance, name=name)
     vendor_name = transformation["vendorName"]
+    vendor_object = next((o for o in element.bulk_objects if o.name == vendor_name), None)
+    # A bulk job of the transformed object reads the vendor object: it needs what that needs.
+    bulk = (
+        {"bulkRequiredConfiguration": needs_representation(vendor_object)}
+        if vendor_object is not None
+        else {}
+    )
     return {
         "name": name,
         "description": f"{name}: a transformation of the {element.key} {vendor_name} object.",
@@ -135,6 +143,7 @@ def transformed_metadata(instance: Instance, element: Element, name: str) -> dic
             }
             for f in fields
         ],
+        **bulk,
     }
 
 

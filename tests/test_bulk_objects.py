@@ -462,10 +462,32 @@ def test_groups_across_two_group_keys_incremental_sync(groups_client, sim):
     assert group_keys(named) == {("company_id", "Acme")}
 
 
-def test_groups_without_data_groups_ends_in_error_naming_it(client, sim):
-    job_id = client.post(f"{BULK}/query?q={quote('select * from groups')}").json()["id"]
+def test_groups_without_data_groups_is_refused_at_submission(client, sim):
+    sim.clear_requests()
+    response = client.post(f"{BULK}/query?q={quote('select * from groups')}")
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert [e["field"] for e in body["errors"]] == ["configuration.data_groups"]
+    assert "PATCH /elements/api-v2/instances/" in body["message"]
+    assert not BulkJob.objects.exists() and not sim.requests()
+
+
+def test_data_groups_removed_after_submission_ends_the_job_in_error_naming_it(
+    groups_client, tenant, sim
+):
+    job_id = groups_client.post(f"{BULK}/query?q={quote('select * from groups')}").json()["id"]
+    instance = BulkJob.objects.get(pk=job_id).instance
+    patched = tenant.client().patch(
+        f"/elements/api-v2/instances/{instance.pk}",
+        {"configuration": {"data_groups": {}}},
+        format="json",
+    )
+    assert patched.status_code == 200, patched.content
     from bulk import runner
 
+    sim.clear_requests()
     assert runner.run_job(job_id, heartbeat=False, pipelined=False) == "ERROR"
-    message = status(client, job_id)["statusMessage"]
-    assert "data_groups" in message and "PATCH /instances/{id}" in message
+    message = status(groups_client, job_id)["statusMessage"]
+    assert "needs configuration" in message and "data_groups" in message
+    assert f"PATCH /elements/api-v2/instances/{instance.pk} " in message
+    assert not sim.requests()

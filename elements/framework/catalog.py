@@ -110,6 +110,7 @@ def element_metadata(element: Element) -> dict:
         if obj.bulk is not None:  # incremental sync, as in /objects/{name}/metadata
             objects[obj.name]["primaryKey"] = obj.primary_key or None
             objects[obj.name]["cursorField"] = obj.cursor_field or None
+            objects[obj.name]["bulkRequiredConfiguration"] = needs_representation(obj)
     return {
         "id": element.id,
         "name": element.name,
@@ -253,6 +254,7 @@ ELEMENT_METADATA_SCHEMA = component(
                         "primaryKey": {"type": ["string", "null"]},
                         "cursorField": {"type": ["string", "null"]},
                         "events": {"type": "object", "properties": {"polling": _BOOL}},
+                        "bulkRequiredConfiguration": REQUIRED_CONFIGURATION_SCHEMA,
                     },
                 },
             },

@@ -14,7 +14,11 @@ and the vendor asked for as little as it allows. They reuse the operations' vend
   ``$group_key,$group_id``, cursor ``$properties.$last_seen``. Engage pages per group key.
 
 A key of several fields is their combination (comma-separated paths, as Airbyte's composite
-keys). Mixpanel keeps cohorts' ``created`` and annotations' ``date`` as ``YYYY-MM-DD HH:MM:SS``
+keys). Every record carries its key as a top-level ``id`` (contract §9), a composite one joined
+with ``:`` (elements/framework/record_ids.py): ``7509:alice`` (cohort-members),
+``company_id:acme`` (groups), ``7:2026-11-30`` (funnels), ``2026-11-30`` (revenue).
+
+Mixpanel keeps cohorts' ``created`` and annotations' ``date`` as ``YYYY-MM-DD HH:MM:SS``
 without a zone: read as UTC, like ``$last_seen``. Neither changes when a cohort or an
 annotation is edited, so an incremental sync brings the new ones, not the edited ones.
 
@@ -39,6 +43,7 @@ from datetime import UTC, date
 from elements.framework.bulk import BulkQuery, BulkQueryError, Page
 from elements.framework.bulk_sources import DayWindowSource, ListSource
 from elements.framework.definition import Call
+from elements.framework.record_ids import joined_id
 from elements.framework.vendor import VendorGarbage
 from elements.mixpanel.annotations import list_annotations
 from elements.mixpanel.bulk import ENGAGE_PAGE_SIZE, last_seen, seen_since, since_selector
@@ -119,6 +124,7 @@ def _funnel_days(call: Call, funnel: dict, first: date, last: date) -> list[dict
     result = funnel_by_day(call, funnel["funnel_id"], first, last)
     return [
         {
+            "id": joined_id(funnel["funnel_id"], day),
             "funnel_id": funnel["funnel_id"],
             "name": funnel.get("name"),
             "date": day,
@@ -133,7 +139,7 @@ def _revenue_window(call: Call, first: date, last: date, query: BulkQuery) -> li
     result = revenue_by_day(call, first, last)
     days = _days_of(result.body, "results", result.vendor_status)
     return [
-        {"date": day, **(row if isinstance(row, dict) else {})}
+        {"id": day, "date": day, **(row if isinstance(row, dict) else {})}
         for day, row in sorted(days.items())
         if day != "$overall"  # the range's total, not a day
     ]
@@ -216,7 +222,11 @@ class CohortMembersSource(_EngagePartitions):
         return members, session_id, more
 
     def record(self, cohort_id, profile: dict) -> dict:
-        return {"cohort_id": cohort_id, **profile}
+        return {
+            "id": joined_id(cohort_id, profile.get("$distinct_id")),
+            "cohort_id": cohort_id,
+            **profile,
+        }
 
 
 class GroupsSource(_EngagePartitions):

@@ -10,7 +10,7 @@ from elements.framework.definition import Call, Operation, Result
 from elements.framework.vendor import VendorGarbage
 from elements.mixpanel.collections import PAGE_INPUTS, page_of, page_start
 from elements.mixpanel.needs import QUERY
-from elements.mixpanel.profiles import MAX_PAGE_SIZE, engage
+from elements.mixpanel.profiles import MAX_PAGE_SIZE, engage, with_id
 from elements.mixpanel.schemas import PROFILE
 from elements.mixpanel.vendor import project_query
 from platform_core.conf import platform_settings
@@ -101,7 +101,8 @@ def get_cohort_members(call: Call) -> Result:
     headers = {}
     if more:
         headers[NEXT_PAGE_HEADER] = encode_token({"s": session_id, "p": page + 1})
-    return Result(members, headers=headers, vendor_status=status)
+    # Members are user profiles: each carries its distinct id as ``id``, as GET /users does.
+    return Result([with_id(m) for m in members], headers=headers, vendor_status=status)
 
 
 _COHORT_ID = {

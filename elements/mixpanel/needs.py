@@ -12,6 +12,10 @@ lacks it is a 400 naming the field, with the ``PATCH /instances/{id}`` that adds
   with ``project_id``; the API secret alone may still list annotations (an older list).
 - Group profile queries need the group key's ``data_group_id`` in ``data_groups``.
 - Privacy requests need the GDPR OAuth token and the project token.
+
+Bulk objects declare theirs too (``ElementObject.bulk_requires_configuration``), checked when a
+job is submitted: the same needs as the operations they read through, and ``groups`` at least one
+group key in ``data_groups``.
 """
 
 from collections.abc import Mapping
@@ -98,6 +102,13 @@ DATA_GROUP = ConfigurationNeed(
     description="data_groups holding the group key's data_group_id, from Project Settings",
     missing=_data_group,
     example=_data_groups_example,
+)
+
+# Bulk ``groups`` reads every group key of data_groups: it needs one at least.
+DATA_GROUPS = ConfigurationNeed(
+    fields=("data_groups",),
+    description="data_groups with the data_group_id of each group key to read (Project Settings)",
+    example=lambda configuration, inputs: {"data_groups": {"<group key>": "<data_group_id>"}},
 )
 
 PROJECT_ID = ConfigurationNeed(

@@ -18,6 +18,7 @@ import re
 from datetime import date
 
 from elements.framework.definition import Call, Operation, Result
+from elements.framework.record_ids import with_id
 from elements.framework.vendor import VendorGarbage
 from elements.mixpanel.needs import QUERY
 from elements.mixpanel.vendor import project_query
@@ -230,7 +231,7 @@ def list_funnels(call: Call) -> Result:
     funnels, status = saved_funnels(call)
     if after is not None:
         funnels = [f for f in funnels if f["funnel_id"] > after]
-    page = funnels[:size]
+    page = [with_id(f, f["funnel_id"]) for f in funnels[:size]]
     headers = {}
     if len(funnels) > size:
         headers[NEXT_PAGE_HEADER] = encode_cursor(page[-1]["funnel_id"])
@@ -481,8 +482,12 @@ OPERATIONS: tuple[Operation, ...] = (
             "type": "array",
             "items": {
                 "type": "object",
-                "properties": {"funnel_id": {"type": "integer"}, "name": {"type": "string"}},
-                "required": ["funnel_id", "name"],
+                "properties": {
+                    "id": {"type": "integer", "description": "The funnel_id."},
+                    "funnel_id": {"type": "integer"},
+                    "name": {"type": "string"},
+                },
+                "required": ["id", "funnel_id", "name"],
             },
         },
         idempotent=True,

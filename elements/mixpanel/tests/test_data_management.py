@@ -286,13 +286,18 @@ def test_merge_in_both_url_styles(element, sim, iid):
         f"{HUB}/identities/merge", {"distinct_ids": ["anon-7", "user-7"]}, format="json"
     )
     assert response.status_code == 200, response.content
-    assert response.json() == {"merged": True, "distinct_ids": ["anon-7", "user-7"]}
     request = last(sim, "/import", "POST")
     assert request["query"] == {"strict": "1", "project_id": str(SIM_PROJECT_ID)}
     [event] = request["body"]
     assert event["event"] == "$merge"
     assert event["properties"]["$distinct_ids"] == ["anon-7", "user-7"]
     assert event["properties"]["token"] and event["properties"]["$insert_id"]
+    # The record is the identity event: its id is the event's $insert_id.
+    assert response.json() == {
+        "id": event["properties"]["$insert_id"],
+        "merged": True,
+        "distinct_ids": ["anon-7", "user-7"],
+    }
 
     operation = element.post(
         f"/mixpanel/merge_identities/{iid}", {"distinct_ids": ["user-7", "phone-7"]}, format="json"
@@ -306,8 +311,13 @@ def test_alias_in_both_url_styles(element, sim, iid):
         f"{HUB}/identities/alias", {"distinct_id": "user-3", "alias": "u3@x.test"}, format="json"
     )
     assert response.status_code == 200, response.content
-    assert response.json() == {"aliased": True, "distinct_id": "user-3", "alias": "u3@x.test"}
     [event] = last(sim, "/import", "POST")["body"]
+    assert response.json() == {
+        "id": event["properties"]["$insert_id"],
+        "aliased": True,
+        "distinct_id": "user-3",
+        "alias": "u3@x.test",
+    }
     assert event["event"] == "$create_alias"
     assert (event["properties"]["distinct_id"], event["properties"]["alias"]) == (
         "user-3",
