@@ -5,6 +5,7 @@ database named by DATABASE_URL (PostgreSQL in CI). When CI is set, a missing ser
 run instead of skipping it.
 """
 
+import json
 import os
 
 import pytest
@@ -159,6 +160,22 @@ def element_client_for(tenant: Tenant) -> APIClient:
     return tenant.element_client(response.json()["token"])
 
 
+BULK = "/elements/api-v2/bulk"
+
+
+@pytest.fixture
+def bulk_in_test_thread(settings, tmp_path, monkeypatch):
+    """Bulk jobs as the tests run them: results under a temporary MEDIA_ROOT (returned), and the
+    broker left out (each test runs its jobs with the real runner, e.g. ``completed_bulk_job``),
+    so nothing is queued and no callback is sent."""
+    from bulk import services
+
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    monkeypatch.setattr(services, "enqueue_job", lambda job_id: None)
+    monkeypatch.setattr(services, "enqueue_callback", lambda job_id, countdown=None: None)
+    return tmp_path / "media"
+
+
 def completed_bulk_job(client: APIClient, q: str, **params) -> int:
     """A bulk job submitted through the API and run to COMPLETED by the real runner in the
     test's thread (the caller keeps the broker out, e.g. by replacing services.enqueue_job)."""
@@ -167,8 +184,26 @@ def completed_bulk_job(client: APIClient, q: str, **params) -> int:
     from bulk import runner
 
     query = "&".join([f"q={quote(q)}"] + [f"{k}={quote(v)}" for k, v in params.items()])
-    response = client.post(f"/elements/api-v2/bulk/query?{query}")
+    response = client.post(f"{BULK}/query?{query}")
     assert response.status_code == 200, response.content
     job_id = response.json()["id"]
     assert runner.run_job(job_id, heartbeat=False, pipelined=False) == "COMPLETED"
     return job_id
+
+
+def bulk_status(client: APIClient, job_id: int) -> dict:
+    return client.get(f"{BULK}/{job_id}/status").json()
+
+
+def bulk_records(client: APIClient, job_id: int, object_name: str) -> list[dict]:
+    """A job's records, downloaded as NDJSON."""
+    response = client.get(f"{BULK}/{job_id}/{object_name}", HTTP_ACCEPT="application/x-ndjson")
+    assert response.status_code == 200
+    body = b"".join(response.streaming_content).decode()
+    return [json.loads(line) for line in body.splitlines() if line]
+
+
+def bulk_sync(client: APIClient, q: str, object_name: str, **params) -> tuple[list[dict], dict]:
+    """A bulk job run to COMPLETED: its records and its status (with the cursor it reached)."""
+    job_id = completed_bulk_job(client, q, **params)
+    return bulk_records(client, job_id, object_name), bulk_status(client, job_id)

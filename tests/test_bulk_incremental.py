@@ -14,17 +14,19 @@ from urllib.parse import parse_qs, quote
 import pytest
 from django.utils import timezone
 
-from bulk import runner, services
+from bulk import runner
 from bulk.models import BulkJob, BulkPart
-from conftest import SIM_ORG_ID, SIM_PROJECT_ID, SIM_PROJECT_TOKEN, completed_bulk_job
+from conftest import BULK, SIM_ORG_ID, SIM_PROJECT_ID, SIM_PROJECT_TOKEN
+from conftest import bulk_records as records
+from conftest import bulk_status as status
+from conftest import bulk_sync as sync
 from elements.framework.ceql import parse_where
 from elements.framework.incremental import cursor_text, day_windows, instant, split_cursor
 from simulators.mixpanel import datagen
 from simulators.mixpanel.testing import SimulatorProcess
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("bulk_in_test_thread")]
 
-BULK = "/elements/api-v2/bulk"
 API = "/elements/api-v2/hubs/general"
 DAY = "2024-03-01"
 PER_DAY = 20
@@ -35,36 +37,9 @@ class Crash(BaseException):
     """Stands for SIGKILL: nothing in the runner catches it."""
 
 
-@pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = str(tmp_path / "media")
-
-
-@pytest.fixture(autouse=True)
-def queued(monkeypatch):
-    monkeypatch.setattr(services, "enqueue_job", lambda job_id: None)
-    monkeypatch.setattr(services, "enqueue_callback", lambda job_id, countdown=None: None)
-
-
 @pytest.fixture
 def client(tenant, sa_instance):
     return tenant.element_client(sa_instance["token"])
-
-
-def status(client, job_id) -> dict:
-    return client.get(f"{BULK}/{job_id}/status").json()
-
-
-def records(client, job_id, name) -> list[dict]:
-    response = client.get(f"{BULK}/{job_id}/{name}", HTTP_ACCEPT="application/x-ndjson")
-    assert response.status_code == 200
-    body = b"".join(response.streaming_content).decode()
-    return [json.loads(line) for line in body.splitlines() if line]
-
-
-def sync(client, q, name, **params) -> tuple[list[dict], dict]:
-    job_id = completed_bulk_job(client, q, **params)
-    return records(client, job_id, name), status(client, job_id)
 
 
 def epoch(iso: str) -> int:

@@ -12,51 +12,25 @@ from urllib.parse import parse_qs, quote
 import pytest
 from django.utils import timezone
 
-from bulk import services
 from bulk.models import BulkJob
-from conftest import SA_CONFIGURATION, SIM_API_SECRET, SIM_PROJECT_TOKEN, completed_bulk_job
+from conftest import BULK, SA_CONFIGURATION, SIM_API_SECRET, SIM_PROJECT_TOKEN
+from conftest import bulk_records as records
+from conftest import bulk_status as status
+from conftest import bulk_sync as sync
 from elements.framework.incremental import cursor_text, instant
 from simulators.mixpanel import datagen
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("bulk_in_test_thread")]
 
-BULK = "/elements/api-v2/bulk"
 API = "/elements/api-v2/hubs/general"
 FUNNEL_IDS = sorted(f["funnel_id"] for f in datagen.SAVED_FUNNELS)
 COMPANY = -1405123841946871899
 TEAM = 4242
 
 
-@pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = str(tmp_path / "media")
-
-
-@pytest.fixture(autouse=True)
-def queued(monkeypatch):
-    monkeypatch.setattr(services, "enqueue_job", lambda job_id: None)
-    monkeypatch.setattr(services, "enqueue_callback", lambda job_id, countdown=None: None)
-
-
 @pytest.fixture
 def client(tenant, sa_instance):
     return tenant.element_client(sa_instance["token"])
-
-
-def status(client, job_id) -> dict:
-    return client.get(f"{BULK}/{job_id}/status").json()
-
-
-def records(client, job_id, name) -> list[dict]:
-    response = client.get(f"{BULK}/{job_id}/{name}", HTTP_ACCEPT="application/x-ndjson")
-    assert response.status_code == 200
-    body = b"".join(response.streaming_content).decode()
-    return [json.loads(line) for line in body.splitlines() if line]
-
-
-def sync(client, q, name, **params) -> tuple[list[dict], dict]:
-    job_id = completed_bulk_job(client, q, **params)
-    return records(client, job_id, name), status(client, job_id)
 
 
 def engage_update(sim, distinct_id: str, **operation) -> None:
