@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, date, datetime, timedelta
 
 from elements.framework.bulk import BulkQuery, BulkQueryError, Page
@@ -57,6 +58,31 @@ def _selector(query: BulkQuery) -> str | None:
         return expr_to_selector(expr, query.where_text or "")
     except CeqlError as exc:
         raise BulkQueryError(str(exc)) from None
+
+
+def export_lines(
+    call: Call, day: date, *, selector: str | None = None, gzip: bool = True
+) -> Iterator[bytes]:
+    """One UTC day of the raw export (reference §7), line by line: blank lines passed over, the
+    ``terminated early`` line raised as ExportTerminatedEarly. Close it to close the stream."""
+    params = {"from_date": day.isoformat(), "to_date": day.isoformat()}
+    if selector:
+        params["where"] = selector
+    lines = call.vendor.stream_lines(
+        "GET",
+        "data",
+        "/api/2.0/export",
+        query={**params, **project_query(call.configuration)},
+        gzip=gzip,
+    )
+    with lines:
+        for line in lines:
+            line = line.strip()
+            if not line:
+                continue
+            if line == TERMINATED:
+                raise ExportTerminatedEarly(provider_message="terminated early")
+            yield line
 
 
 def _days(query: BulkQuery) -> list[date]:
@@ -115,16 +141,7 @@ class ActivitiesSource:
     def _day(
         self, call: Call, day: date, selector, skip: int, progress, since: float | None
     ) -> Iterator[Page]:
-        params = {"from_date": day.isoformat(), "to_date": day.isoformat()}
-        if selector:
-            params["where"] = selector
-        lines = call.vendor.stream_lines(
-            "GET",
-            "data",
-            "/api/2.0/export",
-            query={**params, **project_query(call.configuration)},
-            gzip=platform_settings.BULK_EXPORT_GZIP,
-        )
+        lines = export_lines(call, day, selector=selector, gzip=platform_settings.BULK_EXPORT_GZIP)
         position = 0
         page = Page(cursors=[])
         raw, failed, cursors = page.raw, page.failed, page.cursors
@@ -133,13 +150,8 @@ class ActivitiesSource:
         count = 0
         scan = _SCAN
         page_records = platform_settings.BULK_EXPORT_PAGE_RECORDS
-        with lines:
+        with closing(lines):
             for line in lines:
-                line = line.strip()
-                if not line:
-                    continue
-                if line == TERMINATED:
-                    raise ExportTerminatedEarly(provider_message="terminated early")
                 position += 1
                 if position <= skip:
                     # Written before the checkpoint: only its $insert_id matters now.
