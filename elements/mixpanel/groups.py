@@ -8,8 +8,8 @@ group key's name; they page like ``GET /users`` and ``$group_id`` is engage's ``
 """
 
 from elements.framework.definition import Call, Operation, Result
-from elements.framework.vendor import VendorError
 from elements.mixpanel.needs import DATA_GROUP, PROJECT_FOR_SERVICE_ACCOUNT, PROJECT_TOKEN
+from elements.mixpanel.profile_updates import send_profile_updates
 from elements.mixpanel.profiles import (
     ENGAGE_PATH,
     MAX_PAGE_SIZE,
@@ -63,24 +63,7 @@ def _send(call: Call, group_key: str, group_id: str, operations: dict) -> int:
         {"$token": token, "$group_key": group_key, "$group_id": group_id, op: value}
         for op, value in operations.items()
     ]
-    response = call.vendor.request(
-        "POST",
-        "api",
-        GROUPS_PATH,
-        query={"verbose": 1},
-        json_body=updates,
-        authenticate=False,  # the project token in each update authenticates it
-    )
-    body = response.json()
-    if not isinstance(body, dict) or body.get("status") != 1:
-        message = body.get("error") if isinstance(body, dict) else None
-        raise VendorError(
-            "Mixpanel refused the group profile update.",
-            status_code=400,
-            provider_status=response.status,
-            provider_message=str(message or response.text()[:500]),
-        )
-    return response.status
+    return send_profile_updates(call, GROUPS_PATH, updates, what="group profile")
 
 
 def _operations_of(inputs: dict) -> dict:

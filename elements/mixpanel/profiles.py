@@ -9,8 +9,9 @@ import json
 
 from elements.framework.ceql import CeqlError
 from elements.framework.definition import Call, Operation, Result
-from elements.framework.vendor import VendorError, VendorGarbage
+from elements.framework.vendor import VendorGarbage
 from elements.mixpanel.needs import PROJECT_TOKEN, QUERY
+from elements.mixpanel.profile_updates import send_profile_updates
 from elements.mixpanel.schemas import PROFILE, PROFILE_OPERATIONS
 from elements.mixpanel.selector_language import where_to_selector
 from elements.mixpanel.vendor import project_query
@@ -148,26 +149,14 @@ def _update(call: Call, distinct_id: str, operations: dict) -> int:
     # Declared by the operations (requires_configuration): present by now.
     token = call.configuration["project_token"]
     update = {"$token": token, "$distinct_id": distinct_id, **operations}
-    response = call.vendor.request(
-        "POST",
-        "api",
+    return send_profile_updates(
+        call,
         "/engage",
-        query={"verbose": 1},
-        json_body=[update],
-        authenticate=False,  # the project token in the update authenticates it
+        [update],
+        what="profile",
         # Whatever the operation: this update's own operations decide.
         idempotent=set(operations) <= IDEMPOTENT_UPDATES,
     )
-    body = response.json()
-    if not isinstance(body, dict) or body.get("status") != 1:
-        message = body.get("error") if isinstance(body, dict) else None
-        raise VendorError(
-            "Mixpanel refused the profile update.",
-            status_code=400,
-            provider_status=response.status,
-            provider_message=str(message or response.text()[:500]),
-        )
-    return response.status
 
 
 def _operations_of(inputs: dict) -> dict:
