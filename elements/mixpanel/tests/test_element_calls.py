@@ -21,16 +21,6 @@ BARE = "/elements/api-v2"
 SA_BASIC = "Basic " + base64.b64encode(f"{SIM_SA_USERNAME}:{SIM_SA_SECRET}".encode()).decode()
 
 
-@pytest.fixture
-def element(tenant, sa_instance):
-    return tenant.element_client(sa_instance["token"])
-
-
-@pytest.fixture
-def iid(sa_instance):
-    return sa_instance["id"]
-
-
 def last(sim, path_part, method=None):
     matching = [
         r

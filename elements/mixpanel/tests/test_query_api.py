@@ -22,16 +22,6 @@ VOLATILE = ("computed_at", "session_id")
 
 
 @pytest.fixture
-def element(tenant, sa_instance):
-    return tenant.element_client(sa_instance["token"])
-
-
-@pytest.fixture
-def iid(sa_instance):
-    return sa_instance["id"]
-
-
-@pytest.fixture
 def events_sim(sim):
     sim.configure(events_per_day=400)
     return sim
