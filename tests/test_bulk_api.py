@@ -22,15 +22,10 @@ DAYS = ("2024-03-01", "2024-03-02")
 
 
 @pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = str(tmp_path / "media")
-
-
-@pytest.fixture(autouse=True)
-def queued(monkeypatch):
+def queued(bulk_in_test_thread, monkeypatch):
+    """The jobs that would have been sent to the broker."""
     sent = []
     monkeypatch.setattr(services, "enqueue_job", sent.append)
-    monkeypatch.setattr(services, "enqueue_callback", lambda job_id, countdown=None: None)
     return sent
 
 
