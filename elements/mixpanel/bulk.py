@@ -24,7 +24,7 @@ from contextlib import closing
 from datetime import UTC, date, datetime, timedelta
 
 from elements.framework.bulk import BulkQuery, BulkQueryError, Page
-from elements.framework.bulk_sources import ListSource
+from elements.framework.bulk_sources import ListSource, days_asked
 from elements.framework.ceql import CeqlError
 from elements.framework.definition import Call
 from elements.framework.incremental import day_windows, epoch_seconds, instant
@@ -89,15 +89,7 @@ def _days(query: BulkQuery) -> list[date]:
     """The UTC days to export, one request each (the export's own unit): from the day of
     ``since`` (``from`` or the cursor; else the last DEFAULT_DAYS days) to ``to``. None when the
     cursor is past ``to``."""
-    end = (query.date_to or datetime.now(UTC)).astimezone(UTC).date()
-    if query.date_from and query.date_from.astimezone(UTC).date() > end:
-        raise BulkQueryError("'from' is later than 'to'.")
-    start = (
-        query.since.astimezone(UTC).date()
-        if query.since
-        else end - timedelta(days=DEFAULT_DAYS - 1)
-    )
-    return [first for first, _ in day_windows(start, end)]
+    return [first for first, _ in day_windows(*days_asked(query, DEFAULT_DAYS))]
 
 
 def event_id(record: dict) -> str:
