@@ -7,6 +7,7 @@ run instead of skipping it.
 
 import json
 import os
+from contextlib import contextmanager
 
 import pytest
 from rest_framework.test import APIClient
@@ -207,3 +208,27 @@ def bulk_sync(client: APIClient, q: str, object_name: str, **params) -> tuple[li
     """A bulk job run to COMPLETED: its records and its status (with the cursor it reached)."""
     job_id = completed_bulk_job(client, q, **params)
     return bulk_records(client, job_id, object_name), bulk_status(client, job_id)
+
+
+class Crash(BaseException):
+    """Stands for SIGKILL: nothing in the runner catches it."""
+
+
+@contextmanager
+def dying_at_part(n: int):
+    """Within it, the worker dies (``Crash``) as it commits its ``n``th result part."""
+    from bulk.models import BulkPart
+
+    real_create = BulkPart.objects.create
+    made = 0
+
+    def create(**kwargs):
+        nonlocal made
+        made += 1
+        if made == n:
+            raise Crash()
+        return real_create(**kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(BulkPart.objects, "create", create)
+        yield

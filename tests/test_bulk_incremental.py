@@ -15,8 +15,8 @@ import pytest
 from django.utils import timezone
 
 from bulk import runner
-from bulk.models import BulkJob, BulkPart
-from conftest import BULK, SIM_ORG_ID, SIM_PROJECT_ID, SIM_PROJECT_TOKEN
+from bulk.models import BulkJob
+from conftest import BULK, SIM_ORG_ID, SIM_PROJECT_ID, SIM_PROJECT_TOKEN, Crash, dying_at_part
 from conftest import bulk_records as records
 from conftest import bulk_status as status
 from conftest import bulk_sync as sync
@@ -31,10 +31,6 @@ API = "/elements/api-v2/hubs/general"
 DAY = "2024-03-01"
 PER_DAY = 20
 EXPORT = "/api/2.0/export"
-
-
-class Crash(BaseException):
-    """Stands for SIGKILL: nothing in the runner catches it."""
 
 
 @pytest.fixture
@@ -200,7 +196,7 @@ def test_a_repeated_insert_id_is_written_once(client, sim):
 
 
 def test_a_crash_mid_day_resumes_with_each_insert_id_once_and_the_cursor_right(
-    client, sim, settings, monkeypatch
+    client, sim, settings
 ):
     settings.PLATFORM = {**settings.PLATFORM, "BULK_EXPORT_PAGE_RECORDS": 4}
     sim.configure(events_per_day=PER_DAY)
@@ -211,24 +207,13 @@ def test_a_crash_mid_day_resumes_with_each_insert_id_once_and_the_cursor_right(
     )
     job_id = response.json()["id"]
 
-    real_create = BulkPart.objects.create
-    calls = {"n": 0}
-
-    def create(**kwargs):  # the worker dies as it commits its third page
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise Crash()
-        return real_create(**kwargs)
-
-    monkeypatch.setattr(BulkPart.objects, "create", create)
-    with pytest.raises(Crash):
+    with dying_at_part(3), pytest.raises(Crash):
         runner.run_job(job_id, heartbeat=False, pipelined=False)
     killed = BulkJob.objects.get(pk=job_id)
     assert killed.status == "RUNNING" and killed.records_count == 8
     eighth = datagen.event(DAY, 7, PER_DAY)["properties"]["time"]
     assert status(client, job_id)["cursor"] == cursor_text(instant(eighth))
 
-    monkeypatch.setattr(BulkPart.objects, "create", real_create)
     BulkJob.objects.filter(pk=job_id).update(heartbeat_at=timezone.now() - timedelta(hours=1))
     assert runner.run_job(job_id, heartbeat=False, pipelined=False) == "COMPLETED"
     done = status(client, job_id)

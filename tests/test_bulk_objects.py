@@ -174,33 +174,18 @@ def test_cohort_members_incremental_sync(client, sim):
         assert "datetime(" in str(form) and "filter_by_cohort" in str(form)
 
 
-class Crash(BaseException):
-    """Stands for SIGKILL: nothing in the runner catches it."""
-
-
 def test_cohort_members_resume_after_a_crash_with_every_member_once(client, sim, monkeypatch):
     from bulk import runner
-    from bulk.models import BulkPart
+    from conftest import Crash, dying_at_part
     from elements.mixpanel import bulk_objects
 
     sim.configure(profiles={"count": 60})
     monkeypatch.setattr(bulk_objects, "ENGAGE_PAGE_SIZE", 4)  # several pages per cohort
     job_id = client.post(f"{BULK}/query?q={quote('select * from cohort-members')}").json()["id"]
-    real_create = BulkPart.objects.create
-    calls = {"n": 0}
-
-    def create(**kwargs):  # the worker dies as it commits its fourth page
-        calls["n"] += 1
-        if calls["n"] == 4:
-            raise Crash()
-        return real_create(**kwargs)
-
-    monkeypatch.setattr(BulkPart.objects, "create", create)
-    with pytest.raises(Crash):
+    with dying_at_part(4), pytest.raises(Crash):
         runner.run_job(job_id, heartbeat=False, pipelined=False)
     assert BulkJob.objects.get(pk=job_id).checkpoint["todo"]  # cohorts left to read
 
-    monkeypatch.setattr(BulkPart.objects, "create", real_create)
     BulkJob.objects.filter(pk=job_id).update(heartbeat_at=timezone.now() - timedelta(hours=1))
     assert runner.run_job(job_id, heartbeat=False, pipelined=False) == "COMPLETED"
     rows = records(client, job_id, "cohort-members")
