@@ -9,7 +9,7 @@ group key's name; they page like ``GET /users`` and ``$group_id`` is engage's ``
 
 from elements.framework.definition import Call, Operation, Result
 from elements.mixpanel.needs import DATA_GROUP, PROJECT_FOR_SERVICE_ACCOUNT, PROJECT_TOKEN
-from elements.mixpanel.profile_updates import send_profile_updates
+from elements.mixpanel.profile_updates import operations_of, send_profile_updates
 from elements.mixpanel.profiles import (
     ENGAGE_PATH,
     MAX_PAGE_SIZE,
@@ -66,16 +66,6 @@ def _send(call: Call, group_key: str, group_id: str, operations: dict) -> int:
     return send_profile_updates(call, GROUPS_PATH, updates, what="group profile")
 
 
-def _operations_of(inputs: dict) -> dict:
-    operations = {k: inputs[k] for k in GROUP_OPERATIONS if k in inputs}
-    if not operations:
-        raise ValidationFailed(
-            "Give at least one group profile operation.",
-            errors=[{"field": "$set", "message": f"one of {', '.join(GROUP_OPERATIONS)}"}],
-        )
-    return operations
-
-
 def _same_group_key(inputs: dict) -> None:
     repeated_id(inputs, body_key="$group_key", url_key="groupKey")
 
@@ -93,7 +83,7 @@ def create_group(call: Call) -> Result:
         return Result(
             {"$group_key": key, "$group_id": group_id, "deleted": True}, vendor_status=status
         )
-    operations = _operations_of(call.inputs)
+    operations = operations_of(call.inputs, GROUP_OPERATIONS, what="group profile")
     status = _send(call, key, group_id, operations)
     return Result({"$group_key": key, "$group_id": group_id, **operations}, vendor_status=status)
 
@@ -102,7 +92,7 @@ def update_group(call: Call) -> Result:
     _same_group_key(call.inputs)
     repeated_id(call.inputs, body_key="$group_id", url_key="groupId")
     key, group_id = call.inputs["groupKey"], call.inputs["groupId"]
-    operations = _operations_of(call.inputs)
+    operations = operations_of(call.inputs, GROUP_OPERATIONS, what="group profile")
     status = _send(call, key, group_id, operations)
     return Result({"$group_key": key, "$group_id": group_id, **operations}, vendor_status=status)
 

@@ -5,6 +5,19 @@ answers a refused update with 200 and ``status`` 0 (``verbose=1`` adds its words
 
 from elements.framework.definition import Call
 from elements.framework.vendor import VendorError
+from platform_core.exceptions import ValidationFailed
+
+
+def operations_of(inputs: dict, allowed: dict, *, what: str) -> dict:
+    """The update operations in ``inputs`` (those ``allowed`` names); at least one, else 400.
+    ``what`` names the profile ("profile", "group profile")."""
+    operations = {k: inputs[k] for k in allowed if k in inputs}
+    if not operations:
+        raise ValidationFailed(
+            f"Give at least one {what} operation.",
+            errors=[{"field": "$set", "message": f"one of {', '.join(allowed)}"}],
+        )
+    return operations
 
 
 def send_profile_updates(

@@ -11,7 +11,7 @@ from elements.framework.ceql import CeqlError
 from elements.framework.definition import Call, Operation, Result
 from elements.framework.vendor import VendorGarbage
 from elements.mixpanel.needs import PROJECT_TOKEN, QUERY
-from elements.mixpanel.profile_updates import send_profile_updates
+from elements.mixpanel.profile_updates import operations_of, send_profile_updates
 from elements.mixpanel.schemas import PROFILE, PROFILE_OPERATIONS
 from elements.mixpanel.selector_language import where_to_selector
 from elements.mixpanel.vendor import project_query
@@ -159,19 +159,9 @@ def _update(call: Call, distinct_id: str, operations: dict) -> int:
     )
 
 
-def _operations_of(inputs: dict) -> dict:
-    operations = {k: inputs[k] for k in PROFILE_OPERATIONS if k in inputs}
-    if not operations:
-        raise ValidationFailed(
-            "Give at least one profile operation.",
-            errors=[{"field": "$set", "message": f"one of {', '.join(PROFILE_OPERATIONS)}"}],
-        )
-    return operations
-
-
 def create_user(call: Call) -> Result:
     distinct_id = str(call.inputs["$distinct_id"])
-    operations = _operations_of(call.inputs)
+    operations = operations_of(call.inputs, PROFILE_OPERATIONS, what="profile")
     status = _update(call, distinct_id, operations)
     return Result(with_id({"$distinct_id": distinct_id, **operations}), vendor_status=status)
 
@@ -188,7 +178,7 @@ def repeated_id(inputs: dict, *, body_key: str, url_key: str) -> None:
 
 def update_user(call: Call) -> Result:
     repeated_id(call.inputs, body_key="$distinct_id", url_key="id")
-    operations = _operations_of(call.inputs)
+    operations = operations_of(call.inputs, PROFILE_OPERATIONS, what="profile")
     status = _update(call, call.inputs["id"], operations)
     return Result(with_id({"$distinct_id": call.inputs["id"], **operations}), vendor_status=status)
 
