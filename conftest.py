@@ -121,28 +121,16 @@ def make_instance(tenant: Tenant, name="Main project", configuration=None, tags=
     return created.instance, created.token
 
 
-@pytest.fixture
-def sa_instance(tenant, sim):
-    """An instance with service-account credentials, created through the API."""
-    response = tenant.client().post(
-        "/elements/api-v2/instances",
-        {"element": {"key": "mixpanel"}, "name": "SA instance", "configuration": SA_CONFIGURATION},
-        format="json",
-    )
-    assert response.status_code == 200, response.content
-    return response.json()
-
-
-@pytest.fixture
-def traced_instance(tenant, sim):
-    """A service-account instance with ``traceLoggingEnabled``, created through the API."""
+def api_instance(tenant: Tenant, configuration=None, *, name="Main", traced: bool = False) -> dict:
+    """A Mixpanel instance created through the API (service-account credentials unless
+    ``configuration`` says otherwise): its representation, with its token."""
     response = tenant.client().post(
         "/elements/api-v2/instances",
         {
             "element": {"key": "mixpanel"},
-            "name": "traced",
-            "configuration": SA_CONFIGURATION,
-            "traceLoggingEnabled": True,
+            "name": name,
+            "configuration": SA_CONFIGURATION if configuration is None else configuration,
+            "traceLoggingEnabled": traced,
         },
         format="json",
     )
@@ -150,15 +138,21 @@ def traced_instance(tenant, sim):
     return response.json()
 
 
+@pytest.fixture
+def sa_instance(tenant, sim):
+    """An instance with service-account credentials, created through the API."""
+    return api_instance(tenant, name="SA instance")
+
+
+@pytest.fixture
+def traced_instance(tenant, sim):
+    """A service-account instance with ``traceLoggingEnabled``, created through the API."""
+    return api_instance(tenant, name="traced", traced=True)
+
+
 def element_client_for(tenant: Tenant) -> APIClient:
     """A client of a new service-account instance of ``tenant``, created through the API."""
-    response = tenant.client().post(
-        "/elements/api-v2/instances",
-        {"element": {"key": "mixpanel"}, "name": "Main", "configuration": SA_CONFIGURATION},
-        format="json",
-    )
-    assert response.status_code == 200, response.content
-    return tenant.element_client(response.json()["token"])
+    return tenant.element_client(api_instance(tenant)["token"])
 
 
 BULK = "/elements/api-v2/bulk"

@@ -1,15 +1,19 @@
-"""What most Mixpanel tests call through: the element client of a service-account instance
-(``sa_instance``, root conftest) and that instance's id. A module with another instance
-defines its own ``element`` and ``iid``."""
+"""What most Mixpanel tests call through: an instance (``sa_instance``, root conftest, unless
+a module defines its own ``instance``), its element client and its id."""
 
 import pytest
 
 
 @pytest.fixture
-def element(tenant, sa_instance):
-    return tenant.element_client(sa_instance["token"])
+def instance(sa_instance):
+    return sa_instance
 
 
 @pytest.fixture
-def iid(sa_instance):
-    return sa_instance["id"]
+def element(tenant, instance):
+    return tenant.element_client(instance["token"])
+
+
+@pytest.fixture
+def iid(instance):
+    return instance["id"]

@@ -12,6 +12,7 @@ from conftest import (
     SIM_PROJECT_TOKEN,
     SIM_SA_SECRET,
     SIM_SA_USERNAME,
+    api_instance,
 )
 
 pytestmark = [pytest.mark.django_db, pytest.mark.integration]
@@ -337,19 +338,7 @@ def test_ping_objects_and_metadata(element, sim):
 
 
 def test_api_secret_instance_cannot_manage_service_accounts(tenant, sim):
-    created = (
-        tenant.client()
-        .post(
-            "/elements/api-v2/instances",
-            {
-                "element": {"key": "mixpanel"},
-                "name": "secret",
-                "configuration": {"username": "sim-api-secret"},
-            },
-            format="json",
-        )
-        .json()
-    )
+    created = api_instance(tenant, {"username": "sim-api-secret"}, name="secret")
     response = tenant.element_client(created["token"]).get(f"{HUB}/service-accounts")
     assert response.status_code == 400 and "service-account" in response.json()["message"]
 
