@@ -76,6 +76,22 @@ class Tenant:
         return client
 
 
+def staff_client(*codenames: str):
+    """A Django test client logged in to the admin as a new staff user with just these
+    permissions (``client.user`` is that user)."""
+    from django.contrib.auth.models import Permission, User
+    from django.test import Client
+
+    user = User.objects.create_user(
+        f"staff-{'-'.join(codenames) or 'none'}", password="pw-123456789", is_staff=True
+    )
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    client = Client()
+    client.force_login(user)
+    client.user = user
+    return client
+
+
 def make_tenant(name="Acme", email="owner@acme.test") -> Tenant:
     org, user = organization_create(name=name, email=email)
     return Tenant(org.obj, org.secret, user.obj, user.secret)
