@@ -14,13 +14,10 @@ from elements.mixpanel.profiles import (
     ENGAGE_PATH,
     MAX_PAGE_SIZE,
     engage,
-    page_cursor,
-    read_page_cursor,
+    engage_page,
     repeated_id,
-    selector_of,
 )
 from platform_core.exceptions import NotFound, ValidationFailed
-from platform_core.pagination import NEXT_PAGE_HEADER
 
 GROUPS_PATH = "/groups"
 
@@ -114,27 +111,8 @@ def group_profile(key: str, record: dict) -> dict:
 
 def search_groups(call: Call) -> Result:
     key = call.inputs["groupKey"]
-    page_size = call.inputs.get("pageSize", 200)
-    session_id, page = (None, 0)
-    if call.inputs.get("nextPage"):
-        session_id, page = read_page_cursor(call.inputs["nextPage"])
-    body, status = engage(
-        call,
-        {
-            "data_group_id": _data_group_id(call),
-            "where": selector_of(call.inputs.get("where")),
-            "page": page,
-            "session_id": session_id,
-            "page_size": page_size,
-        },
-    )
-    headers = {}
-    cursor = page_cursor(body, page, page_size)
-    if cursor:
-        headers[NEXT_PAGE_HEADER] = cursor
-    return Result(
-        [group_profile(key, r) for r in body["results"]], headers=headers, vendor_status=status
-    )
+    profiles, headers, status = engage_page(call, data_group_id=_data_group_id(call))
+    return Result([group_profile(key, r) for r in profiles], headers=headers, vendor_status=status)
 
 
 def get_group(call: Call) -> Result:

@@ -89,7 +89,10 @@ def selector_of(where: str | None) -> str | None:
         ) from None
 
 
-def search_users(call: Call) -> Result:
+def engage_page(call: Call, **params) -> tuple[list[dict], dict, int]:
+    """One engage page as ``GET /users`` asks for it (the call's CEQL ``where``, ``pageSize``
+    and ``nextPage``), with ``params`` besides: its records, the ``nextPage`` header (none on the
+    last page) and the vendor's status."""
     page_size = call.inputs.get("pageSize", 200)
     session_id, page = (None, 0)
     if call.inputs.get("nextPage"):
@@ -97,17 +100,20 @@ def search_users(call: Call) -> Result:
     body, status = engage(
         call,
         {
+            **params,
             "where": selector_of(call.inputs.get("where")),
             "page": page,
             "session_id": session_id,
             "page_size": page_size,
         },
     )
-    headers = {}
     cursor = page_cursor(body, page, page_size)
-    if cursor:
-        headers[NEXT_PAGE_HEADER] = cursor
-    return Result([with_id(p) for p in body["results"]], headers=headers, vendor_status=status)
+    return body["results"], ({NEXT_PAGE_HEADER: cursor} if cursor else {}), status
+
+
+def search_users(call: Call) -> Result:
+    profiles, headers, status = engage_page(call)
+    return Result([with_id(p) for p in profiles], headers=headers, vendor_status=status)
 
 
 def query_profiles(call: Call) -> Result:
