@@ -5,7 +5,9 @@ database named by DATABASE_URL (PostgreSQL in CI). When CI is set, a missing ser
 run instead of skipping it.
 """
 
+import json
 import os
+from contextlib import contextmanager
 
 import pytest
 from rest_framework.test import APIClient
@@ -74,6 +76,22 @@ class Tenant:
         return client
 
 
+def staff_client(*codenames: str):
+    """A Django test client logged in to the admin as a new staff user with just these
+    permissions (``client.user`` is that user)."""
+    from django.contrib.auth.models import Permission, User
+    from django.test import Client
+
+    user = User.objects.create_user(
+        f"staff-{'-'.join(codenames) or 'none'}", password="pw-123456789", is_staff=True
+    )
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    client = Client()
+    client.force_login(user)
+    client.user = user
+    return client
+
+
 def make_tenant(name="Acme", email="owner@acme.test") -> Tenant:
     org, user = organization_create(name=name, email=email)
     return Tenant(org.obj, org.secret, user.obj, user.secret)
@@ -119,28 +137,16 @@ def make_instance(tenant: Tenant, name="Main project", configuration=None, tags=
     return created.instance, created.token
 
 
-@pytest.fixture
-def sa_instance(tenant, sim):
-    """An instance with service-account credentials, created through the API."""
-    response = tenant.client().post(
-        "/elements/api-v2/instances",
-        {"element": {"key": "mixpanel"}, "name": "SA instance", "configuration": SA_CONFIGURATION},
-        format="json",
-    )
-    assert response.status_code == 200, response.content
-    return response.json()
-
-
-@pytest.fixture
-def traced_instance(tenant, sim):
-    """A service-account instance with ``traceLoggingEnabled``, created through the API."""
+def api_instance(tenant: Tenant, configuration=None, *, name="Main", traced: bool = False) -> dict:
+    """A Mixpanel instance created through the API (service-account credentials unless
+    ``configuration`` says otherwise): its representation, with its token."""
     response = tenant.client().post(
         "/elements/api-v2/instances",
         {
             "element": {"key": "mixpanel"},
-            "name": "traced",
-            "configuration": SA_CONFIGURATION,
-            "traceLoggingEnabled": True,
+            "name": name,
+            "configuration": SA_CONFIGURATION if configuration is None else configuration,
+            "traceLoggingEnabled": traced,
         },
         format="json",
     )
@@ -148,15 +154,37 @@ def traced_instance(tenant, sim):
     return response.json()
 
 
+@pytest.fixture
+def sa_instance(tenant, sim):
+    """An instance with service-account credentials, created through the API."""
+    return api_instance(tenant, name="SA instance")
+
+
+@pytest.fixture
+def traced_instance(tenant, sim):
+    """A service-account instance with ``traceLoggingEnabled``, created through the API."""
+    return api_instance(tenant, name="traced", traced=True)
+
+
 def element_client_for(tenant: Tenant) -> APIClient:
     """A client of a new service-account instance of ``tenant``, created through the API."""
-    response = tenant.client().post(
-        "/elements/api-v2/instances",
-        {"element": {"key": "mixpanel"}, "name": "Main", "configuration": SA_CONFIGURATION},
-        format="json",
-    )
-    assert response.status_code == 200, response.content
-    return tenant.element_client(response.json()["token"])
+    return tenant.element_client(api_instance(tenant)["token"])
+
+
+BULK = "/elements/api-v2/bulk"
+
+
+@pytest.fixture
+def bulk_in_test_thread(settings, tmp_path, monkeypatch):
+    """Bulk jobs as the tests run them: results under a temporary MEDIA_ROOT (returned), and the
+    broker left out (each test runs its jobs with the real runner, e.g. ``completed_bulk_job``),
+    so nothing is queued and no callback is sent."""
+    from bulk import services
+
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    monkeypatch.setattr(services, "enqueue_job", lambda job_id: None)
+    monkeypatch.setattr(services, "enqueue_callback", lambda job_id, countdown=None: None)
+    return tmp_path / "media"
 
 
 def completed_bulk_job(client: APIClient, q: str, **params) -> int:
@@ -167,8 +195,50 @@ def completed_bulk_job(client: APIClient, q: str, **params) -> int:
     from bulk import runner
 
     query = "&".join([f"q={quote(q)}"] + [f"{k}={quote(v)}" for k, v in params.items()])
-    response = client.post(f"/elements/api-v2/bulk/query?{query}")
+    response = client.post(f"{BULK}/query?{query}")
     assert response.status_code == 200, response.content
     job_id = response.json()["id"]
     assert runner.run_job(job_id, heartbeat=False, pipelined=False) == "COMPLETED"
     return job_id
+
+
+def bulk_status(client: APIClient, job_id: int) -> dict:
+    return client.get(f"{BULK}/{job_id}/status").json()
+
+
+def bulk_records(client: APIClient, job_id: int, object_name: str) -> list[dict]:
+    """A job's records, downloaded as NDJSON."""
+    response = client.get(f"{BULK}/{job_id}/{object_name}", HTTP_ACCEPT="application/x-ndjson")
+    assert response.status_code == 200
+    body = b"".join(response.streaming_content).decode()
+    return [json.loads(line) for line in body.splitlines() if line]
+
+
+def bulk_sync(client: APIClient, q: str, object_name: str, **params) -> tuple[list[dict], dict]:
+    """A bulk job run to COMPLETED: its records and its status (with the cursor it reached)."""
+    job_id = completed_bulk_job(client, q, **params)
+    return bulk_records(client, job_id, object_name), bulk_status(client, job_id)
+
+
+class Crash(BaseException):
+    """Stands for SIGKILL: nothing in the runner catches it."""
+
+
+@contextmanager
+def dying_at_part(n: int):
+    """Within it, the worker dies (``Crash``) as it commits its ``n``th result part."""
+    from bulk.models import BulkPart
+
+    real_create = BulkPart.objects.create
+    made = 0
+
+    def create(**kwargs):
+        nonlocal made
+        made += 1
+        if made == n:
+            raise Crash()
+        return real_create(**kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(BulkPart.objects, "create", create)
+        yield

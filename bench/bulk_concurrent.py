@@ -31,7 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.bulk_throughput import direct_export  # noqa: E402
-from bench.common import database_url, percentile  # noqa: E402
+from bench.common import database_url, percentile, redis_broker_env  # noqa: E402
 from simulators.mixpanel.testing import SA_CONFIGURATION as SA  # noqa: E402
 from simulators.mixpanel.testing import SimulatorProcess  # noqa: E402
 from tests.live_platform import LivePlatform  # noqa: E402
@@ -157,17 +157,9 @@ def main():
     }
     if args.slice is not None:
         env["BULK_JOB_SLICE_SECONDS"] = str(args.slice)
-    broker = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
-    try:
-        if args.broker == "embedded":
-            raise RuntimeError("the embedded broker was asked for")
-        import redis
-
-        redis.Redis.from_url(broker, socket_timeout=2).ping()
-        prefix = f"bench-concurrent-{uuid.uuid4().hex[:8]}:"
-        env.update({"CELERY_BROKER_URL": broker, "CELERY_BROKER_KEY_PREFIX": prefix})
-    except Exception:
-        broker = "embedded filesystem broker"
+    redis_env = None if args.broker == "embedded" else redis_broker_env("bench-concurrent")
+    env.update(redis_env or {})
+    broker = redis_env["CELERY_BROKER_URL"] if redis_env else "embedded filesystem broker"
 
     with (
         SimulatorProcess() as sim,

@@ -17,13 +17,12 @@ import http.client
 import os
 import statistics
 import sys
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.bulk_throughput import FIRST_DAY, direct_export, submit_and_wait  # noqa: E402
-from bench.common import database_url  # noqa: E402
+from bench.common import database_url, redis_broker_env  # noqa: E402
 from simulators.mixpanel.testing import SA_CONFIGURATION as SA  # noqa: E402
 from simulators.mixpanel.testing import SimulatorProcess  # noqa: E402
 from tests.live_platform import LivePlatform  # noqa: E402
@@ -54,16 +53,10 @@ def main():
     args = parser.parse_args()
     os.environ.setdefault("DATABASE_URL", database_url())
     brokers = [("embedded", {})]
-    redis_url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
-    try:
-        import redis
-
-        redis.Redis.from_url(redis_url, socket_timeout=2).ping()
-        prefix = f"bench-fixed-{uuid.uuid4().hex[:8]}:"
-        brokers.append(
-            ("redis", {"CELERY_BROKER_URL": redis_url, "CELERY_BROKER_KEY_PREFIX": prefix})
-        )
-    except Exception:
+    redis_env = redis_broker_env("bench-fixed")
+    if redis_env:
+        brokers.append(("redis", redis_env))
+    else:
         print("bulk_fixed_cost: Redis does not answer; embedded broker only")
     with SimulatorProcess() as sim:
         sim.configure(events_per_day=0)

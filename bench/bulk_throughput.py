@@ -25,12 +25,11 @@ import sys
 import tempfile
 import time
 import urllib.parse
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import database_url  # noqa: E402
+from bench.common import database_url, redis_broker_env  # noqa: E402
 from simulators.mixpanel.testing import SA_CONFIGURATION as SA  # noqa: E402
 from simulators.mixpanel.testing import SimulatorProcess  # noqa: E402
 from tests.live_platform import LivePlatform  # noqa: E402
@@ -204,15 +203,9 @@ def main():
         "BULK_ENCRYPT_RESULTS": "0" if args.no_encrypt else "1",
         "BULK_EXPORT_GZIP": "1" if gzip else "0",
     }
-    broker = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
-    try:
-        import redis
-
-        redis.Redis.from_url(broker, socket_timeout=2).ping()
-        prefix = f"bench-bulk-{uuid.uuid4().hex[:8]}:"
-        env.update({"CELERY_BROKER_URL": broker, "CELERY_BROKER_KEY_PREFIX": prefix})
-    except Exception:
-        broker = "embedded filesystem broker"
+    redis_env = redis_broker_env("bench-bulk")
+    env.update(redis_env or {})
+    broker = redis_env["CELERY_BROKER_URL"] if redis_env else "embedded filesystem broker"
 
     with (
         SimulatorProcess() as sim,

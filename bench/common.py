@@ -7,6 +7,7 @@ import os
 import statistics
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 from simulators.mixpanel.testing import SA_CONFIGURATION
@@ -20,6 +21,22 @@ SERVICE_ACCOUNTS_PATH = (
 
 def database_url() -> str:
     return os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+
+
+def redis_broker_env(prefix: str) -> dict[str, str] | None:
+    """The platform's settings for the Redis broker of REDIS_URL (else the local one), under a
+    key prefix of this run's own; None when Redis does not answer."""
+    url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+    try:
+        import redis
+
+        redis.Redis.from_url(url, socket_timeout=2).ping()
+    except Exception:
+        return None
+    return {
+        "CELERY_BROKER_URL": url,
+        "CELERY_BROKER_KEY_PREFIX": f"{prefix}-{uuid.uuid4().hex[:8]}:",
+    }
 
 
 def percentile(values: list[float], p: float) -> float:

@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 
 from elements import transformed
 from elements.framework import catalog, dispatch
-from elements.framework.definition import Operation
+from elements.framework.definition import Operation, Result
 from elements.framework.openapi import openapi_document, without_location_hints
 from elements.framework.registry import all_elements, element_by_key, element_by_key_or_id
 from instances.authentication import authenticate_element_call
@@ -192,7 +192,6 @@ class ElementCallView(ABC, View):
         """The operation the URL names, and its path parameters (or 404/405)."""
 
     def run(self, request, instance, op, path_params, call) -> tuple[object, dict]:
-        element = element_by_key(instance.element_key)
         call.inputs = dispatch.request_inputs(
             op,
             raw=request.body,
@@ -201,9 +200,15 @@ class ElementCallView(ABC, View):
             path_params=path_params,
             may_stay_raw=not instance.trace_logging_enabled,
         )
+        result = self.run_inputs(request, instance, op, call)
+        return result.body, result.headers
+
+    def run_inputs(self, request, instance, op, call) -> Result:
+        """Runs ``op`` on ``call.inputs`` with the instance's configuration; notes the
+        configuration and the vendor's status on ``call``."""
         call.configuration = configuration_of(instance)
         result = dispatch.run_operation(
-            element,
+            element_by_key(instance.element_key),
             op,
             instance_id=instance.pk,
             configuration=call.configuration,
@@ -211,7 +216,7 @@ class ElementCallView(ABC, View):
             request_id=request.request_id,
         )
         call.vendor_status = result.vendor_status
-        return result.body, result.headers
+        return result
 
 
 class ResourceCallView(ElementCallView):
@@ -252,7 +257,6 @@ class ResourceCallView(ElementCallView):
         return body, headers
 
     def run_transformed(self, request, instance, op, path_params, call):
-        element = element_by_key(instance.element_key)
         call.inputs = transformed.vendor_inputs(
             self.mapping,
             op,
@@ -261,16 +265,7 @@ class ResourceCallView(ElementCallView):
             query={k: request.GET.getlist(k) for k in request.GET},
             path_params=path_params,
         )
-        call.configuration = configuration_of(instance)
-        result = dispatch.run_operation(
-            element,
-            op,
-            instance_id=instance.pk,
-            configuration=call.configuration,
-            inputs=call.inputs,
-            request_id=request.request_id,
-        )
-        call.vendor_status = result.vendor_status
+        result = self.run_inputs(request, instance, op, call)
         return transformed.tenant_body(self.mapping, result.body), result.headers
 
 

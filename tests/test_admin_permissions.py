@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 from django.contrib.admin.models import CHANGE, LogEntry
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
 from django.test import Client
 
 from bulk import services
 from bulk.models import BulkJob, BulkPart
-from conftest import completed_bulk_job, element_client_for
+from conftest import completed_bulk_job, element_client_for, staff_client
 
 pytestmark = pytest.mark.django_db
 
@@ -44,17 +44,6 @@ def jobs(tenant, sim):
     return done, waiting
 
 
-def staff(*codenames: str) -> Client:
-    user = User.objects.create_user(
-        f"staff-{'-'.join(codenames) or 'none'}", password="pw-123456789", is_staff=True
-    )
-    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
-    client = Client()
-    client.force_login(user)
-    client.user = user
-    return client
-
-
 def act(client: Client, action: str, *jobs: BulkJob):
     return client.post(
         JOBS, {"action": action, "_selected_action": [j.pk for j in jobs]}, follow=True
@@ -72,7 +61,7 @@ def test_the_download_permission_exists():
 
 def test_view_only_staff_sees_jobs_but_cannot_act_or_download(jobs, queued):
     done, waiting = jobs
-    viewer = staff("view_bulkjob")
+    viewer = staff_client("view_bulkjob")
     listing = viewer.get(JOBS)
     assert listing.status_code == 200
     page = listing.content.decode()
@@ -98,7 +87,7 @@ def test_change_permission_cancels_and_retries_but_does_not_download(
     jobs, queued, django_capture_on_commit_callbacks
 ):
     done, waiting = jobs
-    operator = staff("view_bulkjob", "change_bulkjob")
+    operator = staff_client("view_bulkjob", "change_bulkjob")
     page = operator.get(JOBS).content.decode()
     assert "cancel_jobs" in page and "retry_jobs" in page
     assert "/download/" not in page
@@ -121,7 +110,7 @@ def test_change_permission_cancels_and_retries_but_does_not_download(
 
 def test_download_permission_downloads_and_is_logged(jobs):
     done, _ = jobs
-    reader = staff("view_bulkjob", "download_bulkjob_results")
+    reader = staff_client("view_bulkjob", "download_bulkjob_results")
     page = reader.get(JOBS).content.decode()
     assert download_url(done) in page
     assert "cancel_jobs" not in page  # downloading is not changing
@@ -140,7 +129,7 @@ def test_download_permission_downloads_and_is_logged(jobs):
 
 def test_the_download_permission_needs_the_view_permission_too(jobs):
     done, _ = jobs
-    blind = staff("download_bulkjob_results")
+    blind = staff_client("download_bulkjob_results")
     assert blind.get(JOBS).status_code == 403
     assert blind.get(download_url(done)).status_code == 403
     assert not LogEntry.objects.exists()
@@ -148,7 +137,7 @@ def test_the_download_permission_needs_the_view_permission_too(jobs):
 
 def test_staff_without_any_permission_gets_nothing(jobs):
     done, waiting = jobs
-    nobody = staff()
+    nobody = staff_client()
     assert nobody.get(JOBS).status_code == 403
     assert nobody.get(download_url(done)).status_code == 403
     act(nobody, "cancel_jobs", waiting)
@@ -159,7 +148,7 @@ def test_a_refused_result_is_an_admin_error_not_data(jobs, media):
     done, _ = jobs
     first, second = BulkPart.objects.filter(job=done).order_by("seq")
     (media / first.name).write_bytes((media / second.name).read_bytes())
-    reader = staff("view_bulkjob", "download_bulkjob_results")
+    reader = staff_client("view_bulkjob", "download_bulkjob_results")
     response = reader.get(download_url(done))
     assert response.status_code == 302 and response["Location"].endswith(f"{done.pk}/change/")
     [message] = list(get_messages(response.wsgi_request))

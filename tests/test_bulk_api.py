@@ -12,7 +12,7 @@ import pytest
 
 from bulk import runner, services
 from bulk.models import BulkJob, BulkJobError
-from conftest import SA_CONFIGURATION, add_user
+from conftest import add_user, api_instance
 from simulators.mixpanel import datagen
 
 pytestmark = pytest.mark.django_db
@@ -22,15 +22,10 @@ DAYS = ("2024-03-01", "2024-03-02")
 
 
 @pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = str(tmp_path / "media")
-
-
-@pytest.fixture(autouse=True)
-def queued(monkeypatch):
+def queued(bulk_in_test_thread, monkeypatch):
+    """The jobs that would have been sent to the broker."""
     sent = []
     monkeypatch.setattr(services, "enqueue_job", sent.append)
-    monkeypatch.setattr(services, "enqueue_callback", lambda job_id, countdown=None: None)
     return sent
 
 
@@ -323,12 +318,7 @@ def test_a_vendor_refusal_ends_in_error(client, sim):
 
 
 def test_another_tenants_job_is_404(client, other_tenant, sim, activities_job):
-    response = other_tenant.client().post(
-        "/elements/api-v2/instances",
-        {"element": {"key": "mixpanel"}, "name": "theirs", "configuration": SA_CONFIGURATION},
-        format="json",
-    )
-    theirs = other_tenant.element_client(response.json()["token"])
+    theirs = other_tenant.element_client(api_instance(other_tenant, name="theirs")["token"])
     for method, path in [
         ("get", f"{BULK}/{activities_job.pk}/status"),
         ("get", f"{BULK}/{activities_job.pk}/activities"),
@@ -344,12 +334,7 @@ def test_another_tenants_job_is_404(client, other_tenant, sim, activities_job):
 
 def test_another_user_of_the_same_organization_sees_nothing(tenant, client, activities_job):
     colleague = add_user(tenant)
-    response = colleague.client().post(
-        "/elements/api-v2/instances",
-        {"element": {"key": "mixpanel"}, "name": "mine", "configuration": SA_CONFIGURATION},
-        format="json",
-    )
-    mine = colleague.element_client(response.json()["token"])
+    mine = colleague.element_client(api_instance(colleague, name="mine")["token"])
     assert mine.get(f"{BULK}/{activities_job.pk}/status").status_code == 404
 
 

@@ -18,11 +18,16 @@ from datetime import date
 import pytest
 
 from conftest import SA_CONFIGURATION
+from tests import test_bulk_recovery
 from tests.live_platform import LivePlatform
 from tests.test_bulk_live import Api, expected_activities
-from tests.test_bulk_recovery import Platforms
 
 pytestmark = pytest.mark.integration
+# test_bulk_recovery's fixtures: one live platform per broker, shared by the module's tests, and
+# each test's workers stopped after it (autouse).
+platforms = test_bulk_recovery.platforms
+stop_workers = test_bulk_recovery.stop_workers
+live = test_bulk_recovery.live
 logger = logging.getLogger(__name__)
 
 EXPORT = "/api/2.0/export"
@@ -43,24 +48,6 @@ WORKER_ENV = {
 # (one per job ahead of it on each worker), plus the page a worker is reading when its slice
 # ends, plus its own run (one export request). Generous for a busy 2-core CI machine.
 SMALL_JOB_BOUND = 15.0
-
-
-@pytest.fixture(scope="module")
-def platforms(simulator):
-    platforms = Platforms(simulator)
-    yield platforms
-    platforms.stop()
-
-
-@pytest.fixture(autouse=True)
-def stop_workers(platforms):
-    yield
-    platforms.stop_workers()
-
-
-@pytest.fixture(params=["redis", "filesystem"])
-def live(request, platforms):
-    return platforms.get(request.param)
 
 
 def tenant_api(live: LivePlatform, name: str) -> Api:

@@ -14,57 +14,28 @@ from urllib.parse import parse_qs, quote
 import pytest
 from django.utils import timezone
 
-from bulk import runner, services
-from bulk.models import BulkJob, BulkPart
-from conftest import SIM_ORG_ID, SIM_PROJECT_ID, SIM_PROJECT_TOKEN, completed_bulk_job
+from bulk import runner
+from bulk.models import BulkJob
+from conftest import BULK, SIM_ORG_ID, SIM_PROJECT_ID, SIM_PROJECT_TOKEN, Crash, dying_at_part
+from conftest import bulk_records as records
+from conftest import bulk_status as status
+from conftest import bulk_sync as sync
 from elements.framework.ceql import parse_where
 from elements.framework.incremental import cursor_text, day_windows, instant, split_cursor
 from simulators.mixpanel import datagen
 from simulators.mixpanel.testing import SimulatorProcess
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("bulk_in_test_thread")]
 
-BULK = "/elements/api-v2/bulk"
 API = "/elements/api-v2/hubs/general"
 DAY = "2024-03-01"
 PER_DAY = 20
 EXPORT = "/api/2.0/export"
 
 
-class Crash(BaseException):
-    """Stands for SIGKILL: nothing in the runner catches it."""
-
-
-@pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = str(tmp_path / "media")
-
-
-@pytest.fixture(autouse=True)
-def queued(monkeypatch):
-    monkeypatch.setattr(services, "enqueue_job", lambda job_id: None)
-    monkeypatch.setattr(services, "enqueue_callback", lambda job_id, countdown=None: None)
-
-
 @pytest.fixture
 def client(tenant, sa_instance):
     return tenant.element_client(sa_instance["token"])
-
-
-def status(client, job_id) -> dict:
-    return client.get(f"{BULK}/{job_id}/status").json()
-
-
-def records(client, job_id, name) -> list[dict]:
-    response = client.get(f"{BULK}/{job_id}/{name}", HTTP_ACCEPT="application/x-ndjson")
-    assert response.status_code == 200
-    body = b"".join(response.streaming_content).decode()
-    return [json.loads(line) for line in body.splitlines() if line]
-
-
-def sync(client, q, name, **params) -> tuple[list[dict], dict]:
-    job_id = completed_bulk_job(client, q, **params)
-    return records(client, job_id, name), status(client, job_id)
 
 
 def epoch(iso: str) -> int:
@@ -225,7 +196,7 @@ def test_a_repeated_insert_id_is_written_once(client, sim):
 
 
 def test_a_crash_mid_day_resumes_with_each_insert_id_once_and_the_cursor_right(
-    client, sim, settings, monkeypatch
+    client, sim, settings
 ):
     settings.PLATFORM = {**settings.PLATFORM, "BULK_EXPORT_PAGE_RECORDS": 4}
     sim.configure(events_per_day=PER_DAY)
@@ -236,24 +207,13 @@ def test_a_crash_mid_day_resumes_with_each_insert_id_once_and_the_cursor_right(
     )
     job_id = response.json()["id"]
 
-    real_create = BulkPart.objects.create
-    calls = {"n": 0}
-
-    def create(**kwargs):  # the worker dies as it commits its third page
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise Crash()
-        return real_create(**kwargs)
-
-    monkeypatch.setattr(BulkPart.objects, "create", create)
-    with pytest.raises(Crash):
+    with dying_at_part(3), pytest.raises(Crash):
         runner.run_job(job_id, heartbeat=False, pipelined=False)
     killed = BulkJob.objects.get(pk=job_id)
     assert killed.status == "RUNNING" and killed.records_count == 8
     eighth = datagen.event(DAY, 7, PER_DAY)["properties"]["time"]
     assert status(client, job_id)["cursor"] == cursor_text(instant(eighth))
 
-    monkeypatch.setattr(BulkPart.objects, "create", real_create)
     BulkJob.objects.filter(pk=job_id).update(heartbeat_at=timezone.now() - timedelta(hours=1))
     assert runner.run_job(job_id, heartbeat=False, pipelined=False) == "COMPLETED"
     done = status(client, job_id)

@@ -12,51 +12,25 @@ from urllib.parse import parse_qs, quote
 import pytest
 from django.utils import timezone
 
-from bulk import services
 from bulk.models import BulkJob
-from conftest import SA_CONFIGURATION, SIM_API_SECRET, SIM_PROJECT_TOKEN, completed_bulk_job
+from conftest import BULK, SA_CONFIGURATION, SIM_API_SECRET, SIM_PROJECT_TOKEN
+from conftest import bulk_records as records
+from conftest import bulk_status as status
+from conftest import bulk_sync as sync
 from elements.framework.incremental import cursor_text, instant
 from simulators.mixpanel import datagen
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("bulk_in_test_thread")]
 
-BULK = "/elements/api-v2/bulk"
 API = "/elements/api-v2/hubs/general"
 FUNNEL_IDS = sorted(f["funnel_id"] for f in datagen.SAVED_FUNNELS)
 COMPANY = -1405123841946871899
 TEAM = 4242
 
 
-@pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = str(tmp_path / "media")
-
-
-@pytest.fixture(autouse=True)
-def queued(monkeypatch):
-    monkeypatch.setattr(services, "enqueue_job", lambda job_id: None)
-    monkeypatch.setattr(services, "enqueue_callback", lambda job_id, countdown=None: None)
-
-
 @pytest.fixture
 def client(tenant, sa_instance):
     return tenant.element_client(sa_instance["token"])
-
-
-def status(client, job_id) -> dict:
-    return client.get(f"{BULK}/{job_id}/status").json()
-
-
-def records(client, job_id, name) -> list[dict]:
-    response = client.get(f"{BULK}/{job_id}/{name}", HTTP_ACCEPT="application/x-ndjson")
-    assert response.status_code == 200
-    body = b"".join(response.streaming_content).decode()
-    return [json.loads(line) for line in body.splitlines() if line]
-
-
-def sync(client, q, name, **params) -> tuple[list[dict], dict]:
-    job_id = completed_bulk_job(client, q, **params)
-    return records(client, job_id, name), status(client, job_id)
 
 
 def engage_update(sim, distinct_id: str, **operation) -> None:
@@ -200,33 +174,18 @@ def test_cohort_members_incremental_sync(client, sim):
         assert "datetime(" in str(form) and "filter_by_cohort" in str(form)
 
 
-class Crash(BaseException):
-    """Stands for SIGKILL: nothing in the runner catches it."""
-
-
 def test_cohort_members_resume_after_a_crash_with_every_member_once(client, sim, monkeypatch):
     from bulk import runner
-    from bulk.models import BulkPart
+    from conftest import Crash, dying_at_part
     from elements.mixpanel import bulk_objects
 
     sim.configure(profiles={"count": 60})
     monkeypatch.setattr(bulk_objects, "ENGAGE_PAGE_SIZE", 4)  # several pages per cohort
     job_id = client.post(f"{BULK}/query?q={quote('select * from cohort-members')}").json()["id"]
-    real_create = BulkPart.objects.create
-    calls = {"n": 0}
-
-    def create(**kwargs):  # the worker dies as it commits its fourth page
-        calls["n"] += 1
-        if calls["n"] == 4:
-            raise Crash()
-        return real_create(**kwargs)
-
-    monkeypatch.setattr(BulkPart.objects, "create", create)
-    with pytest.raises(Crash):
+    with dying_at_part(4), pytest.raises(Crash):
         runner.run_job(job_id, heartbeat=False, pipelined=False)
     assert BulkJob.objects.get(pk=job_id).checkpoint["todo"]  # cohorts left to read
 
-    monkeypatch.setattr(BulkPart.objects, "create", real_create)
     BulkJob.objects.filter(pk=job_id).update(heartbeat_at=timezone.now() - timedelta(hours=1))
     assert runner.run_job(job_id, heartbeat=False, pipelined=False) == "COMPLETED"
     rows = records(client, job_id, "cohort-members")

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from bulk import callbacks, formats, runner, services, storage
 from bulk.models import BulkJob, BulkJobError, BulkPart
-from conftest import SA_CONFIGURATION, make_instance
+from conftest import SA_CONFIGURATION, Crash, dying_at_part, make_instance
 from elements.framework.bulk import BulkQueryError, Page
 from elements.framework.definition import SIGNATURE_KEY_FIELD
 from elements.framework.vendor import VendorError, VendorUnreachable
@@ -28,10 +28,6 @@ from tests.test_bulk_live import Receiver
 
 pytestmark = pytest.mark.django_db
 Status = BulkJob.Status
-
-
-class Crash(BaseException):
-    """Stands for SIGKILL: nothing in the runner catches it."""
 
 
 def record(page: int, i: int) -> dict:
@@ -209,21 +205,11 @@ def test_results_stay_plain_when_encryption_is_off(instance, media, settings):
     assert len(result_records(job)) == 6
 
 
-def test_a_crash_between_part_and_commit_resumes_without_duplicates(instance, monkeypatch, media):
+def test_a_crash_between_part_and_commit_resumes_without_duplicates(instance, media):
     """The part of page 2 is written, then the worker dies before its transaction commits."""
     job = make_job(instance)
     source = FakeSource(pages=5, size=4)
-    real_create = BulkPart.objects.create
-    calls = {"n": 0}
-
-    def create(**kwargs):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise Crash()
-        return real_create(**kwargs)
-
-    monkeypatch.setattr(BulkPart.objects, "create", create)
-    with pytest.raises(Crash):
+    with dying_at_part(3), pytest.raises(Crash):
         run(job, source)
     job.refresh_from_db()
     assert job.status == Status.RUNNING and job.records_count == 8 and job.parts_count == 2

@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 import pytest
 
-from bulk import callbacks, services
+from bulk import callbacks
 from bulk.models import BulkJob
 
 # (form, address embedding 127.0.0.1, address embedding 169.254.169.254)
@@ -96,9 +96,7 @@ def test_the_setting_still_allows_private_networks(form, address):
 
 
 @pytest.fixture
-def api_client(tenant, sa_instance, monkeypatch, settings, tmp_path):
-    settings.MEDIA_ROOT = str(tmp_path / "media")
-    monkeypatch.setattr(services, "enqueue_job", lambda job_id: None)
+def api_client(tenant, sa_instance, bulk_in_test_thread):
     return tenant.element_client(sa_instance["token"])
 
 

@@ -2,9 +2,9 @@
 under test: seeing events and deliveries is not redelivering them; no secret is shown."""
 
 import pytest
-from django.contrib.auth.models import Permission, User
 from django.test import Client
 
+from conftest import staff_client
 from events.models import Event, Notification
 from tests.test_events import KEY, _one_event
 
@@ -24,22 +24,12 @@ def failed_event(tenant, sim, settings):
     return event
 
 
-def staff(*codenames: str) -> Client:
-    user = User.objects.create_user(
-        f"staff-{'-'.join(codenames) or 'none'}", password="pw-123456789", is_staff=True
-    )
-    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 def redeliver(client: Client, event: Event):
     return client.post(EVENTS, {"action": "redeliver", "_selected_action": [event.pk]}, follow=True)
 
 
 def test_viewing_lists_events_and_deliveries_but_cannot_redeliver(failed_event):
-    client = staff("view_event", "view_notification", "view_delivery")
+    client = staff_client("view_event", "view_notification", "view_delivery")
     listing = client.get(EVENTS)
     assert listing.status_code == 200
     page = listing.content.decode()
@@ -54,7 +44,7 @@ def test_viewing_lists_events_and_deliveries_but_cannot_redeliver(failed_event):
 
 
 def test_the_change_permission_redelivers(failed_event):
-    client = staff("view_event", "change_event")
+    client = staff_client("view_event", "change_event")
     assert 'value="redeliver"' in client.get(EVENTS).content.decode()
     response = redeliver(client, failed_event)
     assert response.status_code == 200
@@ -64,7 +54,7 @@ def test_the_change_permission_redelivers(failed_event):
 
 
 def test_no_permission_no_events(failed_event):
-    assert staff().get(EVENTS).status_code == 403
+    assert staff_client().get(EVENTS).status_code == 403
     for page in ("/admin/events/event/", "/admin/events/poller/"):
         body = Client()
         assert body.get(page).status_code == 302  # to the login page

@@ -10,7 +10,7 @@ from kombu import Connection
 from prometheus_client.parser import text_string_to_metric_families
 
 from bulk.models import BulkJob
-from conftest import SA_CONFIGURATION, SIM_API_SECRET, make_instance
+from conftest import SA_CONFIGURATION, SIM_API_SECRET, api_instance, make_instance
 from platform_core import metrics
 from platform_core.celery import app as celery_app
 from platform_core.conf import platform_settings
@@ -162,12 +162,7 @@ def test_a_bad_network_setting_stops_start_up():
 
 
 def test_no_secret_in_the_scrape(tenant, sim):
-    response = tenant.client().post(
-        "/elements/api-v2/instances",
-        {"element": {"key": "mixpanel"}, "name": "SA", "configuration": SA_CONFIGURATION},
-        format="json",
-    )
-    token = response.json()["token"]
+    token = api_instance(tenant, name="SA")["token"]
     auth = {"HTTP_AUTHORIZATION": tenant.element_auth(token)}
     Client().get("/elements/api-v2/hubs/general/service-accounts", **auth)
     Client().get("/elements/api-v2/hubs/general/users/nobody", **auth)

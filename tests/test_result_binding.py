@@ -18,7 +18,7 @@ import pytest
 from cryptography.fernet import Fernet
 from django.core.management import call_command
 
-from bulk import services, storage
+from bulk import storage
 from bulk.models import BulkPart
 from conftest import SA_CONFIGURATION, completed_bulk_job, element_client_for, make_tenant
 from tests.live_platform import LivePlatform
@@ -30,14 +30,8 @@ DAYS = ("2024-03-01", "2024-03-01")
 
 
 @pytest.fixture(autouse=True)
-def media(settings, tmp_path) -> Path:
-    settings.MEDIA_ROOT = str(tmp_path / "media")
-    return tmp_path / "media"
-
-
-@pytest.fixture(autouse=True)
-def no_broker(monkeypatch):
-    monkeypatch.setattr(services, "enqueue_job", lambda job_id: None)
+def media(bulk_in_test_thread) -> Path:
+    return bulk_in_test_thread
 
 
 @pytest.fixture

@@ -44,6 +44,21 @@ def _no_where(query: BulkQuery) -> None:
         )
 
 
+def days_asked(query: BulkQuery, default_days: int) -> tuple[date, date]:
+    """The first and last UTC day a dated bulk query reads: from the day of ``since`` (``from``
+    or the cursor; else the last ``default_days`` days) to the day of ``to`` (else today). The
+    first is after the last when the cursor is past ``to``."""
+    end = (query.date_to or datetime.now(UTC)).astimezone(UTC).date()
+    if query.date_from and query.date_from.astimezone(UTC).date() > end:
+        raise BulkQueryError("'from' is later than 'to'.")
+    start = (
+        query.since.astimezone(UTC).date()
+        if query.since
+        else end - timedelta(days=default_days - 1)
+    )
+    return start, end
+
+
 class ListSource:
     def __init__(
         self,
@@ -91,15 +106,7 @@ class DayWindowSource:
         self.day = day
 
     def windows(self, query: BulkQuery) -> list[tuple[date, date]]:
-        end = (query.date_to or datetime.now(UTC)).astimezone(UTC).date()
-        if query.date_from and query.date_from.astimezone(UTC).date() > end:
-            raise BulkQueryError("'from' is later than 'to'.")
-        start = (
-            query.since.astimezone(UTC).date()
-            if query.since
-            else end - timedelta(days=self.default_days - 1)
-        )
-        return day_windows(start, end, self.window_days)
+        return day_windows(*days_asked(query, self.default_days), self.window_days)
 
     def validate(self, query: BulkQuery) -> None:
         _no_where(query)

@@ -13,7 +13,7 @@ from elements.framework.definition import Call, Operation, Result
 from elements.framework.vendor import VendorGarbage
 from elements.mixpanel.collections import DAY, PAGE_INPUTS, date_range, page_of, page_start
 from elements.mixpanel.needs import QUERY, SERVICE_ACCOUNT_PROJECT
-from elements.mixpanel.vendor import uses_service_account
+from elements.mixpanel.vendor import results_of, uses_service_account
 from platform_core.exceptions import ValidationFailed
 
 VENDOR_PATH = "/api/app/projects/{projectId}/annotations"
@@ -39,16 +39,6 @@ def _path(call: Call, annotation_id: int | None = None) -> str:
     return path if annotation_id is None else f"{path}/{annotation_id}"
 
 
-def _results(response, kind):
-    body = response.json()
-    results = body.get("results") if isinstance(body, dict) else None
-    if not isinstance(results, kind):
-        raise VendorGarbage(
-            "Mixpanel's annotation answer had no results.", provider_status=response.status
-        )
-    return results
-
-
 def list_annotations(
     call: Call, *, from_date: date | None = None, to_date: date | None = None
 ) -> tuple[list[dict], int]:
@@ -62,7 +52,7 @@ def list_annotations(
     if uses_service_account(call.configuration):
         query = {"fromDate": days["from"], "toDate": days["to"]}
         response = call.vendor.request("GET", "app", _path(call), query=query, idempotent=True)
-        annotations = _results(response, list)
+        annotations = results_of(response, list, "annotation")
     else:
         query = {"from_date": days["from"], "to_date": days["to"]}
         response = call.vendor.request("GET", "app", LEGACY_PATH, query=query, idempotent=True)
@@ -108,12 +98,12 @@ def create_annotation(call: Call) -> Result:
         body["tags"] = call.inputs["tags"]
     # Not idempotent: a retried create could make two annotations.
     response = call.vendor.request("POST", "app", _path(call), json_body=body)
-    return Result(_results(response, dict), vendor_status=response.status)
+    return Result(results_of(response, dict, "annotation"), vendor_status=response.status)
 
 
 def get_annotation(call: Call) -> Result:
     response = call.vendor.request("GET", "app", _path(call, call.inputs["id"]))
-    return Result(_results(response, dict), vendor_status=response.status)
+    return Result(results_of(response, dict, "annotation"), vendor_status=response.status)
 
 
 def update_annotation(call: Call) -> Result:
@@ -124,7 +114,7 @@ def update_annotation(call: Call) -> Result:
             errors=[{"field": "description", "message": "give description or tags"}],
         )
     response = call.vendor.request("PATCH", "app", _path(call, call.inputs["id"]), json_body=body)
-    return Result(_results(response, dict), vendor_status=response.status)
+    return Result(results_of(response, dict, "annotation"), vendor_status=response.status)
 
 
 def delete_annotation(call: Call) -> Result:

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, date, datetime, timedelta
 
 from elements.framework.bulk import BulkQuery, BulkQueryError, Page
-from elements.framework.bulk_sources import ListSource
+from elements.framework.bulk_sources import ListSource, days_asked
 from elements.framework.ceql import CeqlError
 from elements.framework.definition import Call
 from elements.framework.incremental import day_windows, epoch_seconds, instant
@@ -59,19 +60,36 @@ def _selector(query: BulkQuery) -> str | None:
         raise BulkQueryError(str(exc)) from None
 
 
+def export_lines(
+    call: Call, day: date, *, selector: str | None = None, gzip: bool = True
+) -> Iterator[bytes]:
+    """One UTC day of the raw export (reference §7), line by line: blank lines passed over, the
+    ``terminated early`` line raised as ExportTerminatedEarly. Close it to close the stream."""
+    params = {"from_date": day.isoformat(), "to_date": day.isoformat()}
+    if selector:
+        params["where"] = selector
+    lines = call.vendor.stream_lines(
+        "GET",
+        "data",
+        "/api/2.0/export",
+        query={**params, **project_query(call.configuration)},
+        gzip=gzip,
+    )
+    with lines:
+        for line in lines:
+            line = line.strip()
+            if not line:
+                continue
+            if line == TERMINATED:
+                raise ExportTerminatedEarly(provider_message="terminated early")
+            yield line
+
+
 def _days(query: BulkQuery) -> list[date]:
     """The UTC days to export, one request each (the export's own unit): from the day of
     ``since`` (``from`` or the cursor; else the last DEFAULT_DAYS days) to ``to``. None when the
     cursor is past ``to``."""
-    end = (query.date_to or datetime.now(UTC)).astimezone(UTC).date()
-    if query.date_from and query.date_from.astimezone(UTC).date() > end:
-        raise BulkQueryError("'from' is later than 'to'.")
-    start = (
-        query.since.astimezone(UTC).date()
-        if query.since
-        else end - timedelta(days=DEFAULT_DAYS - 1)
-    )
-    return [first for first, _ in day_windows(start, end)]
+    return [first for first, _ in day_windows(*days_asked(query, DEFAULT_DAYS))]
 
 
 def event_id(record: dict) -> str:
@@ -115,16 +133,7 @@ class ActivitiesSource:
     def _day(
         self, call: Call, day: date, selector, skip: int, progress, since: float | None
     ) -> Iterator[Page]:
-        params = {"from_date": day.isoformat(), "to_date": day.isoformat()}
-        if selector:
-            params["where"] = selector
-        lines = call.vendor.stream_lines(
-            "GET",
-            "data",
-            "/api/2.0/export",
-            query={**params, **project_query(call.configuration)},
-            gzip=platform_settings.BULK_EXPORT_GZIP,
-        )
+        lines = export_lines(call, day, selector=selector, gzip=platform_settings.BULK_EXPORT_GZIP)
         position = 0
         page = Page(cursors=[])
         raw, failed, cursors = page.raw, page.failed, page.cursors
@@ -133,13 +142,8 @@ class ActivitiesSource:
         count = 0
         scan = _SCAN
         page_records = platform_settings.BULK_EXPORT_PAGE_RECORDS
-        with lines:
+        with closing(lines):
             for line in lines:
-                line = line.strip()
-                if not line:
-                    continue
-                if line == TERMINATED:
-                    raise ExportTerminatedEarly(provider_message="terminated early")
                 position += 1
                 if position <= skip:
                     # Written before the checkpoint: only its $insert_id matters now.

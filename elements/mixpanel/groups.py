@@ -9,19 +9,16 @@ group key's name; they page like ``GET /users`` and ``$group_id`` is engage's ``
 
 from elements.framework.definition import Call, Operation, Result
 from elements.framework.record_ids import joined_id
-from elements.framework.vendor import VendorError
 from elements.mixpanel.needs import DATA_GROUP, PROJECT_FOR_SERVICE_ACCOUNT, PROJECT_TOKEN
+from elements.mixpanel.profile_updates import operations_of, send_profile_updates
 from elements.mixpanel.profiles import (
     ENGAGE_PATH,
     MAX_PAGE_SIZE,
     engage,
-    page_cursor,
-    read_page_cursor,
+    engage_page,
     repeated_id,
-    selector_of,
 )
 from platform_core.exceptions import NotFound, ValidationFailed
-from platform_core.pagination import NEXT_PAGE_HEADER
 
 GROUPS_PATH = "/groups"
 
@@ -64,34 +61,7 @@ def _send(call: Call, group_key: str, group_id: str, operations: dict) -> int:
         {"$token": token, "$group_key": group_key, "$group_id": group_id, op: value}
         for op, value in operations.items()
     ]
-    response = call.vendor.request(
-        "POST",
-        "api",
-        GROUPS_PATH,
-        query={"verbose": 1},
-        json_body=updates,
-        authenticate=False,  # the project token in each update authenticates it
-    )
-    body = response.json()
-    if not isinstance(body, dict) or body.get("status") != 1:
-        message = body.get("error") if isinstance(body, dict) else None
-        raise VendorError(
-            "Mixpanel refused the group profile update.",
-            status_code=400,
-            provider_status=response.status,
-            provider_message=str(message or response.text()[:500]),
-        )
-    return response.status
-
-
-def _operations_of(inputs: dict) -> dict:
-    operations = {k: inputs[k] for k in GROUP_OPERATIONS if k in inputs}
-    if not operations:
-        raise ValidationFailed(
-            "Give at least one group profile operation.",
-            errors=[{"field": "$set", "message": f"one of {', '.join(GROUP_OPERATIONS)}"}],
-        )
-    return operations
+    return send_profile_updates(call, GROUPS_PATH, updates, what="group profile")
 
 
 def _same_group_key(inputs: dict) -> None:
@@ -109,7 +79,7 @@ def create_group(call: Call) -> Result:
             )
         status = _send(call, key, group_id, {"$delete": ""})
         return Result(group_record(key, group_id, {"deleted": True}), vendor_status=status)
-    operations = _operations_of(call.inputs)
+    operations = operations_of(call.inputs, GROUP_OPERATIONS, what="group profile")
     status = _send(call, key, group_id, operations)
     return Result(group_record(key, group_id, operations), vendor_status=status)
 
@@ -118,7 +88,7 @@ def update_group(call: Call) -> Result:
     _same_group_key(call.inputs)
     repeated_id(call.inputs, body_key="$group_id", url_key="groupId")
     key, group_id = call.inputs["groupKey"], call.inputs["groupId"]
-    operations = _operations_of(call.inputs)
+    operations = operations_of(call.inputs, GROUP_OPERATIONS, what="group profile")
     status = _send(call, key, group_id, operations)
     return Result(group_record(key, group_id, operations), vendor_status=status)
 
@@ -146,27 +116,8 @@ def group_profile(key: str, record: dict) -> dict:
 
 def search_groups(call: Call) -> Result:
     key = call.inputs["groupKey"]
-    page_size = call.inputs.get("pageSize", 200)
-    session_id, page = (None, 0)
-    if call.inputs.get("nextPage"):
-        session_id, page = read_page_cursor(call.inputs["nextPage"])
-    body, status = engage(
-        call,
-        {
-            "data_group_id": _data_group_id(call),
-            "where": selector_of(call.inputs.get("where")),
-            "page": page,
-            "session_id": session_id,
-            "page_size": page_size,
-        },
-    )
-    headers = {}
-    cursor = page_cursor(body, page, page_size)
-    if cursor:
-        headers[NEXT_PAGE_HEADER] = cursor
-    return Result(
-        [group_profile(key, r) for r in body["results"]], headers=headers, vendor_status=status
-    )
+    profiles, headers, status = engage_page(call, data_group_id=_data_group_id(call))
+    return Result([group_profile(key, r) for r in profiles], headers=headers, vendor_status=status)
 
 
 def get_group(call: Call) -> Result:

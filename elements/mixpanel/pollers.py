@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, date, datetime, timedelta
 
 from elements.framework.definition import Call
@@ -38,10 +39,9 @@ from elements.framework.polling import (
     SnapshotPoller,
 )
 from elements.mixpanel.annotations import list_annotations
-from elements.mixpanel.bulk import ENGAGE_PAGE_SIZE, TERMINATED, ExportTerminatedEarly
+from elements.mixpanel.bulk import ENGAGE_PAGE_SIZE, export_lines
 from elements.mixpanel.cohorts import list_cohorts
 from elements.mixpanel.profiles import engage
-from elements.mixpanel.vendor import project_query
 
 # Records may show up late (Mixpanel's ingestion is eventually consistent): every window
 # starts this long before the cursor.
@@ -186,23 +186,8 @@ class ActivitiesPoller:
 
     @staticmethod
     def _export_day(call: Call, day) -> Iterator[dict]:
-        lines = call.vendor.stream_lines(
-            "GET",
-            "data",
-            "/api/2.0/export",
-            query={
-                "from_date": day.isoformat(),
-                "to_date": day.isoformat(),
-                **project_query(call.configuration),
-            },
-        )
-        with lines:
+        with closing(export_lines(call, day)) as lines:
             for line in lines:
-                line = line.strip()
-                if not line:
-                    continue
-                if line == TERMINATED:
-                    raise ExportTerminatedEarly(provider_message="terminated early")
                 try:
                     event = json.loads(line)
                 except ValueError:

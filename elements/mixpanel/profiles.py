@@ -9,8 +9,9 @@ import json
 
 from elements.framework.ceql import CeqlError
 from elements.framework.definition import Call, Operation, Result
-from elements.framework.vendor import VendorError, VendorGarbage
+from elements.framework.vendor import VendorGarbage
 from elements.mixpanel.needs import PROJECT_TOKEN, QUERY
+from elements.mixpanel.profile_updates import operations_of, send_profile_updates
 from elements.mixpanel.schemas import PROFILE, PROFILE_OPERATIONS
 from elements.mixpanel.selector_language import where_to_selector
 from elements.mixpanel.vendor import project_query
@@ -88,7 +89,10 @@ def selector_of(where: str | None) -> str | None:
         ) from None
 
 
-def search_users(call: Call) -> Result:
+def engage_page(call: Call, **params) -> tuple[list[dict], dict, int]:
+    """One engage page as ``GET /users`` asks for it (the call's CEQL ``where``, ``pageSize``
+    and ``nextPage``), with ``params`` besides: its records, the ``nextPage`` header (none on the
+    last page) and the vendor's status."""
     page_size = call.inputs.get("pageSize", 200)
     session_id, page = (None, 0)
     if call.inputs.get("nextPage"):
@@ -96,17 +100,20 @@ def search_users(call: Call) -> Result:
     body, status = engage(
         call,
         {
+            **params,
             "where": selector_of(call.inputs.get("where")),
             "page": page,
             "session_id": session_id,
             "page_size": page_size,
         },
     )
-    headers = {}
     cursor = page_cursor(body, page, page_size)
-    if cursor:
-        headers[NEXT_PAGE_HEADER] = cursor
-    return Result([with_id(p) for p in body["results"]], headers=headers, vendor_status=status)
+    return body["results"], ({NEXT_PAGE_HEADER: cursor} if cursor else {}), status
+
+
+def search_users(call: Call) -> Result:
+    profiles, headers, status = engage_page(call)
+    return Result([with_id(p) for p in profiles], headers=headers, vendor_status=status)
 
 
 def query_profiles(call: Call) -> Result:
@@ -148,41 +155,19 @@ def _update(call: Call, distinct_id: str, operations: dict) -> int:
     # Declared by the operations (requires_configuration): present by now.
     token = call.configuration["project_token"]
     update = {"$token": token, "$distinct_id": distinct_id, **operations}
-    response = call.vendor.request(
-        "POST",
-        "api",
+    return send_profile_updates(
+        call,
         "/engage",
-        query={"verbose": 1},
-        json_body=[update],
-        authenticate=False,  # the project token in the update authenticates it
+        [update],
+        what="profile",
         # Whatever the operation: this update's own operations decide.
         idempotent=set(operations) <= IDEMPOTENT_UPDATES,
     )
-    body = response.json()
-    if not isinstance(body, dict) or body.get("status") != 1:
-        message = body.get("error") if isinstance(body, dict) else None
-        raise VendorError(
-            "Mixpanel refused the profile update.",
-            status_code=400,
-            provider_status=response.status,
-            provider_message=str(message or response.text()[:500]),
-        )
-    return response.status
-
-
-def _operations_of(inputs: dict) -> dict:
-    operations = {k: inputs[k] for k in PROFILE_OPERATIONS if k in inputs}
-    if not operations:
-        raise ValidationFailed(
-            "Give at least one profile operation.",
-            errors=[{"field": "$set", "message": f"one of {', '.join(PROFILE_OPERATIONS)}"}],
-        )
-    return operations
 
 
 def create_user(call: Call) -> Result:
     distinct_id = str(call.inputs["$distinct_id"])
-    operations = _operations_of(call.inputs)
+    operations = operations_of(call.inputs, PROFILE_OPERATIONS, what="profile")
     status = _update(call, distinct_id, operations)
     return Result(with_id({"$distinct_id": distinct_id, **operations}), vendor_status=status)
 
@@ -199,7 +184,7 @@ def repeated_id(inputs: dict, *, body_key: str, url_key: str) -> None:
 
 def update_user(call: Call) -> Result:
     repeated_id(call.inputs, body_key="$distinct_id", url_key="id")
-    operations = _operations_of(call.inputs)
+    operations = operations_of(call.inputs, PROFILE_OPERATIONS, what="profile")
     status = _update(call, call.inputs["id"], operations)
     return Result(with_id({"$distinct_id": call.inputs["id"], **operations}), vendor_status=status)
 

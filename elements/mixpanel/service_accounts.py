@@ -8,7 +8,7 @@ from elements.framework.definition import Call, Operation, Result
 from elements.framework.vendor import VendorGarbage
 from elements.mixpanel.needs import SERVICE_ACCOUNT_CALL
 from elements.mixpanel.schemas import ORGANIZATION_ID, SERVICE_ACCOUNT, SERVICE_ACCOUNT_WRITE
-from elements.mixpanel.vendor import organization_id, uses_service_account
+from elements.mixpanel.vendor import organization_id, results_of, uses_service_account
 from platform_core.exceptions import BadRequest
 
 VENDOR_PATH = "/api/app/organizations/{organizationId}/service-accounts"
@@ -28,16 +28,6 @@ def _organization(call: Call) -> int:
     return int(org)
 
 
-def _results(response, kind):
-    body = response.json()
-    results = body.get("results") if isinstance(body, dict) else None
-    if not isinstance(results, kind):
-        raise VendorGarbage(
-            "Mixpanel's service-account answer had no results.", provider_status=response.status
-        )
-    return results
-
-
 def _list(call: Call) -> tuple[list, int]:
     org = _organization(call)
     response = call.vendor.request(
@@ -45,7 +35,7 @@ def _list(call: Call) -> tuple[list, int]:
         "app",
         f"/api/app/organizations/{org}/service-accounts",
     )
-    return _results(response, list), response.status
+    return results_of(response, list, "service-account"), response.status
 
 
 def _create(call: Call) -> tuple[dict, int]:
@@ -58,7 +48,7 @@ def _create(call: Call) -> tuple[dict, int]:
         f"/api/app/organizations/{org}/service-accounts",
         json_body=body,
     )
-    created = _results(response, dict)
+    created = results_of(response, dict, "service-account")
     if "id" not in created or "token" not in created:
         raise VendorGarbage(
             "Mixpanel's create answer had no id or secret.", provider_status=response.status

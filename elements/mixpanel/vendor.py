@@ -1,6 +1,7 @@
 """How Mixpanel is reached: regional hosts and the credential rules (reference §1, §2)."""
 
 from elements.framework.definition import Call
+from elements.framework.vendor import VendorGarbage
 
 REGION_HOSTS = {
     "US": {
@@ -34,6 +35,18 @@ def project_query(configuration: dict) -> dict:
     """``project_id`` goes with service-account calls to query, export and import."""
     project_id = configuration.get("project_id")
     return {"project_id": project_id} if project_id is not None else {}
+
+
+def results_of(response, kind: type, what: str):
+    """The ``results`` of an app API answer, a ``kind`` (list or dict); else VendorGarbage,
+    naming ``what`` was asked for ("annotation")."""
+    body = response.json()
+    results = body.get("results") if isinstance(body, dict) else None
+    if not isinstance(results, kind):
+        raise VendorGarbage(
+            f"Mixpanel's {what} answer had no results.", provider_status=response.status
+        )
+    return results
 
 
 def organization_id(call: Call) -> int | None:

@@ -226,16 +226,23 @@ def _engage_params(req: Request) -> dict:
     return {**params, **texts}
 
 
-def engage_query(ctx, req: Request) -> Reply:
-    principal = _auth(ctx, req, auth.QUERY)
-    state: State = ctx.state
-    params = _engage_params(req)
+def engage_paging(state: State, params: dict) -> tuple[int, int, str]:
+    """An engage query's ``page``, ``page_size`` (at most the configured maximum) and
+    ``session_id``, which a page past the first needs."""
     max_ps = state.settings["engage_max_page_size"]
     page = _int_param(params, "page", 0)
     page_size = min(_int_param(params, "page_size", max_ps, 1), max_ps)
     session_id = params.get("session_id") or ""
     if page and not session_id:
         raise ApiError(400, "session_id is required when page > 0")
+    return page, page_size, session_id
+
+
+def engage_query(ctx, req: Request) -> Reply:
+    principal = _auth(ctx, req, auth.QUERY)
+    state: State = ctx.state
+    params = _engage_params(req)
+    page, page_size, session_id = engage_paging(state, params)
     output = _string_list_param(params, "output_properties")
     if params.get("data_group_id"):
         from .groups import engage_groups  # groups.py builds on this module

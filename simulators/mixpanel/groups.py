@@ -114,12 +114,7 @@ def engage_groups(ctx, req: ep.Request, principal) -> ep.Reply:
     state: State = ctx.state
     params = req.params
     group_key = _group_key_of(state, params["data_group_id"])
-    max_ps = state.settings["engage_max_page_size"]
-    page = ep._int_param(params, "page", 0)
-    page_size = min(ep._int_param(params, "page_size", max_ps, 1), max_ps)
-    session_id = params.get("session_id") or ""
-    if page and not session_id:
-        raise ep.ApiError(400, "session_id is required when page > 0")
+    page, page_size, session_id = ep.engage_paging(state, params)
     predicate = ep._compile_where(params.get("where"))
     single = params.get("distinct_id")
     wanted = ep._string_list_param(params, "distinct_ids") or ([single] if single else None)

@@ -7,26 +7,18 @@ from urllib.parse import quote
 
 import pytest
 
-from bulk import runner, services
 from bulk.models import BulkJob
+from conftest import BULK, bulk_records, completed_bulk_job
 from simulators.mixpanel import datagen
 
-pytestmark = [pytest.mark.django_db, pytest.mark.integration]
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.integration,
+    pytest.mark.usefixtures("bulk_in_test_thread"),
+]
 
 API = "/elements/api-v2"
-BULK = f"{API}/bulk"
 DAY = "2024-03-01"
-
-
-@pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = str(tmp_path / "media")
-
-
-@pytest.fixture(autouse=True)
-def queued(monkeypatch):
-    monkeypatch.setattr(services, "enqueue_job", lambda job_id: None)
-    monkeypatch.setattr(services, "enqueue_callback", lambda job_id, countdown=None: None)
 
 
 @pytest.fixture
@@ -54,16 +46,8 @@ def _define(platform, name, fields, mapping):
 
 
 def _run(element, q, **params) -> tuple[BulkJob, list[dict]]:
-    query = "&".join([f"q={quote(q)}"] + [f"{k}={quote(v)}" for k, v in params.items()])
-    submitted = element.post(f"{BULK}/query?{query}")
-    assert submitted.status_code == 200, submitted.content
-    job_id = submitted.json()["id"]
-    assert runner.run_job(job_id, heartbeat=False, pipelined=False) == "COMPLETED"
-    job = BulkJob.objects.get(pk=job_id)
-    response = element.get(f"{BULK}/{job_id}/{job.object_name}", HTTP_ACCEPT="application/x-ndjson")
-    assert response.status_code == 200
-    lines = b"".join(response.streaming_content).splitlines()
-    return job, [json.loads(line) for line in lines]
+    job = BulkJob.objects.get(pk=completed_bulk_job(element, q, **params))
+    return job, bulk_records(element, job.pk, job.object_name)
 
 
 def test_a_bulk_job_over_a_transformed_object_with_a_where(platform, element, sim):

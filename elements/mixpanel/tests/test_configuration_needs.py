@@ -362,11 +362,6 @@ def test_gdpr_token_is_a_masked_secret(tenant, sim):
 # --- updates that repeat the record's id ----------------------------------------------------
 
 
-@pytest.fixture
-def element(tenant, sa_instance):
-    return tenant.element_client(sa_instance["token"])
-
-
 @pytest.mark.parametrize("repeated", ["12157", 12157])
 def test_update_may_repeat_the_profiles_id(element, sim, repeated):
     sim.clear_requests()

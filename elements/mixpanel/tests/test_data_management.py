@@ -27,16 +27,6 @@ def sim(sim):
 
 
 @pytest.fixture
-def element(tenant, sa_instance):
-    return tenant.element_client(sa_instance["token"])
-
-
-@pytest.fixture
-def iid(sa_instance):
-    return sa_instance["id"]
-
-
-@pytest.fixture
 def secret_only(tenant, sim):
     """An instance holding the project's API secret alone (as in the seed's example)."""
     _, token = make_instance(tenant, name="secret", configuration={"username": SIM_API_SECRET})

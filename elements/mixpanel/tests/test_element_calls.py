@@ -12,6 +12,7 @@ from conftest import (
     SIM_PROJECT_TOKEN,
     SIM_SA_SECRET,
     SIM_SA_USERNAME,
+    api_instance,
 )
 
 pytestmark = [pytest.mark.django_db, pytest.mark.integration]
@@ -19,16 +20,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.integration]
 HUB = "/elements/api-v2/hubs/general"
 BARE = "/elements/api-v2"
 SA_BASIC = "Basic " + base64.b64encode(f"{SIM_SA_USERNAME}:{SIM_SA_SECRET}".encode()).decode()
-
-
-@pytest.fixture
-def element(tenant, sa_instance):
-    return tenant.element_client(sa_instance["token"])
-
-
-@pytest.fixture
-def iid(sa_instance):
-    return sa_instance["id"]
 
 
 def last(sim, path_part, method=None):
@@ -347,19 +338,7 @@ def test_ping_objects_and_metadata(element, sim):
 
 
 def test_api_secret_instance_cannot_manage_service_accounts(tenant, sim):
-    created = (
-        tenant.client()
-        .post(
-            "/elements/api-v2/instances",
-            {
-                "element": {"key": "mixpanel"},
-                "name": "secret",
-                "configuration": {"username": "sim-api-secret"},
-            },
-            format="json",
-        )
-        .json()
-    )
+    created = api_instance(tenant, {"username": "sim-api-secret"}, name="secret")
     response = tenant.element_client(created["token"]).get(f"{HUB}/service-accounts")
     assert response.status_code == 400 and "service-account" in response.json()["message"]
 

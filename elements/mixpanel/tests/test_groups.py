@@ -4,7 +4,7 @@ GET/PATCH/DELETE /groups/{groupKey}/{groupId})."""
 
 import pytest
 
-from conftest import SA_CONFIGURATION, SIM_PROJECT_ID, SIM_PROJECT_TOKEN
+from conftest import SA_CONFIGURATION, SIM_PROJECT_ID, SIM_PROJECT_TOKEN, api_instance
 from simulators.mixpanel.state import DEFAULT_GROUP_KEYS
 
 pytestmark = [pytest.mark.django_db, pytest.mark.integration]
@@ -15,27 +15,8 @@ COMPANY_GROUP_ID = DEFAULT_GROUP_KEYS["company_id"]
 
 @pytest.fixture
 def instance(tenant, sim):
-    response = tenant.client().post(
-        "/elements/api-v2/instances",
-        {
-            "element": {"key": "mixpanel"},
-            "name": "groups",
-            "configuration": {**SA_CONFIGURATION, "data_groups": {"company_id": COMPANY_GROUP_ID}},
-        },
-        format="json",
-    )
-    assert response.status_code == 200, response.content
-    return response.json()
-
-
-@pytest.fixture
-def element(tenant, instance):
-    return tenant.element_client(instance["token"])
-
-
-@pytest.fixture
-def iid(instance):
-    return instance["id"]
+    configuration = {**SA_CONFIGURATION, "data_groups": {"company_id": COMPANY_GROUP_ID}}
+    return api_instance(tenant, configuration, name="groups")
 
 
 def sent(sim, path, method="POST"):
@@ -259,12 +240,7 @@ def test_a_group_key_missing_from_data_groups_is_400_naming_data_groups(element,
 
 
 def test_an_instance_without_data_groups_is_400_naming_it(tenant, sim):
-    response = tenant.client().post(
-        "/elements/api-v2/instances",
-        {"element": {"key": "mixpanel"}, "name": "x", "configuration": SA_CONFIGURATION},
-        format="json",
-    )
-    element = tenant.element_client(response.json()["token"])
+    element = tenant.element_client(api_instance(tenant, name="x")["token"])
     answer = element.get(f"{HUB}/groups/company_id")
     assert answer.status_code == 400
     assert answer.json()["errors"][0]["field"] == "configuration.data_groups"

@@ -77,11 +77,6 @@ def test_retry_safety_reads_every_events_insert_id():
 # --- through the platform, against the simulator ---------------------------------------------
 
 
-@pytest.fixture
-def element(tenant, sa_instance):
-    return tenant.element_client(sa_instance["token"])
-
-
 @pytest.mark.django_db
 @pytest.mark.integration
 def test_the_vendor_receives_the_callers_bytes(element, sim, sa_instance):

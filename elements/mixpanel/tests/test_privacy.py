@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from conftest import SA_CONFIGURATION, SIM_PROJECT_TOKEN, SIM_SA_USERNAME
+from conftest import SA_CONFIGURATION, SIM_PROJECT_TOKEN, SIM_SA_USERNAME, api_instance
 from simulators.mixpanel.state import DEFAULT_GDPR_TOKEN
 
 pytestmark = [pytest.mark.django_db, pytest.mark.integration]
@@ -16,36 +16,10 @@ DELETIONS = "/api/app/data-deletions/v3.0/"
 RETRIEVALS = "/api/app/data-retrievals/v3.0/"
 
 
-def make_instance(tenant, configuration, *, traced=False):
-    response = tenant.client().post(
-        "/elements/api-v2/instances",
-        {
-            "element": {"key": "mixpanel"},
-            "name": "privacy",
-            "configuration": configuration,
-            "traceLoggingEnabled": traced,
-        },
-        format="json",
-    )
-    assert response.status_code == 200, response.content
-    return response.json()
-
-
 @pytest.fixture
 def instance(tenant, sim):
-    return make_instance(
-        tenant, {**SA_CONFIGURATION, "gdpr_token": DEFAULT_GDPR_TOKEN}, traced=True
-    )
-
-
-@pytest.fixture
-def element(tenant, instance):
-    return tenant.element_client(instance["token"])
-
-
-@pytest.fixture
-def iid(instance):
-    return instance["id"]
+    configuration = {**SA_CONFIGURATION, "gdpr_token": DEFAULT_GDPR_TOKEN}
+    return api_instance(tenant, configuration, name="privacy", traced=True)
 
 
 def received(sim, path, method):
@@ -180,7 +154,7 @@ def test_bad_task_paths(element, sim):
 
 
 def test_without_a_gdpr_token_it_is_400_naming_it(tenant, sim):
-    instance = make_instance(tenant, SA_CONFIGURATION)
+    instance = api_instance(tenant, name="privacy")
     element = tenant.element_client(instance["token"])
     sim.clear_requests()
     response = element.post(f"{HUB}/privacy/deletions", {"distinct_ids": ["u1"]}, format="json")
@@ -195,7 +169,9 @@ def test_without_a_gdpr_token_it_is_400_naming_it(tenant, sim):
 
 
 def test_a_token_mixpanel_refuses_is_401_with_its_message(tenant, sim):
-    instance = make_instance(tenant, {**SA_CONFIGURATION, "gdpr_token": "expired-token"})
+    instance = api_instance(
+        tenant, {**SA_CONFIGURATION, "gdpr_token": "expired-token"}, name="privacy"
+    )
     element = tenant.element_client(instance["token"])
     response = element.post(f"{HUB}/privacy/deletions", {"distinct_ids": ["u1"]}, format="json")
     assert response.status_code == 401, response.content

@@ -9,7 +9,7 @@ from urllib.parse import quote, urlencode
 
 import pytest
 
-from conftest import SIM_PROJECT_ID
+from conftest import SIM_PROJECT_ID, api_instance
 
 pytestmark = [pytest.mark.django_db, pytest.mark.integration]
 
@@ -19,16 +19,6 @@ DATES = {"from_date": FROM, "to_date": TO}
 CITY = 'properties["$city"]'
 # Answers that carry the moment they were computed (or a session) differ between two calls.
 VOLATILE = ("computed_at", "session_id")
-
-
-@pytest.fixture
-def element(tenant, sa_instance):
-    return tenant.element_client(sa_instance["token"])
-
-
-@pytest.fixture
-def iid(sa_instance):
-    return sa_instance["id"]
 
 
 @pytest.fixture
@@ -312,17 +302,8 @@ def test_query_rate_limit_is_429_with_retry_after(element, sim, fast_vendor):
 
 
 def test_an_api_secret_alone_queries_too(tenant, sim):
-    created = tenant.client().post(
-        "/elements/api-v2/instances",
-        {
-            "element": {"key": "mixpanel"},
-            "name": "secret only",
-            "configuration": {"username": "sim-api-secret"},
-        },
-        format="json",
-    )
-    assert created.status_code == 200, created.content
-    response = tenant.element_client(created.json()["token"]).get(f"{HUB}/funnels")
+    created = api_instance(tenant, {"username": "sim-api-secret"}, name="secret only")
+    response = tenant.element_client(created["token"]).get(f"{HUB}/funnels")
     assert response.status_code == 200, response.content
     (received,) = query_requests(sim, "/api/query/funnels/list")
     assert received["headers"]["Authorization"] == "Basic " + base64.b64encode(

@@ -47,11 +47,6 @@ def platform(tenant):
     return client
 
 
-@pytest.fixture
-def element(tenant, sa_instance):
-    return tenant.element_client(sa_instance["token"])
-
-
 def _transform(platform, body=MAPPING, url=f"{ORG_TRANSFORMATIONS}/customer"):
     response = platform.post(url, body)
     assert response.status_code == 200, response.content

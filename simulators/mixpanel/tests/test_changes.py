@@ -4,29 +4,14 @@ events added as if ingested now, which the export returns. Real subprocess, plai
 from __future__ import annotations
 
 import json
-import sys
 from datetime import UTC, datetime
-from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 
-_REPO = Path(__file__).resolve().parents[3]
-if str(_REPO) not in sys.path:
-    sys.path.insert(0, str(_REPO))
-
-from simulators.mixpanel.testing import SimulatorProcess  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def sim():
-    with SimulatorProcess() as process:
-        yield process
-
 
 @pytest.fixture(autouse=True)
-def fresh(sim):
-    sim.reset()
+def no_generated_events(fresh, sim):
     sim.configure(events_per_day=0)
 
 

@@ -4,18 +4,12 @@ events) and their control API, over plain HTTP to the real simulator process."""
 from __future__ import annotations
 
 import json
-import sys
 import time
-from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 
-_REPO = Path(__file__).resolve().parents[3]
-if str(_REPO) not in sys.path:
-    sys.path.insert(0, str(_REPO))
-
-from simulators.mixpanel.testing import SimulatorProcess, basic_auth  # noqa: E402
+from simulators.mixpanel.testing import basic_auth
 
 SA = basic_auth("sim-admin.a1b2c3.mp-service-account", "sim-sa-secret")
 SECRET = basic_auth("sim-api-secret", "")
@@ -26,15 +20,8 @@ CSV = {"Content-Type": "text/csv"}
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
-@pytest.fixture(scope="module")
-def sim():
-    with SimulatorProcess() as process:
-        yield process
-
-
 @pytest.fixture(autouse=True)
-def fresh(sim):
-    sim.reset()
+def sixty_profiles(fresh, sim):
     sim.configure(profiles=60)
 
 

@@ -7,33 +7,13 @@ a subprocess, plain HTTP."""
 from __future__ import annotations
 
 import json
-import sys
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from urllib.parse import urlencode
 
-import pytest
-
-_REPO = Path(__file__).resolve().parents[3]
-if str(_REPO) not in sys.path:
-    sys.path.insert(0, str(_REPO))
-
-from simulators.mixpanel import datagen  # noqa: E402
-from simulators.mixpanel.testing import SimulatorProcess  # noqa: E402
+from simulators.mixpanel import datagen
 
 DAY_START = 1709251200  # 2024-03-01T00:00:00Z
-
-
-@pytest.fixture(scope="module")
-def sim():
-    with SimulatorProcess() as process:
-        yield process
-
-
-@pytest.fixture(autouse=True)
-def fresh(sim):
-    sim.reset()
 
 
 def export(sim, **params) -> list[dict]:

@@ -4,39 +4,22 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
-from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 
-_REPO = Path(__file__).resolve().parents[3]
-if str(_REPO) not in sys.path:
-    sys.path.insert(0, str(_REPO))
-
-from simulators.mixpanel.state import (  # noqa: E402
+from simulators.mixpanel.state import (
     DEFAULT_GDPR_TOKEN,
     DEFAULT_GROUP_KEYS,
     DEFAULT_PROJECT_TOKEN,
 )
-from simulators.mixpanel.testing import SimulatorProcess, basic_auth  # noqa: E402
+from simulators.mixpanel.testing import basic_auth
 
 SECRET = basic_auth("sim-api-secret", "")
 COMPANY = DEFAULT_GROUP_KEYS["company_id"]
 BEARER = {"Authorization": f"Bearer {DEFAULT_GDPR_TOKEN}"}
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
-
-
-@pytest.fixture(scope="module")
-def sim():
-    with SimulatorProcess() as process:
-        yield process
-
-
-@pytest.fixture(autouse=True)
-def fresh(sim):
-    sim.reset()
 
 
 def groups(sim, updates, verbose=True):

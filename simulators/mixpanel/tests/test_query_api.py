@@ -8,21 +8,15 @@ Runs the real simulator as a subprocess and talks plain HTTP to it; no Django.
 from __future__ import annotations
 
 import json
-import sys
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 
-_REPO = Path(__file__).resolve().parents[3]
-if str(_REPO) not in sys.path:
-    sys.path.insert(0, str(_REPO))
-
-from simulators.mixpanel import datagen  # noqa: E402
-from simulators.mixpanel.testing import SimulatorProcess, basic_auth  # noqa: E402
+from simulators.mixpanel import datagen
+from simulators.mixpanel.testing import basic_auth
 
 SA = basic_auth("sim-admin.a1b2c3.mp-service-account", "sim-sa-secret")
 SECRET = basic_auth("sim-api-secret", "")
@@ -31,15 +25,8 @@ DATES = {"from_date": FROM, "to_date": TO}
 PER_DAY = 1500
 
 
-@pytest.fixture(scope="module")
-def sim():
-    with SimulatorProcess() as process:
-        yield process
-
-
 @pytest.fixture(autouse=True)
-def fresh(sim):
-    sim.reset()
+def generated_events(fresh, sim):
     sim.configure(events_per_day=PER_DAY)
 
 

@@ -12,20 +12,14 @@ import http.client
 import json
 import re
 import socket
-import sys
 import time
 import zlib
-from pathlib import Path
 from urllib.parse import quote, urlencode, urlsplit
 
 import pytest
 
-_REPO = Path(__file__).resolve().parents[3]
-if str(_REPO) not in sys.path:  # run from anywhere: the simulators package is at the root
-    sys.path.insert(0, str(_REPO))
-
-from simulators.mixpanel import datagen  # noqa: E402
-from simulators.mixpanel.testing import SimulatorProcess, basic_auth  # noqa: E402
+from simulators.mixpanel import datagen
+from simulators.mixpanel.testing import SimulatorProcess, basic_auth
 
 SA_USER = "sim-admin.a1b2c3.mp-service-account"
 SA_SECRET = "sim-sa-secret"
@@ -38,19 +32,6 @@ SA = basic_auth(SA_USER, SA_SECRET)
 SECRET = basic_auth(API_SECRET, "")
 TOKEN_AUTH = basic_auth(TOKEN, "")
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
-
-
-@pytest.fixture(scope="module")
-def sim():
-    with SimulatorProcess() as process:
-        yield process
-
-
-@pytest.fixture(autouse=True)
-def fresh(sim):
-    sim.reset()
-    yield
-    sim.clear_faults()
 
 
 # ------------------------------------------------------------------------------------------
