@@ -50,44 +50,47 @@ class _ImportBody(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     strict: str | bool = "1"
 
 
-class _AnyObject(msgspec.Struct, gc=False):
-    """A JSON object, whatever its keys (skipped, not built)."""
-
-
-class _ImportBodyShape(msgspec.Struct, forbid_unknown_fields=True, gc=False):
-    events: list[_AnyObject]
-    strict: str | bool = "1"
-
-
 _IMPORT_BODY = msgspec.json.Decoder(_ImportBody)
-_IMPORT_BODY_SHAPE = msgspec.json.Decoder(_ImportBodyShape)
 _EVENT_LIST = msgspec.json.Decoder(list[msgspec.Raw])
-_EVENT_LIST_SHAPE = msgspec.json.Decoder(list[_AnyObject])
 # A \uD800-\uDFFF escape: a surrogate, which the general path rejects when it is alone.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+# In the events' slices joined by NUL: a slice that does not begin with "{".
+_NOT_AN_OBJECT = re.compile(rb"\x00[^{]")
+
+
+def _all_objects(events: list[msgspec.Raw]) -> bool:
+    """Whether every event is a JSON object, without building one. Each slice is one whole
+    JSON value (msgspec checked the body) beginning at its first byte, so it is an object
+    exactly when that byte is "{". Joined by NUL, which valid JSON never holds (control
+    characters are escaped in strings, and only whitespace may stand between tokens), the
+    check is one regular-expression scan in C rather than a Python loop over the events."""
+    joined = b"\x00".join(events)
+    return joined[:1] == b"{" and _NOT_AN_OBJECT.search(joined) is None
 
 
 def _raw_import_inputs(raw: bytes, *, array_body: bool) -> dict | None:
     """``{"events": [Raw, ...], "strict": ...}`` when the body is plainly valid for an import
-    that merges nothing, else None (the general path decides)."""
+    that merges nothing, else None (the general path decides). One msgspec pass over the body:
+    it checks the JSON and cuts out the events."""
     if not raw.isascii():
         try:
             raw.decode("utf-8")  # msgspec skips over values; the general path rejects bad UTF-8
         except UnicodeDecodeError:
             return None
-    if b"\\u" in raw and _SURROGATE_ESCAPE.search(raw):  # the find is memchr-fast
+    # Looking for the one byte "\\" is memchr-fast; looking for "\\u" is not (2 ms in 2.6 MB).
+    if b"\\" in raw and _SURROGATE_ESCAPE.search(raw):
         return None
     try:
         if array_body and raw.lstrip()[:1] == b"[":
-            _EVENT_LIST_SHAPE.decode(raw)  # every event an object
             inputs = {"events": _EVENT_LIST.decode(raw)}
         else:
-            _IMPORT_BODY_SHAPE.decode(raw)
             body = _IMPORT_BODY.decode(raw)
             inputs = {"events": body.events, "strict": body.strict}
     except msgspec.DecodeError:  # malformed JSON, a wrong type, an unknown or missing key
         return None
     if not inputs["events"] or inputs.get("strict", "1") not in ("0", "1", True, False):
+        return None
+    if not _all_objects(inputs["events"]):
         return None
     return inputs
 

@@ -7,7 +7,9 @@ raised as :class:`ApiError`; the server renders them in the envelope of the rout
 
 from __future__ import annotations
 
+import functools
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -482,6 +484,23 @@ def engage_update(ctx, req: Request) -> Reply:
     return _legacy_reply(params, bool(valid), first_error)
 
 
+# The simulator is one Python process: concurrent imports only take turns on the interpreter
+# lock, and interleaved they cost it ~15 % more CPU per event (measured: four requests in flight
+# against one). So their processing queues here, as in one ingest worker, while their bodies
+# are still received concurrently (before the endpoint runs).
+_IMPORT_TURN = threading.Lock()
+
+
+def _one_at_a_time(endpoint):
+    @functools.wraps(endpoint)
+    def taking_turns(ctx, req):
+        with _IMPORT_TURN:
+            return endpoint(ctx, req)
+
+    return taking_turns
+
+
+@_one_at_a_time
 def import_events(ctx, req: Request) -> Reply:
     state: State = ctx.state
     params = req.params

@@ -44,10 +44,28 @@ def test_each_batch_is_the_callers_bytes_joined():
         '{"events": [{"event": "é"}]}'.encode("latin-1"),  # not UTF-8
         b'[{"event": "x"}]',  # a bare array where the operation takes none
         b"{}",
+        # Each non-object kind, first, in the middle and last: the check of the joined slices.
+        b'{"events": [[{"event": "x"}], {"event": "y"}]}',
+        b'{"events": [{"event": "x"}, "{", {"event": "y"}]}',
+        b'{"events": [{"event": "x"}, null]}',
+        b'{"events": [{"event": "x"}, true, {"event": "y"}]}',
+        b'{"events": [{"event": "x"}, -1]}',
+        # NUL, which the objects check joins the slices with, is never valid JSON.
+        b'{"events": [{"event": "x"},\x00{"event": "y"}]}',
+        b'{"events": [{"event": "x\x00"}]}',
     ],
 )
 def test_anything_unsure_goes_the_general_way(raw):
     assert _raw_import_inputs(raw, array_body=False) is None
+
+
+def test_events_with_nested_values_of_any_kind_are_objects():
+    raw = b'{"events": [ {"event": "x", "properties": {"l": [1, "a", null, [{}]]}} ,\n\t{}]}'
+    inputs = _raw_import_inputs(raw, array_body=False)
+    assert [bytes(e) for e in inputs["events"]] == [
+        b'{"event": "x", "properties": {"l": [1, "a", null, [{}]]}}',
+        b"{}",
+    ]
 
 
 def test_a_bare_array_where_the_operation_takes_one():
