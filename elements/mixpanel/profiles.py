@@ -7,6 +7,7 @@ Mixpanel's ``session_id`` and next 0-based ``page``.
 
 import json
 
+from elements.framework import record_ids
 from elements.framework.ceql import CeqlError
 from elements.framework.definition import Call, Operation, Result
 from elements.framework.vendor import VendorGarbage
@@ -44,11 +45,11 @@ def engage(call: Call, params: dict) -> tuple[dict, int]:
 
 
 def with_id(profile: dict) -> dict:
-    """A profile with its top-level ``id`` (contract §9: every record carries its primary key,
-    for a profile the distinct id)."""
-    if not isinstance(profile, dict) or "id" in profile:
+    """A profile with its top-level ``id``: every record carries its primary key, for a profile
+    the distinct id."""
+    if not isinstance(profile, dict):
         return profile
-    return {"id": profile.get("$distinct_id"), **profile}
+    return record_ids.with_id(profile, profile.get("$distinct_id"))
 
 
 def _has_more(body: dict, page: int, page_size: int) -> bool:
