@@ -26,23 +26,20 @@ from elements.framework.bulk import BulkQuery, BulkQueryError, Page
 from elements.framework.bulk_sources import ListSource
 from elements.framework.ceql import CeqlError
 from elements.framework.definition import Call
-from elements.framework.incremental import day_windows, epoch_seconds, instant
-from elements.framework.vendor import VendorError
+from elements.framework.incremental import day_windows, instant
 from elements.mixpanel import service_accounts
+from elements.mixpanel.export_reader import (  # noqa: F401 (ExportTerminatedEarly: re-exported)
+    TERMINATED,
+    DayReader,
+    ExportTerminatedEarly,
+)
 from elements.mixpanel.profiles import engage
 from elements.mixpanel.selector_language import RAW_QUERY_FIELD, expr_to_selector
 from elements.mixpanel.vendor import project_query
 from platform_core.conf import platform_settings
 
 ENGAGE_PAGE_SIZE = 1000
-TERMINATED = b"terminated early"
 DEFAULT_DAYS = 30
-_SCAN = json.JSONDecoder().scan_once
-
-
-class ExportTerminatedEarly(VendorError):
-    status_code = 502
-    default_detail = "Mixpanel ended the export stream early (terminated early)."
 
 
 def _selector(query: BulkQuery) -> str | None:
@@ -105,100 +102,17 @@ class ActivitiesSource:
             query={**params, **project_query(call.configuration)},
             gzip=platform_settings.BULK_EXPORT_GZIP,
         )
-        position = 0
-        page = Page(cursors=[])
-        raw, failed, cursors = page.raw, page.failed, page.cursors
-        seen: set[str] = set()  # this day's $insert_ids written (see the module's docstring)
-        keys: dict[str, None] = {}  # insertion-ordered set
-        count = 0
-        scan = _SCAN
-        page_records = platform_settings.BULK_EXPORT_PAGE_RECORDS
+        reader = DayReader(
+            day.isoformat(),
+            (day + timedelta(days=1)).isoformat(),
+            skip=skip,
+            since=since,
+            progress=progress,
+            page_records=platform_settings.BULK_EXPORT_PAGE_RECORDS,
+            page_bytes=platform_settings.BULK_EXPORT_PAGE_BYTES,
+        )
         with lines:
-            for line in lines:
-                line = line.strip()
-                if not line:
-                    continue
-                if line == TERMINATED:
-                    raise ExportTerminatedEarly(provider_message="terminated early")
-                position += 1
-                if position <= skip:
-                    # Written before the checkpoint: only its $insert_id matters now.
-                    try:
-                        text = line.decode("utf-8")
-                        record, end = scan(text, 0)
-                        props = record.get("properties") if end == len(text) else None
-                        if type(props) is dict and _at_or_after(props.get("time"), since):
-                            insert_id = props.get("$insert_id")
-                            if type(insert_id) is str:
-                                seen.add(insert_id)
-                    except (ValueError, StopIteration, AttributeError, TypeError):
-                        pass
-                    continue
-                if count >= page_records:
-                    # A full page goes out once another record follows: the day's last page
-                    # instead carries the next day's checkpoint (one commit less).
-                    page.checkpoint = {"day": day.isoformat(), "line": position - 1}
-                    page.progress = progress
-                    page.keys = list(keys)
-                    yield page
-                    page = Page(cursors=[])
-                    raw, failed, cursors = page.raw, page.failed, page.cursors
-                    keys = {}
-                    count = 0
-                try:
-                    # scan_once is json.loads without its per-call wrappers.
-                    text = line.decode("utf-8")
-                    record, end = scan(text, 0)
-                    if end != len(text):
-                        raise ValueError("extra data after the record")
-                    if type(record) is not dict:
-                        raise ValueError("not a JSON object")
-                except (ValueError, StopIteration) as exc:
-                    reason = str(exc) if isinstance(exc, ValueError) else "not JSON"
-                    failed.append(
-                        {
-                            "position": f"{day.isoformat()}#{position}",
-                            "error": f"unreadable record: {reason}"[:200],
-                            "raw": line[:500].decode("utf-8", "replace"),
-                        }
-                    )
-                else:
-                    props = record.get("properties")
-                    if type(props) is not dict:
-                        props = _NO_PROPERTIES
-                    time_value = props.get("time")
-                    if since is not None and not _at_or_after(time_value, since):
-                        continue
-                    insert_id = props.get("$insert_id")
-                    if type(insert_id) is str:
-                        if insert_id in seen:
-                            continue  # the export repeated an event
-                        seen.add(insert_id)
-                    # The parsed record is dropped: the page carries the raw line and the keys
-                    # (see Page).
-                    for key in record:
-                        if key not in keys:
-                            keys[key] = None
-                    raw.append(line)
-                    # As Mixpanel sends it (epoch seconds): only the page's highest is read.
-                    cursors.append(time_value)
-                count += 1
-        next_day = (day + timedelta(days=1)).isoformat()
-        page.checkpoint = {"day": next_day, "line": 0}
-        page.progress = (progress[0] + 1, progress[1])
-        page.keys = list(keys)
-        yield page
-
-
-_NO_PROPERTIES: dict = {}
-
-
-def _at_or_after(time_value, since: float | None) -> bool:
-    """Whether an event's time is at or after ``since`` (epoch seconds; None: every event is)."""
-    if since is None:
-        return True
-    seconds = epoch_seconds(time_value)
-    return seconds is not None and seconds >= since
+            yield from reader.pages(lines.blocks())
 
 
 LAST_SEEN = "$last_seen"

@@ -1,0 +1,288 @@
+"""One UTC day of Mixpanel's raw export (reference §7) read into bulk pages, block by block.
+
+The records pass through as the vendor's bytes: nothing is re-encoded. Of each record only
+``properties.$insert_id`` (the day's dedupe) and ``properties.time`` (the ``since`` filter and
+the job's cursor) are read, by a typed ``msgspec`` decode that skips everything else in C, a
+whole block of lines per call (``Decoder.decode_lines``). The block's lines are its
+``split``; when every record of a block is new (the usual case), the dedupe is three set
+operations in C and the block's lines go to the page as a slice.
+
+A block that does not decode as a whole, or whose lines need more care, is read line by line
+(``_lines_one_by_one``), with the same rules as ever:
+
+- a blank line is skipped (it counts as no line for the checkpoint);
+- the ``terminated early`` line ends the day's stream short: an error to retry;
+- a line that is not a JSON object (or not UTF-8) is a failed record, the others are kept;
+- a record with other top-level keys than ``event`` and ``properties``, or an ``$insert_id``
+  that is not a text, is read whole (the json module), as before.
+
+Checkpoint: the day and how many lines of it are read. A page ends after ``page_records`` lines
+or ``page_bytes`` bytes of records, whichever comes first, and only once another line follows
+(the day's last page carries the next day's checkpoint instead: one commit less).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import msgspec
+
+from elements.framework.bulk import Page
+from elements.framework.incremental import epoch_seconds
+from elements.framework.vendor import VendorError
+
+TERMINATED = b"terminated early"
+_SCAN = json.JSONDecoder().scan_once
+_KNOWN_KEYS = ("event", "properties")
+
+
+class ExportTerminatedEarly(VendorError):
+    status_code = 502
+    default_detail = "Mixpanel ended the export stream early (terminated early)."
+
+
+class _Properties(msgspec.Struct, rename={"insert_id": "$insert_id"}):
+    insert_id: str | None = None
+    time: Any = None
+
+
+# The record as Mixpanel exports it. Another top-level key fails the decode (and the record is
+# read whole): the page's ``keys`` (the CSV columns) must name every key.
+class _Event(msgspec.Struct, forbid_unknown_fields=True):
+    event: Any = msgspec.UNSET
+    properties: _Properties = msgspec.field(default_factory=_Properties)
+
+
+_NO_PROPERTIES = _Properties()
+_DECODER = msgspec.json.Decoder(_Event)
+
+
+def _at_or_after(time_value, since: float | None) -> bool:
+    """Whether an event's time is at or after ``since`` (epoch seconds; None: every event is)."""
+    if since is None:
+        return True
+    seconds = epoch_seconds(time_value)
+    return seconds is not None and seconds >= since
+
+
+def _utf8(data: bytes) -> bool:
+    # msgspec reads the bytes of strings it skips without checking them.
+    if data.isascii():
+        return True
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+class DayReader:
+    """The pages of one day's export (``blocks``: the vendor's blocks of whole lines).
+
+    ``skip``: lines already committed (a resumed job): only their ``$insert_id`` matters now,
+    to rebuild the day's dedupe set. ``since``: epoch seconds (the day of ``since`` only)."""
+
+    def __init__(
+        self,
+        day: str,
+        next_day: str,
+        *,
+        skip: int,
+        since: float | None,
+        progress: tuple[int, int],
+        page_records: int,
+        page_bytes: int,
+    ):
+        self.day = day
+        self.next_day = next_day
+        self.skip = skip
+        self.since = since
+        self.progress = progress
+        self.page_records = max(1, page_records)
+        self.page_bytes = page_bytes
+        self.position = 0  # lines of the day read
+        self.seen: set[str] = set()  # this day's $insert_ids written (or before the checkpoint)
+        self._new_page()
+
+    def _new_page(self) -> None:
+        self.page = Page(cursors=[])
+        self.keys: dict[str, None] = {}  # insertion-ordered set
+        self.count = 0  # lines in this page (kept, filtered, repeated or failed)
+        self.size = 0  # bytes of the page's records
+
+    def _full(self) -> bool:
+        return self.count >= self.page_records or self.size >= self.page_bytes
+
+    def _page_out(self, checkpoint: dict, progress: tuple[int, int]) -> Page:
+        page = self.page
+        page.checkpoint = checkpoint
+        page.progress = progress
+        page.keys = list(self.keys)
+        self._new_page()
+        return page
+
+    def _full_page(self) -> Page:
+        return self._page_out({"day": self.day, "line": self.position}, self.progress)
+
+    def pages(self, blocks) -> Iterator[Page]:
+        for block in blocks:
+            yield from self._block(block)
+        yield self._page_out(
+            {"day": self.next_day, "line": 0}, (self.progress[0] + 1, self.progress[1])
+        )
+
+    # --- a block at a time -------------------------------------------------------------------
+
+    def _block(self, block: bytes) -> Iterator[Page]:
+        records = None
+        if b"\r" not in block and _utf8(block):
+            with contextlib.suppress(msgspec.DecodeError, msgspec.ValidationError):
+                records = _DECODER.decode_lines(block)
+        lines = block.split(b"\n")
+        lines.pop()  # the block ends with a newline
+        if records is None or len(records) != len(lines):
+            # A bad line, or a blank one (decode_lines skips it: the counts differ).
+            yield from self._lines_one_by_one(lines)
+            return
+        start, end = 0, len(lines)
+        if self.position < self.skip:
+            start = min(end, self.skip - self.position)
+            for record in records[:start]:
+                self._remember(record.properties)
+            self.position += start
+        while start < end:
+            if self._full():
+                yield self._full_page()
+            stop = min(end, start + self.page_records - self.count)
+            self._segment(lines[start:stop], records[start:stop])
+            start = stop
+
+    def _segment(self, lines: list[bytes], records: list) -> None:
+        """Lines that fit in the page, decoded: kept unless filtered or repeated."""
+        self.position += len(lines)
+        self.count += len(lines)
+        seen = self.seen
+        if self.since is None:
+            ids = [record.properties.insert_id for record in records]
+            fresh = set(ids)
+            if len(fresh) == len(ids) and None not in fresh and fresh.isdisjoint(seen):
+                seen |= fresh
+                self.page.raw += lines
+                self.page.cursors += [record.properties.time for record in records]
+                self.size += sum(map(len, lines))
+                if len(self.keys) < len(_KNOWN_KEYS):
+                    self._keys_of(lines, records)
+                return
+        for line, record in zip(lines, records, strict=True):
+            self._keep(line, record, record.properties)
+
+    def _keys_of(self, lines: list[bytes], records: list) -> None:
+        """The page's keys from records that may add one: read whole, in their own order."""
+        for line, record in zip(lines, records, strict=True):
+            if record.event is msgspec.UNSET and "properties" in self.keys:
+                continue
+            try:
+                record_keys = _SCAN(line.decode("utf-8"), 0)[0]
+            except (ValueError, StopIteration, RecursionError):
+                continue  # msgspec read it: it is JSON; keep its known keys at least
+            for key in record_keys:
+                self.keys.setdefault(key, None)
+            if len(self.keys) == len(_KNOWN_KEYS):
+                return
+
+    def _keep(self, line: bytes, record, props) -> None:
+        """One decoded record (an ``_Event``, or a dict read whole), kept unless filtered or
+        already written today."""
+        time_value = props.time
+        if self.since is not None and not _at_or_after(time_value, self.since):
+            return
+        insert_id = props.insert_id
+        if type(insert_id) is str:
+            if insert_id in self.seen:
+                return  # the export repeated an event
+            self.seen.add(insert_id)
+        if type(record) is dict:
+            for key in record:
+                self.keys.setdefault(key, None)
+        elif len(self.keys) < len(_KNOWN_KEYS):
+            self._keys_of([line], [record])
+        self.page.raw.append(line)
+        # As Mixpanel sends it (epoch seconds): only the page's highest is read.
+        self.page.cursors.append(time_value)
+        self.size += len(line)
+
+    def _remember(self, props) -> None:
+        """A line before the checkpoint: its $insert_id was written (if it passed ``since``)."""
+        if type(props.insert_id) is str and _at_or_after(props.time, self.since):
+            self.seen.add(props.insert_id)
+
+    # --- a line at a time --------------------------------------------------------------------
+
+    def _lines_one_by_one(self, lines: list[bytes]) -> Iterator[Page]:
+        for line in lines:
+            line = line.strip()
+            if not line:
+                continue
+            if line == TERMINATED:
+                raise ExportTerminatedEarly(provider_message="terminated early")
+            position = self.position + 1
+            if position <= self.skip:
+                self.position = position
+                decoded = _decode_line(line)
+                if not isinstance(decoded, str):
+                    self._remember(decoded[1])
+                continue
+            if self._full():
+                yield self._full_page()  # checkpoint: the lines before this one
+            self.position = position
+            self.count += 1
+            decoded = _decode_line(line)
+            if isinstance(decoded, str):
+                self.page.failed.append(
+                    {
+                        "position": f"{self.day}#{self.position}",
+                        "error": f"unreadable record: {decoded}"[:200],
+                        "raw": line[:500].decode("utf-8", "replace"),
+                    }
+                )
+            else:
+                self._keep(line, *decoded)
+
+
+class _DictProperties:
+    """A whole-read record's ``properties``, as ``_keep`` reads them."""
+
+    __slots__ = ("insert_id", "time")
+
+    def __init__(self, props):
+        if type(props) is not dict:
+            props = {}
+        self.insert_id = props.get("$insert_id")
+        self.time = props.get("time")
+
+
+def _decode_line(line: bytes):
+    """(record, properties) of one line, or why it is unreadable (a text)."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return str(exc)
+    with contextlib.suppress(msgspec.DecodeError, msgspec.ValidationError):
+        record = _DECODER.decode(line)
+        return record, record.properties
+    try:
+        # The json module's own reading, as before: scan_once is json.loads without its
+        # per-call wrappers.
+        record, end = _SCAN(text, 0)
+        if end != len(text):
+            raise ValueError("extra data after the record")
+        if type(record) is not dict:
+            raise ValueError("not a JSON object")
+    except ValueError as exc:
+        return str(exc)
+    except StopIteration:
+        return "not JSON"
+    return record, _DictProperties(record.get("properties"))
