@@ -563,7 +563,7 @@ class JobRunner:
         encrypt = platform_settings.BULK_ENCRYPT_RESULTS
         if not raw:
             return WrittenPart(seq=seq, name=None, size=0, encrypted=encrypt)
-        data = b"\n".join(raw) + b"\n"
+        data = b"\n".join([*raw, b""])  # one copy of the page, not two (join, then + b"\n")
         name = storage.write_part(
             storage.part_name(job.pk, seq, job.attempts),
             data,

@@ -112,7 +112,7 @@ class ActivitiesSource:
             page_bytes=platform_settings.BULK_EXPORT_PAGE_BYTES,
         )
         with lines:
-            yield from reader.pages(lines.blocks())
+            yield from reader.pages(lines.blocks(read_ahead=True))
 
 
 LAST_SEEN = "$last_seen"
