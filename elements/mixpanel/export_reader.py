@@ -70,6 +70,22 @@ def _at_or_after(time_value, since: float | None) -> bool:
     return seconds is not None and seconds >= since
 
 
+def _all_at_or_after(times: list, since: float) -> bool:
+    """Whether every time is epoch seconds at or after ``since``, without a loop in Python: the
+    lowest is, and the highest is still in seconds (not milliseconds). False also when some are
+    not numbers (then each is looked at)."""
+    try:
+        low, high = min(times), max(times)
+    except (TypeError, ValueError):  # None or a text among numbers; no times
+        return False
+    return (
+        type(low) in (int, float)
+        and type(high) in (int, float)
+        and low >= since
+        and epoch_seconds(high) == high
+    )
+
+
 def _utf8(data: bytes) -> bool:
     # msgspec reads the bytes of strings it skips without checking them.
     if data.isascii():
@@ -166,14 +182,14 @@ class DayReader:
         """Lines that fit in the page, decoded: kept unless filtered or repeated."""
         self.position += len(lines)
         self.count += len(lines)
-        seen = self.seen
-        if self.since is None:
+        times = [record.properties.time for record in records]
+        if self.since is None or _all_at_or_after(times, self.since):
             ids = [record.properties.insert_id for record in records]
             fresh = set(ids)
-            if len(fresh) == len(ids) and None not in fresh and fresh.isdisjoint(seen):
-                seen |= fresh
+            if len(fresh) == len(ids) and None not in fresh and fresh.isdisjoint(self.seen):
+                self.seen |= fresh
                 self.page.raw += lines
-                self.page.cursors += [record.properties.time for record in records]
+                self.page.cursors += times
                 self.size += sum(map(len, lines))
                 if len(self.keys) < len(_KNOWN_KEYS):
                     self._keys_of(lines, records)

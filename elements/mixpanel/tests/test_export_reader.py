@@ -183,3 +183,18 @@ def test_blocks_and_lines_one_by_one_read_the_same():
             b.checkpoint,
             b.failed,
         )
+
+
+def test_since_with_times_in_milliseconds_is_still_exact():
+    lines = [
+        b'{"event":"x","properties":{"time":%d,"$insert_id":"m%d"}}' % ((T0 + n) * 1000, n)
+        for n in range(10)
+    ]
+    pages = read([block(*lines)], since=T0 + 5)
+    assert kept(pages) == lines[5:]
+
+
+def test_since_before_every_event_of_a_block_keeps_them_all():
+    lines = [event(n) for n in range(10)]
+    assert kept(read([block(*lines)], since=T0)) == lines
+    assert kept(read([block(*lines)], since=T0 + 0.5)) == lines[1:]
