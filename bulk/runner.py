@@ -13,10 +13,11 @@ and starts from the committed checkpoint, so every record is in the result exact
 Commits run in order in a second thread (``Committer``) while this one reads the next page,
 and a ``Heartbeat`` thread renews the lease; each has its own database connection.
 
-Before each page, before each vendor call and while waiting to retry, the runner reads its
-job's row: a job that was cancelled or handed to another worker stops, and a job whose instance
-was disabled or deleted ends CANCELLED (``services.instance_stop_reason``), so no vendor call is
-made with the credentials of an instance that is no longer enabled.
+Before each page is committed (in the committer's thread), before each vendor call and while
+waiting to retry, the runner reads its job's row: a job that was cancelled or handed to another
+worker stops, and a job whose instance was disabled or deleted ends CANCELLED
+(``services.instance_stop_reason``), so no vendor call is made with the credentials of an
+instance that is no longer enabled.
 
 Vendor rate limits, 5xx answers and broken streams are retried from the committed checkpoint
 with backoff (``Retry-After`` honoured); a vendor refusal (4xx) or too many retries ends the job
@@ -381,7 +382,8 @@ class JobRunner:
                 done = False
                 with closing(source.pages(call, query, job.checkpoint)) as pages, _gc_per_page():
                     for page in pages:
-                        self.check()
+                        # The job's row is read before the page is committed (``commit``),
+                        # in the committer's thread: this one goes on reading.
                         if committer is not None:
                             committer.submit(page)  # committed while the next page is read
                             done = committer.done.is_set()
@@ -489,9 +491,9 @@ class JobRunner:
 
     def commit(self, page: Page) -> bool:
         """Write the page's part, then commit checkpoint + counts + part in one transaction.
-        True when the job has all it needs (the source said done, or the limit is reached)."""
-        if self.heartbeat and self.heartbeat.lost.is_set():
-            raise Stop()
+        True when the job has all it needs (the source said done, or the limit is reached).
+        Raises Stop or InstanceGone first when the job is no longer ours to run (``check``)."""
+        self.check()
         records, raw, done = self._select(page)
         new_fields = self._new_fields(records, page.keys)
         cursor = self._page_cursor(page, len(raw))
