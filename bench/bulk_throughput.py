@@ -259,13 +259,17 @@ def run_setup(setup: str, args, files: Path, sim: SimulatorProcess, static: Stat
         os.environ["DATABASE_URL"] = database_url()
     else:
         os.environ["DATABASE_URL"] = "sqlite:"  # LivePlatform: a SQLite file of its own
-    with LivePlatform(mixpanel_base_url=sim.base_url, extra_env=env) as live:
+    root = Path(args.platform_root) if args.platform_root else None
+    with LivePlatform(
+        mixpanel_base_url=sim.base_url, extra_env=env, **({"root": root} if root else {})
+    ) as live:
         instance = live.create_instance(SA)
         print(
             f"bulk_throughput: setup {setup}: broker "
             f"{env.get('CELERY_BROKER_URL', 'embedded filesystem').split('@')[-1]}, database "
             f"{live.database_url.split('://')[0]}, results encrypted: {not args.no_encrypt}, "
-            f"export encoding (both sides): {args.encoding}, {args.repeat} runs per side",
+            f"export encoding (both sides): {args.encoding}, {args.repeat} runs per side, "
+            f"platform from {live.root}",
             flush=True,
         )
         for n in args.events:
@@ -324,6 +328,11 @@ def main():
         "filesystem broker + SQLite",
     )
     parser.add_argument("--repeat", type=int, default=5, help="runs of each side")
+    parser.add_argument(
+        "--platform-root",
+        help="run the platform from this checkout (e.g. another branch's worktree, for a "
+        "before/after against the same baseline); default: this one",
+    )
     parser.add_argument(
         "--encoding",
         choices=("gzip", "identity"),
