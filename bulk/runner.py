@@ -495,18 +495,19 @@ class JobRunner:
         Raises Stop or InstanceGone first when the job is no longer ours to run (``check``)."""
         self.check()
         records, raw, done = self._select(page)
+        kept = len(raw) if page.ndjson is None else page.ndjson_records
         new_fields = self._new_fields(records, page.keys)
-        cursor = self._page_cursor(page, len(raw))
-        part = self._write_part(raw)
+        cursor = self._page_cursor(page, kept)
+        part = self._write_part(raw, page.ndjson)
         try:
-            self._record(page, part, len(raw), new_fields, cursor)
+            self._record(page, part, kept, new_fields, cursor)
         except Stop:
             if part.name:
                 storage.delete_files([part.name])  # rolled back: nobody will ever point at it
             raise
         job = self.job
         job.checkpoint = page.checkpoint
-        job.records_count += len(raw)
+        job.records_count += kept
         job.records_failed_count += len(page.failed)
         if part.name:
             job.parts_count = part.seq
@@ -530,6 +531,10 @@ class JobRunner:
     def _select(self, page: Page) -> tuple[list[dict], list[bytes], bool]:
         """The page's records the job keeps: up to the query's ``limit``, with only the
         selected fields; and whether the job is done."""
+        if page.ndjson is not None and (self.limit is not None or self.projection):
+            # The limit and the projection look at single records.
+            page.raw = b"".join(page.ndjson).split(b"\n")[:-1]
+            page.ndjson = None
         records, raw, done = page.records, page.raw, page.done
         if self.limit is not None:
             remaining = max(0, self.limit - self.job.records_count)
@@ -558,14 +563,15 @@ class JobRunner:
             self.fields.extend(new_fields)
         return new_fields
 
-    def _write_part(self, raw: list[bytes]) -> WrittenPart:
+    def _write_part(self, raw: list[bytes], ndjson: list[bytes] | None = None) -> WrittenPart:
         """Step 1: the records as the job's next result part (no row points at it yet)."""
         job = self.job
         seq = job.parts_count + 1
         encrypt = platform_settings.BULK_ENCRYPT_RESULTS
-        if not raw:
+        if not (raw or ndjson):
             return WrittenPart(seq=seq, name=None, size=0, encrypted=encrypt)
-        data = b"\n".join([*raw, b""])  # one copy of the page, not two (join, then + b"\n")
+        # One copy of the page (not two: join, then + b"\n").
+        data = b"".join(ndjson) if ndjson else b"\n".join([*raw, b""])
         name = storage.write_part(
             storage.part_name(job.pk, seq, job.attempts),
             data,

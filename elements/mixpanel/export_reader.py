@@ -86,6 +86,14 @@ def _all_at_or_after(times: list, since: float) -> bool:
     )
 
 
+def _offset_after(data: bytes, offset: int, lines: int) -> int:
+    """Where the line after the next ``lines`` lines from ``offset`` starts (a page or a
+    checkpoint cuts a block there: once a page at most)."""
+    for _ in range(lines):
+        offset = data.index(b"\n", offset) + 1
+    return offset
+
+
 def _utf8(data: bytes) -> bool:
     # msgspec reads the bytes of strings it skips without checking them.
     if data.isascii():
@@ -126,7 +134,7 @@ class DayReader:
         self._new_page()
 
     def _new_page(self) -> None:
-        self.page = Page(cursors=[])
+        self.page = Page(cursors=[], ndjson=[])
         self.keys: dict[str, None] = {}  # insertion-ordered set
         self.count = 0  # lines in this page (kept, filtered, repeated or failed)
         self.size = 0  # bytes of the page's records
@@ -159,47 +167,54 @@ class DayReader:
         if b"\r" not in block and _utf8(block):
             with contextlib.suppress(msgspec.DecodeError, msgspec.ValidationError):
                 records = _DECODER.decode_lines(block)
-        lines = block.split(b"\n")
-        lines.pop()  # the block ends with a newline
-        if records is None or len(records) != len(lines):
+        end = len(records) if records is not None else -1
+        if end != block.count(b"\n"):
             # A bad line, or a blank one (decode_lines skips it: the counts differ).
+            lines = block.split(b"\n")
+            lines.pop()  # the block ends with a newline
             yield from self._lines_one_by_one(lines)
             return
-        start, end = 0, len(lines)
+        start, offset = 0, 0
         if self.position < self.skip:
             start = min(end, self.skip - self.position)
             for record in records[:start]:
                 self._remember(record.properties)
             self.position += start
+            offset = _offset_after(block, 0, start)
         while start < end:
             if self._full():
                 yield self._full_page()
             stop = min(end, start + self.page_records - self.count)
-            self._segment(lines[start:stop], records[start:stop])
-            start = stop
+            cut = len(block) if stop == end else _offset_after(block, offset, stop - start)
+            self._segment(
+                block[offset:cut] if offset or cut < len(block) else block, records[start:stop]
+            )
+            start, offset = stop, cut
 
-    def _segment(self, lines: list[bytes], records: list) -> None:
-        """Lines that fit in the page, decoded: kept unless filtered or repeated."""
-        self.position += len(lines)
-        self.count += len(lines)
+    def _segment(self, data: bytes, records: list) -> None:
+        """Whole lines that fit in the page, and their records: kept unless filtered or
+        repeated. When every one is kept, the lines go to the page as they are, in one piece."""
+        self.position += len(records)
+        self.count += len(records)
         times = [record.properties.time for record in records]
         if self.since is None or _all_at_or_after(times, self.since):
             ids = [record.properties.insert_id for record in records]
             fresh = set(ids)
             if len(fresh) == len(ids) and None not in fresh and fresh.isdisjoint(self.seen):
                 self.seen |= fresh
-                self.page.raw += lines
+                self.page.ndjson.append(data)
+                self.page.ndjson_records += len(records)
                 self.page.cursors += times
-                self.size += sum(map(len, lines))
+                self.size += len(data)
                 if len(self.keys) < len(_KNOWN_KEYS):
-                    self._keys_of(lines, records)
+                    self._keys_of(data.split(b"\n"), records)
                 return
-        for line, record in zip(lines, records, strict=True):
+        for line, record in zip(data.split(b"\n"), records, strict=False):
             self._keep(line, record, record.properties)
 
     def _keys_of(self, lines: list[bytes], records: list) -> None:
         """The page's keys from records that may add one: read whole, in their own order."""
-        for line, record in zip(lines, records, strict=True):
+        for line, record in zip(lines, records, strict=False):
             if record.event is msgspec.UNSET and "properties" in self.keys:
                 continue
             try:
@@ -227,10 +242,11 @@ class DayReader:
                 self.keys.setdefault(key, None)
         elif len(self.keys) < len(_KNOWN_KEYS):
             self._keys_of([line], [record])
-        self.page.raw.append(line)
+        self.page.ndjson.append(line + b"\n")
+        self.page.ndjson_records += 1
         # As Mixpanel sends it (epoch seconds): only the page's highest is read.
         self.page.cursors.append(time_value)
-        self.size += len(line)
+        self.size += len(line) + 1
 
     def _remember(self, props) -> None:
         """A line before the checkpoint: its $insert_id was written (if it passed ``since``)."""
