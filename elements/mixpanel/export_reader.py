@@ -3,9 +3,10 @@
 The records pass through as the vendor's bytes: nothing is re-encoded. Of each record only
 ``properties.$insert_id`` (the day's dedupe) and ``properties.time`` (the ``since`` filter and
 the job's cursor) are read, by a typed ``msgspec`` decode that skips everything else in C, a
-whole block of lines per call (``Decoder.decode_lines``). The block's lines are its
-``split``; when every record of a block is new (the usual case), the dedupe is three set
-operations in C and the block's lines go to the page as a slice.
+whole block of lines per call (``Decoder.decode_lines``). When every record of a block is new
+and at or after ``since`` (the usual case), the dedupe is three set operations in C and the
+block goes to the page whole (``Page.ndjson``), neither split into lines nor joined again; a
+page's end or the checkpoint of a resumed job cuts it at the end of a line.
 
 A block that does not decode as a whole, or whose lines need more care, is read line by line
 (``_lines_one_by_one``), with the same rules as ever:
@@ -17,8 +18,9 @@ A block that does not decode as a whole, or whose lines need more care, is read 
   that is not a text, is read whole (the json module), as before.
 
 Checkpoint: the day and how many lines of it are read. A page ends after ``page_records`` lines
-or ``page_bytes`` bytes of records, whichever comes first, and only once another line follows
-(the day's last page carries the next day's checkpoint instead: one commit less).
+or once it holds ``page_bytes`` bytes of records (looked at between blocks: a page can pass it
+by one block, at most 4 MiB), and only once another line follows (the day's last page carries
+the next day's checkpoint instead: one commit less).
 """
 
 from __future__ import annotations
@@ -83,6 +85,20 @@ def _all_at_or_after(times: list, since: float) -> bool:
         and type(high) in (int, float)
         and low >= since
         and epoch_seconds(high) == high
+    )
+
+
+def _one_record_a_line(block: bytes, records: int) -> bool:
+    """Whether the block's lines are its records, one each. ``decode_lines`` skips blank lines
+    and reads JSON values, wherever the newlines are: a record over two lines, or two on one
+    line, would shift every record after it against its line. Here every newline but the last
+    sits between ``}`` and ``{``, which inside a JSON value is a syntax error (and strings hold
+    no raw newline): each newline ends a record."""
+    return (
+        block.count(b"\n") == records
+        and block.count(b"}\n{") == records - 1
+        and block.startswith(b"{")
+        and block.endswith(b"}\n")
     )
 
 
@@ -167,14 +183,12 @@ class DayReader:
         if b"\r" not in block and _utf8(block):
             with contextlib.suppress(msgspec.DecodeError, msgspec.ValidationError):
                 records = _DECODER.decode_lines(block)
-        end = len(records) if records is not None else -1
-        if end != block.count(b"\n"):
-            # A bad line, or a blank one (decode_lines skips it: the counts differ).
+        if records is None or not _one_record_a_line(block, len(records)):
             lines = block.split(b"\n")
             lines.pop()  # the block ends with a newline
             yield from self._lines_one_by_one(lines)
             return
-        start, offset = 0, 0
+        start, end, offset = 0, len(records), 0
         if self.position < self.skip:
             start = min(end, self.skip - self.position)
             for record in records[:start]:

@@ -204,3 +204,12 @@ def test_since_before_every_event_of_a_block_keeps_them_all():
     lines = [event(n) for n in range(10)]
     assert kept(read([block(*lines)], since=T0)) == lines
     assert kept(read([block(*lines)], since=T0 + 0.5)) == lines[1:]
+
+
+def test_two_records_on_a_line_or_one_over_two_lines_fail_as_lines_and_shift_nothing():
+    good = [event(n) for n in range(4)]
+    two_on_a_line = event(10) + b" " + event(11)
+    first_half, second_half = b'{"event":"x","properties":{"time":1,', b'"$insert_id":"y"}}'
+    pages = read([block(good[0], two_on_a_line, good[1], first_half, second_half, *good[2:])])
+    assert kept(pages) == good
+    assert [f["position"] for f in failed(pages)] == [f"{DAY}#2", f"{DAY}#4", f"{DAY}#5"]
