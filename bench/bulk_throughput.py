@@ -54,10 +54,12 @@ LAST_DAY = "2024-01-10"
 EXPORT_DAYS = [(date.fromisoformat(FIRST_DAY) + timedelta(days=i)).isoformat() for i in range(DAYS)]
 
 
-def direct_export(port: int, gzip: bool, last_day: str = LAST_DAY) -> tuple[int, float]:
+def direct_export(
+    port: int, gzip: bool, last_day: str = LAST_DAY, first_day: str = FIRST_DAY
+) -> tuple[int, float]:
     """Stream the export to a file; (lines, seconds)."""
     query = urllib.parse.urlencode(
-        {"from_date": FIRST_DAY, "to_date": last_day, "project_id": SA["project_id"]}
+        {"from_date": first_day, "to_date": last_day, "project_id": SA["project_id"]}
     )
     headers = {"Authorization": SimulatorProcess.sa_auth()}
     if gzip:

@@ -40,24 +40,27 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import DatabaseError, connection, transaction
-from django.db.models import F, Q, Value
+from django.db.models import Case, F, Q, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from bulk import services, storage
+from bulk import scheduling, services, storage
 from bulk.callbacks import CALLBACK_NOT_SENT
 from bulk.models import BulkJob, BulkJobError, BulkPart
 from bulk.queries import bulk_object, query_of
+from bulk.transformed import bulk_source, vendor_object
 from elements.framework import retry
 from elements.framework.bulk import BulkQueryError, Page
 from elements.framework.ceql import CeqlError, parse_select
 from elements.framework.dispatch import make_call, vendor_client
 from elements.framework.incremental import cursor_text, instant
 from elements.framework.registry import element_by_key
+from elements.framework.requirements import check_bulk_configuration
 from elements.framework.vendor import VendorError
 from instances.crypto import CredentialsUnreadable
 from instances.services import configuration_of
 from platform_core.conf import platform_settings
+from platform_core.exceptions import ValidationFailed
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +116,8 @@ def worker_identity() -> str:
 
 def claim(job_id: int, worker_id: str) -> BulkJob | None:
     """Take the job's lease with one conditional UPDATE: a CREATED job, or a RUNNING one whose
-    worker stopped renewing its heartbeat. None when another worker holds it or it has ended."""
+    worker stopped renewing its heartbeat or that gave way (not an attempt more: see
+    scheduling.py). None when another worker holds it or it has ended."""
     now = timezone.now()
     stale = now - timedelta(seconds=platform_settings.BULK_LEASE_SECONDS)
     claimed = (
@@ -127,7 +131,10 @@ def claim(job_id: int, worker_id: str) -> BulkJob | None:
             status=Status.RUNNING,
             worker_id=worker_id,
             heartbeat_at=now,
-            attempts=F("attempts") + 1,
+            attempts=Case(
+                When(scheduling.WAITING_FOR_TURN, then=F("attempts")),
+                default=F("attempts") + 1,
+            ),
             started_at=Coalesce(F("started_at"), Value(now)),
         )
     )
@@ -281,6 +288,20 @@ def _collect(pages: int) -> None:
         gc.collect(1)
 
 
+def _check_configuration(job: BulkJob, element, configuration: dict) -> None:
+    """What the object needs of the configuration, checked at submission, may have been removed
+    since: the job then ends with the submission's message, before any vendor call."""
+    obj = vendor_object(job.instance, element, job.object_name)
+    if obj is None:
+        return
+    try:
+        check_bulk_configuration(
+            element, obj, instance_id=job.instance_id, configuration=configuration
+        )
+    except ValidationFailed as exc:
+        raise BulkQueryError(exc.message) from None
+
+
 def _dumps(record: dict) -> bytes:
     return json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode()
 
@@ -375,6 +396,7 @@ class JobRunner:
     def _pages(self, call, query, source, committer: Committer | None) -> str:
         job = self.job
         retries = 0
+        turn = scheduling.TimeSlice(job.pk)
         while True:
             if self.heartbeat and self.heartbeat.lost.is_set():
                 raise Stop()
@@ -389,12 +411,19 @@ class JobRunner:
                             done = committer.done.is_set()
                         else:
                             done = self.commit(page)
+                        give_way = turn.over(page.progress)
                         del page  # before the collection below: the page is garbage now
                         retries = 0
                         self.pages_done += 1
                         _collect(self.pages_done)
                         if done:
                             break
+                        if give_way:  # others wait: give way once this page is committed
+                            if committer is not None:
+                                committer.drain()
+                                if committer.done.is_set():
+                                    break
+                            return self.give_way()
                 if committer is not None:
                     committer.drain()
                 return self.finish(Status.COMPLETED, "")
@@ -430,14 +459,15 @@ class JobRunner:
             raise LookupError(f"the element {job.element_key} is no longer installed")
         source = self.source
         if source is None:
-            obj = next((o for o in element.bulk_objects if o.name == job.object_name), None)
-            if obj is None:
+            # The element's own object or a transformed one (bulk/transformed.py).
+            source = bulk_source(job.instance, element, job.object_name)
+            if source is None:
                 raise LookupError(f"{job.element_key} cannot bulk-download {job.object_name}")
-            source = obj.bulk
         select = parse_select(job.query_text)
         self.limit = select.limit
         self.projection = select.fields
         configuration = configuration_of(job.instance)
+        _check_configuration(job, element, configuration)
         # A bulk download only reads: its vendor requests may all be retried.
         vendor = vendor_client(element, configuration, idempotent=True)
         call = make_call(
@@ -533,8 +563,7 @@ class JobRunner:
         selected fields; and whether the job is done."""
         if page.ndjson is not None and (self.limit is not None or self.projection):
             # The limit and the projection look at single records.
-            page.raw = b"".join(page.ndjson).split(b"\n")[:-1]
-            page.ndjson = None
+            page.raw, page.ndjson = page.lines(), None
         records, raw, done = page.records, page.raw, page.done
         if self.limit is not None:
             remaining = max(0, self.limit - self.job.records_count)
@@ -639,6 +668,12 @@ class JobRunner:
                 )
 
     # --- the end -----------------------------------------------------------------------------
+
+    def give_way(self) -> str:
+        """End this turn: the job waits at the tail of the queue for its next (scheduling.py)."""
+        if not services.job_give_way(job_id=self.job.pk, worker_id=self.worker_id):
+            raise Stop()
+        return "gave way"
 
     def finish(self, status: str, message: str, *, callback: bool = True) -> str:
         """End the job (only while still ours and RUNNING) and queue its callback, or with

@@ -21,11 +21,15 @@ from bulk.queries import query_of
 
 # Re-exported: the services queue through these names (tests replace them here).
 from bulk.queue import enqueue_callback, enqueue_job  # noqa: F401
+from bulk.scheduling import WAITING_FOR_TURN
+from bulk.transformed import bulk_object_names, bulk_source, vendor_object
 from elements.framework.bulk import BulkQueryError
 from elements.framework.ceql import CeqlError, parse_select
 from elements.framework.registry import element_by_key
+from elements.framework.requirements import check_bulk_configuration
 from instances.crypto import CredentialsUnreadable
 from instances.models import Instance
+from instances.services import configuration_of
 from platform_core.conf import platform_settings
 from platform_core.exceptions import Conflict, ValidationFailed
 
@@ -73,6 +77,19 @@ def _is_date(raw: str) -> bool:
         return False
 
 
+def _check_configuration(instance: Instance, element, object_name: str) -> None:
+    """400 when the instance lacks configuration the object's bulk jobs need, as an element call
+    is refused (elements/framework/requirements.py), rather than an error once the job runs."""
+    obj = vendor_object(instance, element, object_name)
+    if obj is None or not obj.bulk_configuration_needs:
+        return
+    try:
+        configuration = configuration_of(instance)
+    except CredentialsUnreadable:
+        return  # the job ends in an error that says so (bulk/runner.py)
+    check_bulk_configuration(element, obj, instance_id=instance.pk, configuration=configuration)
+
+
 def job_submit(
     *,
     instance: Instance,
@@ -95,10 +112,12 @@ def job_submit(
             errors=[{"field": "q", "message": str(exc)}],
         ) from None
     element = element_by_key(instance.element_key)
-    objects = {o.name: o for o in element.bulk_objects} if element else {}
-    obj = objects.get(select.object_name)
-    if obj is None:
-        names = ", ".join(sorted(objects)) or "nothing"
+    # The element's own object, or a transformed object of the instance's (bulk/transformed.py).
+    source = bulk_source(instance, element, select.object_name) if element else None
+    if source is None:
+        names = ", ".join(sorted(bulk_object_names(instance, element) if element else [])) or (
+            "nothing"
+        )
         raise ValidationFailed(
             f"Unknown object {select.object_name[:100]!r}: this element can bulk-download {names}.",
             errors=[{"field": "q", "message": f"unknown object {select.object_name[:100]!r}"}],
@@ -119,7 +138,7 @@ def job_submit(
         instance=instance,
         user_id=instance.user_id,
         element_key=instance.element_key,
-        object_name=obj.name,
+        object_name=select.object_name,
         query_text=q,
         date_from=start,
         # The range is fixed now: a job that resumes tomorrow still reads the same days.
@@ -127,7 +146,7 @@ def job_submit(
         callback_url=callback_url or "",
         queued_at=now,
     )
-    validate = getattr(obj.bulk, "validate", None)
+    validate = getattr(source, "validate", None)
     try:
         query = query_of(job, select)  # a cursor condition that cannot run is a 400 here
         if validate is not None:
@@ -136,6 +155,7 @@ def job_submit(
         raise ValidationFailed(
             f"The query cannot run: {exc}", errors=[{"field": "q", "message": str(exc)}]
         ) from None
+    _check_configuration(instance, element, select.object_name)
     if callback_url:
         try:
             check_callback_url(callback_url)
@@ -257,7 +277,8 @@ def sweep(now: datetime | None = None) -> dict:
     """Hand out again what nobody is working on:
 
     - RUNNING jobs whose heartbeat is older than the lease (the worker died);
-    - CREATED jobs queued longer ago than BULK_REQUEUE_AFTER (the message was lost);
+    - CREATED jobs, and jobs that gave way (bulk/scheduling.py), queued longer ago than
+      BULK_REQUEUE_AFTER (the message was lost);
     - callbacks due for a while that nobody sent, or stuck mid-send.
     Each re-queue moves ``queued_at``/``callback_next_at`` forward, so a job is re-queued at most
     once per lease (or BULK_REQUEUE_AFTER) however often the sweeper runs.
@@ -272,7 +293,7 @@ def sweep(now: datetime | None = None) -> dict:
     counts["stale"] = _requeue(stale, now, "its worker stopped renewing the lease")
 
     waited = timedelta(seconds=platform_settings.BULK_REQUEUE_AFTER)
-    unclaimed = Q(status=Status.CREATED) & (
+    unclaimed = (Q(status=Status.CREATED) | WAITING_FOR_TURN) & (
         Q(queued_at__isnull=True) | Q(queued_at__lt=now - waited)
     )
     counts["unclaimed"] = _requeue(unclaimed, now, "not claimed since it was queued")
@@ -334,3 +355,17 @@ def purge_results(now: datetime | None = None) -> int:
     if purged:
         logger.info("bulk: deleted the results of %s jobs past retention", purged)
     return purged
+
+
+# --- turns (bulk/scheduling.py) ----------------------------------------------------------------
+
+
+def job_give_way(*, job_id: int, worker_id: str) -> bool:
+    """The running job leaves its worker to a waiting job and queues itself again behind it.
+    Only while it is still this worker's and RUNNING (False: it is not, nothing changed)."""
+    gave_way = BulkJob.objects.filter(pk=job_id, status=Status.RUNNING, worker_id=worker_id).update(
+        worker_id="", heartbeat_at=None, queued_at=timezone.now()
+    )
+    if gave_way:
+        enqueue_job(job_id)  # lost: the sweeper queues it after BULK_REQUEUE_AFTER
+    return bool(gave_way)

@@ -13,6 +13,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from elements import transformed
 from elements.framework import catalog, dispatch
 from elements.framework.definition import Operation
 from elements.framework.openapi import openapi_document, without_location_hints
@@ -22,6 +23,7 @@ from instances.services import configuration_of
 from platform_core.exceptions import NotFound, exception_handler
 from platform_core.openapi import PLATFORM_ERRORS, error_responses, json_response, path_parameter
 from platform_core.permissions import require_enabled
+from transformations.selectors import definition_list, transformation_list
 from usage.recording import CallLog, record_element_call
 
 INSTANCE_HEADER = "Elements-Element-Instance-Id"
@@ -113,7 +115,16 @@ class ElementDocsView(APIView):
         {"type": "object", "required": ["openapi", "paths"]},
     )
     def get(self, request, key_or_id):
-        return Response(openapi_document(_element(key_or_id)))
+        element = _element(key_or_id)
+        organization = request.user.organization
+        return Response(
+            transformed.with_transformed_paths(
+                openapi_document(element),
+                element,
+                transformation_list(organization=organization, element_key=element.key),
+                {d.name: d.fields for d in definition_list(organization=organization)},
+            )
+        )
 
 
 # --- element calls --------------------------------------------------------------------------
@@ -137,6 +148,8 @@ class ElementCallView(ABC, View):
     ``exceptions.exception_handler``), and
     the usage log gets what ``UsageLoggedMixin`` gives it from the bulk views.
     """
+
+    names_nothing = False
 
     def dispatch(self, request, **route):
         started = time.perf_counter()
@@ -163,7 +176,9 @@ class ElementCallView(ABC, View):
             if response is None:
                 raise  # a bug: the middleware answers 500 in the error shape and logs it
             call.vendor_status = getattr(exc, "provider_status", None)
-        if auth is not None:  # calls that never authenticated belong to no one's log
+        # Calls that never authenticated belong to no one's log, nor do paths that turned out
+        # to name nothing of the instance's (ResourceCallView: a transformed object it lacks).
+        if auth is not None and not self.names_nothing:
             response[INSTANCE_HEADER] = str(auth.instance.pk)
             record_element_call(request, auth.instance, call, response.status_code, started)
         return response
@@ -200,15 +215,63 @@ class ElementCallView(ABC, View):
 
 
 class ResourceCallView(ElementCallView):
-    """``/hubs/{hub}/{resource...}`` and the same without ``hubs/{hub}`` (the hub is ignored)."""
+    """``/hubs/{hub}/{resource...}`` and the same without ``hubs/{hub}`` (the hub is ignored).
+    A path that names no resource of the element may name a transformed object of the
+    instance's (``elements/transformed.py``)."""
+
+    mapping = None  # the transformation this call goes through, if any
 
     def check_named(self, request, resource_path, hub=None):
-        if not dispatch.names_a_resource(resource_path):
+        if not dispatch.names_a_resource(resource_path) and not transformed.may_be_transformed(
+            request, resource_path
+        ):
             raise NotFound(f"No such endpoint: {request.path[:200]}")
 
     def operation(self, request, instance, resource_path, hub=None):
         element = element_by_key(instance.element_key)
+        if not dispatch.names_a_resource(resource_path):
+            found = transformed.resolve(instance, element, request.method, resource_path)
+            if found is None:
+                self.names_nothing = True
+                raise NotFound(f"No such endpoint: {request.path[:200]}")
+            op, path_params, self.mapping = found
+            return op, path_params
         return dispatch.match_resource(element, request.method, resource_path)
+
+    def run(self, request, instance, op, path_params, call):
+        if self.mapping is not None:
+            return self.run_transformed(request, instance, op, path_params, call)
+        if op.id == "getObjectMetadata":
+            element = element_by_key(instance.element_key)
+            metadata = transformed.transformed_metadata(instance, element, path_params["name"])
+            if metadata is not None:
+                return metadata, {}
+        body, headers = super().run(request, instance, op, path_params, call)
+        if op.id == "getObjects":
+            body = transformed.with_transformed_objects(instance, body)
+        return body, headers
+
+    def run_transformed(self, request, instance, op, path_params, call):
+        element = element_by_key(instance.element_key)
+        call.inputs = transformed.vendor_inputs(
+            self.mapping,
+            op,
+            raw=request.body,
+            content_type=request.content_type,
+            query={k: request.GET.getlist(k) for k in request.GET},
+            path_params=path_params,
+        )
+        call.configuration = configuration_of(instance)
+        result = dispatch.run_operation(
+            element,
+            op,
+            instance_id=instance.pk,
+            configuration=call.configuration,
+            inputs=call.inputs,
+            request_id=request.request_id,
+        )
+        call.vendor_status = result.vendor_status
+        return transformed.tenant_body(self.mapping, result.body), result.headers
 
 
 class OperationCallView(ElementCallView):

@@ -14,6 +14,9 @@ Safety rules, because a stale entry would let a dead token in:
   emptied and bypassed until it is back (a notification may have been missed meanwhile).
 - Every notification bumps a generation number. A row read from the database is stored only if
   no notification arrived while it was being read, so a read that raced a change is never kept.
+- A notification that has reached this process but is not applied yet (still in the
+  listener's socket, or being read by its thread, which a busy process may not schedule for a
+  while) makes every lookup skip the cache: the lookup never races the listener thread.
 - Entries also expire after ``AUTH_CACHE_SECONDS`` (a bound that holds even if PostgreSQL
   never delivered a notification), and at most ``AUTH_CACHE_MAX_ENTRIES`` are kept (LRU).
 
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import threading
 import time
 from collections import OrderedDict
@@ -50,12 +54,24 @@ class TokenCache:
         self._lock = threading.Lock()
         self._generation = 0
         self._listening = False
+        # The listener's socket (None: no socket to watch), and whether its thread is reading
+        # notifications that it has not applied yet.
+        self._socket: int | None = None
+        self._receiving = False
 
     # --- used by the lookup ------------------------------------------------------------------
 
+    def _notification_pending(self) -> bool:
+        if self._receiving:
+            return True
+        if self._socket is None:
+            return False
+        readable, _, _ = select.select([self._socket], [], [], 0)
+        return bool(readable)
+
     def get(self, token_hash: str) -> tuple | None:
         with self._lock:
-            if not self._listening:
+            if not self._listening or self._notification_pending():
                 return None
             found = self._entries.get(token_hash)
             if found is None:
@@ -91,13 +107,19 @@ class TokenCache:
             else:
                 self._entries.pop(payload, None)
 
-    def set_listening(self, listening: bool) -> None:
+    def set_listening(self, listening: bool, socket: int | None = None) -> None:
         """Connected (or lost): either way, forget everything; notifications may have been
         missed while no connection was listening."""
         with self._lock:
             self._generation += 1
             self._entries.clear()
             self._listening = listening
+            self._socket = socket if listening else None
+            self._receiving = False
+
+    def receiving(self, receiving: bool) -> None:
+        with self._lock:
+            self._receiving = receiving
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -120,16 +142,30 @@ class Listener(threading.Thread):
             try:
                 with psycopg.connect(**self.connection_params, autocommit=True) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
-                    self.cache.set_listening(True)
+                    pgconn = conn.pgconn
+                    self.cache.set_listening(True, pgconn.socket)
                     failures = 0
                     while not self.stopping.is_set():
-                        for notification in conn.notifies(timeout=1.0):
-                            self.cache.changed(notification.payload)
+                        self._receive(pgconn)
             except Exception as exc:  # noqa: BLE001 (any failure: stop caching, reconnect)
                 logger.warning("auth cache listener disconnected (%s)", type(exc).__name__)
             self.cache.set_listening(False)
             self.stopping.wait(RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)])
             failures += 1
+
+    def _receive(self, pgconn) -> None:
+        """Wait up to a second for notifications and apply them. libpq's own calls, not
+        ``conn.notifies()``: the cache must know when a notification is read but not applied."""
+        readable, _, _ = select.select([pgconn.socket], [], [], 1.0)
+        if not readable:
+            return
+        self.cache.receiving(True)
+        try:
+            pgconn.consume_input()  # raises when the connection is gone
+            while (notification := pgconn.notifies()) is not None:
+                self.cache.changed(notification.extra.decode())
+        finally:
+            self.cache.receiving(False)
 
     def stop(self) -> None:
         self.stopping.set()

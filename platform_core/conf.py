@@ -57,6 +57,9 @@ DEFAULTS = {
     # within lease + this.
     "BULK_SWEEP_INTERVAL": 10.0,
     "BULK_REQUEUE_AFTER": 120.0,
+    # Seconds a job keeps its worker while other jobs wait; then it queues itself again behind
+    # them (bulk/scheduling.py). 0: a job keeps its worker to the end.
+    "BULK_JOB_SLICE_SECONDS": 2.0,
     "BULK_MAX_ATTEMPTS": 10,
     "BULK_PAGE_RETRIES": 5,
     "BULK_RETRY_BACKOFF": 2.0,

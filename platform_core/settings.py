@@ -97,6 +97,7 @@ INSTALLED_APPS = [
     "usage",
     "bulk",
     "events",
+    "transformations",
 ]
 
 MIDDLEWARE = [

@@ -13,6 +13,7 @@ from events.urls import urlpatterns as event_urlpatterns
 from instances.urls import urlpatterns as instance_urlpatterns
 from platform_core.metrics import metrics_view
 from platform_core.openapi import PlatformSchemaView
+from transformations.urls import urlpatterns as transformation_urlpatterns
 from usage.urls import urlpatterns as usage_urlpatterns
 
 # The API reference: the OpenAPI document and two pages that render it (no auth).
@@ -34,6 +35,7 @@ api_v2 = (
     + hub_resource_urlpatterns
     + event_urlpatterns
     + instance_urlpatterns
+    + transformation_urlpatterns
     + usage_urlpatterns
     + reference_urlpatterns
     + catalog_urlpatterns

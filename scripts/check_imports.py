@@ -9,8 +9,9 @@ under ``if TYPE_CHECKING:``, which exist for annotations only). Fails when
 
 - modules import each other in a cycle (any length), or
 - a layer imports a layer above it. Layers, bottom up: ``platform_core``; ``elements.framework``
-  (the element framework: platform_core only); ``tenants``, ``instances``, ``usage``; the
-  ``elements`` app and its element folders; ``bulk`` and ``events``. ``platform_core.urls`` and
+  (the element framework: platform_core only); ``tenants``, ``instances``, ``usage``,
+  ``transformations``; the ``elements`` app and its element folders; ``bulk`` and ``events``.
+  ``platform_core.urls`` and
   ``platform_core.settings`` are the project's composition root (the URLconf includes every
   app's URLs), the one exception.
 """
@@ -20,7 +21,16 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("platform_core", "tenants", "instances", "usage", "elements", "bulk", "events")
+PACKAGES = (
+    "platform_core",
+    "tenants",
+    "instances",
+    "usage",
+    "transformations",
+    "elements",
+    "bulk",
+    "events",
+)
 SKIP_PARTS = {"tests", "migrations", "simulator", "simulators", "__pycache__"}
 COMPOSITION_ROOT = {"platform_core.urls", "platform_core.settings", "platform_core.test_settings"}
 # The element test kit: it builds tenants and instances for the conformance suite, as tests do.
@@ -34,7 +44,7 @@ def layer(module: str) -> int:
     # The bare ``elements`` package (empty) is where the framework's registry looks for folders.
     if module.startswith("elements.framework") or module == "elements":
         return 1
-    if module.split(".")[0] in ("tenants", "instances", "usage"):
+    if module.split(".")[0] in ("tenants", "instances", "usage", "transformations"):
         return 2
     if module.startswith("elements"):
         return 3

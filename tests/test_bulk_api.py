@@ -219,8 +219,16 @@ def activities_job(client, sim):
     return job
 
 
+def with_event_id(line: bytes) -> bytes:
+    """An export line as the platform writes it: a top-level ``id`` (the $insert_id) first."""
+    insert_id = json.loads(line)["properties"]["$insert_id"]
+    return b'{"id":' + json.dumps(insert_id).encode() + b"," + line[1:]
+
+
 def expected_lines() -> list[bytes]:
-    return [line.rstrip(b"\n") for line in datagen.export_lines(DAYS[0], DAYS[1], 700)]
+    return [
+        with_event_id(line.rstrip(b"\n")) for line in datagen.export_lines(DAYS[0], DAYS[1], 700)
+    ]
 
 
 def test_download_formats(client, activities_job):
@@ -244,9 +252,10 @@ def test_download_formats(client, activities_job):
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert len(rows) == 1400
-    assert [{"event": r["event"], "properties": json.loads(r["properties"])} for r in rows] == (
-        records
-    )
+    assert [
+        {"id": r["id"], "event": r["event"], "properties": json.loads(r["properties"])}
+        for r in rows
+    ] == records
 
     hub = client.get(f"/elements/api-v2/hubs/general/bulk/{activities_job.pk}/activities")
     assert hub.status_code == 200
@@ -279,10 +288,12 @@ def test_a_csv_header_is_the_union_of_top_level_keys(client, sim):
     job = run_to_end(submit(client, "select * from users").json()["id"])
     response = client.get(f"{BULK}/{job.pk}/users", HTTP_ACCEPT="text/csv")
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
-    assert rows[0] == ["$distinct_id", "$properties"]
+    assert rows[0] == ["id", "$distinct_id", "$properties"]
     ndjson = client.get(f"{BULK}/{job.pk}/users", HTTP_ACCEPT="application/x-ndjson")
     records = [json.loads(x) for x in b"".join(ndjson.streaming_content).splitlines()]
-    assert [{"$distinct_id": r[0], "$properties": json.loads(r[1])} for r in rows[1:]] == records
+    assert [
+        {"id": r[0], "$distinct_id": r[1], "$properties": json.loads(r[2])} for r in rows[1:]
+    ] == records
     assert sorted(r["$distinct_id"] for r in records) == sorted(
         datagen.profile(i)["$distinct_id"] for i in range(300)
     )

@@ -136,7 +136,12 @@ class Api:
 
 
 def expected_activities(day_from: str, day_to: str, per_day: int) -> bytes:
-    return b"".join(datagen.export_lines(day_from, day_to, per_day))
+    """The export as the platform writes it: each event with a top-level ``id`` ($insert_id)."""
+    lines = []
+    for line in datagen.export_lines(day_from, day_to, per_day):
+        insert_id = json.loads(line)["properties"]["$insert_id"]
+        lines.append(b'{"id":' + json.dumps(insert_id).encode() + b"," + line[1:])
+    return b"".join(lines)
 
 
 class Receiver:
@@ -235,7 +240,11 @@ def test_a_job_of_each_object_completes_exactly(api, sim):
     records = [json.loads(line) for line in api.ndjson(users, "users").splitlines()]
     assert len(records) == 2500
     assert {r["$distinct_id"]: r for r in records} == {
-        datagen.profile(i)["$distinct_id"]: datagen.profile(i) for i in range(2500)
+        datagen.profile(i)["$distinct_id"]: {
+            "id": datagen.profile(i)["$distinct_id"],
+            **datagen.profile(i),
+        }
+        for i in range(2500)
     }
 
     done = api.wait(accounts)

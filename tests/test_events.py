@@ -127,7 +127,12 @@ def test_pollers_follow_the_configuration(tenant, sim, private_callbacks):
     assert body["configuration"]["event.notification.signature.key"] == "********"
     instance_id = body["id"]
     pollers = Poller.objects.filter(instance_id=instance_id)
-    assert sorted(p.object_name for p in pollers) == ["activities", "users"]
+    assert sorted(p.object_name for p in pollers) == [
+        "activities",
+        "annotations",
+        "cohorts",
+        "users",
+    ]
     assert {p.interval_seconds for p in pollers} == {30.0}
 
     client = tenant.client()

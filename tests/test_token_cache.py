@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import time
 
 import psycopg
@@ -37,6 +38,27 @@ def test_nothing_is_cached_while_notifications_are_not_flowing():
     cache.put("h", ROW, cache.generation())
     cache.set_listening(True)
     assert cache.get("h") is None
+
+
+def test_a_notification_not_yet_applied_bypasses_the_cache():
+    """The listener thread may be slow to run in a busy process: a notification waiting in its
+    socket, or read but not applied, must already keep lookups off the cache."""
+    listener_end, server_end = socket.socketpair()
+    with listener_end, server_end:
+        cache = TokenCache(max_age=60, max_entries=10)
+        cache.set_listening(True, listener_end.fileno())
+        cache.put("h", ROW, cache.generation())
+        assert cache.get("h") == ROW
+        server_end.sendall(b"N")  # PostgreSQL has sent a notification
+        assert cache.get("h") is None
+        cache.receiving(True)  # the listener thread reads it
+        listener_end.recv(1)
+        assert cache.get("h") is None
+        cache.changed("h")
+        cache.receiving(False)
+        assert cache.get("h") is None  # applied: evicted
+        cache.put("h", ROW, cache.generation())
+        assert cache.get("h") == ROW
 
 
 def test_a_stored_row_is_served_until_its_token_hash_is_notified():

@@ -59,6 +59,12 @@ class Page:
     # runner keeps the highest as the job's ``cursor``.
     cursors: list | None = None
 
+    def lines(self) -> list[bytes]:
+        """The records as serialized JSON objects, one each, whichever way the page holds them."""
+        if self.ndjson is None:
+            return self.raw
+        return b"".join(self.ndjson).split(b"\n")[:-1]
+
 
 class BulkSource(Protocol):
     def pages(self, call: Call, query: BulkQuery, checkpoint: dict | None) -> Iterator[Page]: ...

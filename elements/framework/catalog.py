@@ -90,6 +90,7 @@ def element_detail(element: Element) -> dict:
 
 def element_metadata(element: Element) -> dict:
     objects = {}
+    pollable = set(element.polling.pollers) if element.polling is not None else set()
     for obj in element.objects:
         ops = [op for op in element.operations if op.object_name == obj.name]
         objects[obj.name] = {
@@ -104,7 +105,12 @@ def element_metadata(element: Element) -> dict:
                 for op in ops
             ],
             "bulk": {"download": obj.bulk is not None, "upload": False},
+            "events": {"polling": obj.name in pollable},  # may be in event.objects
         }
+        if obj.bulk is not None:  # incremental sync, as in /objects/{name}/metadata
+            objects[obj.name]["primaryKey"] = obj.primary_key or None
+            objects[obj.name]["cursorField"] = obj.cursor_field or None
+            objects[obj.name]["bulkRequiredConfiguration"] = needs_representation(obj)
     return {
         "id": element.id,
         "name": element.name,
@@ -245,6 +251,10 @@ ELEMENT_METADATA_SCHEMA = component(
                         "description": _STR,
                         "operations": {"type": "array", "items": {"type": "object"}},
                         "bulk": {"type": "object"},
+                        "primaryKey": {"type": ["string", "null"]},
+                        "cursorField": {"type": ["string", "null"]},
+                        "events": {"type": "object", "properties": {"polling": _BOOL}},
+                        "bulkRequiredConfiguration": REQUIRED_CONFIGURATION_SCHEMA,
                     },
                 },
             },

@@ -52,6 +52,8 @@ def object_metadata(call: Call) -> Result:
         # starts (where <cursorField> >= '<the last job's cursor>').
         body["primaryKey"] = obj.primary_key or None
         body["cursorField"] = obj.cursor_field or None
+        # What a bulk job of the object needs of the configuration (checked at submission).
+        body["bulkRequiredConfiguration"] = needs_representation(obj)
     return Result(body)
 
 
@@ -115,6 +117,7 @@ def common_operations() -> tuple[Operation, ...]:
                     "operations": {"type": "array"},
                     "primaryKey": {"type": ["string", "null"]},
                     "cursorField": {"type": ["string", "null"]},
+                    "bulkRequiredConfiguration": {"type": "array"},
                 },
                 "required": ["name", "fields"],
             },

@@ -227,6 +227,13 @@ class ConfigurationNeed:
         return {"fields": list(self.fields), "description": self.description}
 
 
+def _needs(declared: tuple[str | ConfigurationNeed, ...]) -> tuple[ConfigurationNeed, ...]:
+    return tuple(
+        need if isinstance(need, ConfigurationNeed) else ConfigurationNeed.field(need)
+        for need in declared
+    )
+
+
 _PATH_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -282,11 +289,7 @@ class Operation:
     def __post_init__(self):
         if not self.path and not self.name:
             raise ValueError(f"Operation {self.id} needs a resource path or an operation name")
-        needs = tuple(
-            need if isinstance(need, ConfigurationNeed) else ConfigurationNeed.field(need)
-            for need in self.requires_configuration
-        )
-        object.__setattr__(self, "requires_configuration", needs)
+        object.__setattr__(self, "requires_configuration", _needs(self.requires_configuration))
 
     @property
     def configuration_needs(self) -> tuple[ConfigurationNeed, ...]:
@@ -346,6 +349,23 @@ class ElementObject:
     cursor_aliases: tuple[str, ...] = ()
     # "day" when the cursor is a date (the status shows 2026-11-30), else "second".
     cursor_granularity: str = "second"
+    # For transformations (framework/mapping.py): where the element takes a value it returns at
+    # a path, and the name a CEQL ``where`` gives it. None: the path itself.
+    write_path: Callable[[str], str] | None = None
+    where_field: Callable[[str], str] | None = None
+    # Configuration a bulk job of this object needs, as ``Operation.requires_configuration``
+    # says it (keys or ``ConfigurationNeed``s): checked when the job is submitted (a 400, as an
+    # element call's), shown in /objects/{name}/metadata.
+    bulk_requires_configuration: tuple[str | ConfigurationNeed, ...] = ()
+
+    def __post_init__(self):
+        object.__setattr__(
+            self, "bulk_requires_configuration", _needs(self.bulk_requires_configuration)
+        )
+
+    @property
+    def bulk_configuration_needs(self) -> tuple[ConfigurationNeed, ...]:
+        return self.bulk_requires_configuration  # type: ignore[return-value]  # normalised
 
 
 @dataclass(frozen=True, eq=False)  # compared and hashed by identity: one object per element
@@ -374,6 +394,9 @@ class Element:
         ids = [op.id for op in self.operations]
         if len(ids) != len(set(ids)):
             raise ValueError(f"Element {self.key}: duplicate operation ids")
+        names = [o.name for o in self.objects]
+        if len(names) != len(set(names)):
+            raise ValueError(f"Element {self.key}: duplicate object names")
 
     def add_operations(self, operations: tuple[Operation, ...]) -> None:
         """Operations every element has (``ping``, ``objects``…): the registry adds them once,

@@ -12,19 +12,20 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from elements.framework.definition import ConfigurationNeed, Element, Operation
+from elements.framework.definition import ConfigurationNeed, Element, ElementObject, Operation
 from platform_core.exceptions import ValidationFailed
 
 INSTANCES_PATH = "/elements/api-v2/instances"
 
 
 def missing_configuration(
-    op: Operation, configuration: Mapping, inputs: Mapping
+    op: Operation | tuple[ConfigurationNeed, ...], configuration: Mapping, inputs: Mapping
 ) -> dict[str, ConfigurationNeed]:
-    """The configuration fields the instance should add for ``op`` (in declaration order),
-    each with the need that wants it."""
+    """The configuration fields the instance should add for ``op`` (or for these needs), in
+    declaration order, each with the need that wants it."""
+    needs = op.configuration_needs if isinstance(op, Operation) else op
     missing: dict[str, ConfigurationNeed] = {}
-    for need in op.configuration_needs:
+    for need in needs:
         for key in need.missing_fields(configuration, inputs):
             missing.setdefault(key, need)
     return missing
@@ -57,11 +58,43 @@ def check_configuration(
     element: Element, op: Operation, *, instance_id: int, configuration: Mapping, inputs: Mapping
 ) -> None:
     """400 unless the instance's configuration has what ``op`` needs."""
-    missing = missing_configuration(op, configuration, inputs)
+    _refuse_missing(
+        element,
+        op.name or op.id,
+        missing_configuration(op, configuration, inputs),
+        instance_id=instance_id,
+        configuration=configuration,
+        inputs=inputs,
+    )
+
+
+def check_bulk_configuration(
+    element: Element, obj: ElementObject, *, instance_id: int, configuration: Mapping
+) -> None:
+    """400 unless the instance's configuration has what a bulk job of ``obj`` needs: the same
+    check and answer as an element call's, when the job is submitted rather than when it runs."""
+    _refuse_missing(
+        element,
+        f"A bulk job of {obj.name}",
+        missing_configuration(obj.bulk_configuration_needs, configuration, {}),
+        instance_id=instance_id,
+        configuration=configuration,
+        inputs={},
+    )
+
+
+def _refuse_missing(
+    element: Element,
+    operation: str,
+    missing: Mapping[str, ConfigurationNeed],
+    *,
+    instance_id: int,
+    configuration: Mapping,
+    inputs: Mapping,
+) -> None:
     if not missing:
         return
     hint = patch_hint(element, instance_id, missing, configuration=configuration, inputs=inputs)
-    operation = op.name or op.id
     needs = "; ".join(_named(key, need) for key, need in missing.items())
     raise ValidationFailed(
         f"{operation} needs configuration that instance {instance_id} does not have: {needs}. "
@@ -76,6 +109,8 @@ def check_configuration(
     )
 
 
-def needs_representation(op: Operation) -> list[dict]:
-    """What the catalog, the metadata and the OpenAPI document say an operation needs."""
-    return [need.representation() for need in op.configuration_needs]
+def needs_representation(op: Operation | ElementObject) -> list[dict]:
+    """What the catalog, the metadata and the OpenAPI document say an operation (or a bulk job
+    of an object) needs."""
+    needs = op.configuration_needs if isinstance(op, Operation) else op.bulk_configuration_needs
+    return [need.representation() for need in needs]

@@ -305,6 +305,15 @@ def element_package(element: Element) -> str:
 @dataclass(frozen=True)
 class Declaration:
     configuration: dict
+    # For the record checks (contract §9: every record carries its primary key as ``id``):
+    # what the fake vendor answers so that every list operation and bulk object has records,
+    # as ``(method, path, JSON value or bytes)``; configuration those calls need beyond
+    # ``configuration``; path parameters (default "1"); and the list operations whose answer is
+    # the vendor's body unchanged (query answers, not records), which are exempt.
+    vendor_records: tuple[tuple[str, str, Any], ...] = ()
+    record_configuration: dict = field(default_factory=dict)
+    path_parameters: dict = field(default_factory=dict)
+    query_answers: frozenset[str] = frozenset()
 
 
 def conformance_declaration(element: Element) -> Declaration:
@@ -319,7 +328,54 @@ def conformance_declaration(element: Element) -> Declaration:
             f"{package} has no conformance.py: declare CONFIGURATION there "
             "(docs/adding-an-element.md)"
         ) from None
-    return Declaration(configuration=dict(module.CONFIGURATION))
+    return Declaration(
+        configuration=dict(module.CONFIGURATION),
+        vendor_records=tuple(getattr(module, "VENDOR_RECORDS", ())),
+        record_configuration=dict(getattr(module, "RECORD_CONFIGURATION", {})),
+        path_parameters=dict(getattr(module, "PATH_PARAMETERS", {})),
+        query_answers=frozenset(getattr(module, "QUERY_ANSWERS", ())),
+    )
+
+
+def list_operations(element: Element, declaration: Declaration) -> list:
+    """The resource-style GETs that answer a list of records (an array of objects), but those
+    the element declares query answers."""
+    return [
+        op
+        for op in element.operations
+        if op.path
+        and op.method == "GET"
+        and op.output_schema.get("type") == "array"
+        and (op.output_schema.get("items") or {}).get("type") == "object"
+        and op.id not in declaration.query_answers
+    ]
+
+
+def _record_path(op, declaration: Declaration) -> str:
+    import re
+
+    return re.sub(
+        r"\{([^}]+)\}", lambda m: str(declaration.path_parameters.get(m.group(1), 1)), op.path
+    )
+
+
+def bulk_records(element: Element, obj, configuration: dict) -> list[dict]:
+    """Every record a bulk job of ``obj`` writes, read from its source as the job runner reads
+    it (a first run: no checkpoint, no ``where``)."""
+    from elements.framework.bulk import BulkQuery
+    from elements.framework.dispatch import make_call, vendor_client
+
+    call = make_call(
+        element,
+        instance_id=0,
+        configuration=configuration,
+        vendor=vendor_client(element, configuration, idempotent=True),
+    )
+    query = BulkQuery(object_name=obj.name)
+    validate = getattr(obj.bulk, "validate", None)
+    if validate is not None:
+        validate(query)
+    return [json.loads(line) for page in obj.bulk.pages(call, query, None) for line in page.lines()]
 
 
 def _tenant_headers() -> dict[str, str]:
@@ -348,6 +404,20 @@ def _operation_style_call(op) -> tuple[str, dict | None]:
         else:
             body[name] = 1 if spec.get("type") == "integer" else "1"
     return ("?" + urlencode(query) if query else ""), (body or None)
+
+
+def _caller(platform, instance: dict):
+    """``call(method, url, body=None)`` as the user of ``platform`` with the instance's token."""
+    from django.test import Client
+
+    user = platform.defaults["HTTP_AUTHORIZATION"].split(",")[0]
+    client = Client(HTTP_AUTHORIZATION=f"{user}, Element {instance['token']}")
+
+    def call(method: str, url: str, body: Any = None):
+        kwargs = {} if body is None else {"data": body, "content_type": "application/json"}
+        return getattr(client, method.lower())(url, **kwargs)
+
+    return call
 
 
 def _error_shape(response) -> dict:
@@ -410,16 +480,26 @@ class ElementConformance:
     @pytest.fixture
     def element_call(self, platform, instance):
         """``element_call(method, url, body=None)`` with the instance's token."""
-        from django.test import Client
+        return _caller(platform, instance)
 
-        user = platform.defaults["HTTP_AUTHORIZATION"].split(",")[0]
-        client = Client(HTTP_AUTHORIZATION=f"{user}, Element {instance['token']}")
+    @pytest.fixture
+    def record_configuration(self, declaration) -> dict:
+        return {**declaration.configuration, **declaration.record_configuration}
 
-        def call(method: str, url: str, body: Any = None):
-            kwargs = {} if body is None else {"data": body, "content_type": "application/json"}
-            return getattr(client, method.lower())(url, **kwargs)
-
-        return call
+    @pytest.fixture
+    def record_call(self, element, platform, record_configuration, fake_vendor):
+        """``element_call`` for an instance that has what the record checks need."""
+        response = platform.post(
+            f"{API}/instances?validate=false",
+            {
+                "element": {"key": element.key},
+                "name": "Records",
+                "configuration": record_configuration,
+            },
+            content_type="application/json",
+        )
+        assert response.status_code == 200, response.content
+        return _caller(platform, response.json())
 
     # the catalog
     def test_catalog_lists_the_element(self, element, platform):
@@ -457,6 +537,48 @@ class ElementConformance:
             assert body["primaryKey"] and body["cursorField"], (obj.name, body)
             assert (body["primaryKey"], body["cursorField"]) == (obj.primary_key, obj.cursor_field)
             assert obj.cursor_granularity in ("second", "day"), obj.name
+
+    # every record carries its primary key as ``id`` (contract §9)
+    def _script_records(self, element, declaration, fake_vendor) -> None:
+        needed = list_operations(element, declaration) or element.bulk_objects
+        assert declaration.vendor_records or not needed, (
+            f"{element.key}: declare VENDOR_RECORDS in conformance.py, the vendor answers that "
+            "give each list operation and bulk object records (docs/adding-an-element.md)"
+        )
+        for method, path, answer in declaration.vendor_records:
+            if isinstance(answer, bytes):
+                fake_vendor.answer(method, path, body=answer)
+            else:
+                fake_vendor.answer(method, path, json=answer)
+
+    def test_every_listed_record_carries_its_id(
+        self, element, declaration, record_call, fake_vendor
+    ):
+        self._script_records(element, declaration, fake_vendor)
+        for op in list_operations(element, declaration):
+            response = record_call(
+                "GET", f"{API}/hubs/{element.hub}{_record_path(op, declaration)}"
+            )
+            assert response.status_code == 200, (op.id, response.content[:300])
+            records = response.json()
+            assert records, f"{op.id}: no records; script some in VENDOR_RECORDS"
+            for record in records:
+                assert record.get("id") not in (None, ""), (op.id, record)
+
+    def test_every_bulk_record_carries_its_primary_key_as_id(
+        self, element, declaration, record_configuration, fake_vendor
+    ):
+        from elements.framework.record_ids import primary_key_id
+
+        self._script_records(element, declaration, fake_vendor)
+        for obj in element.bulk_objects:
+            records = bulk_records(element, obj, record_configuration)
+            assert records, f"{obj.name}: no records; script some in VENDOR_RECORDS"
+            for record in records:
+                key = primary_key_id(record, obj.primary_key)
+                assert record.get("id") not in (None, ""), (obj.name, record)
+                # A record may lack a key part (an event without $insert_id gets a stable id).
+                assert key is None or record["id"] == key, (obj.name, obj.primary_key, record)
 
     # schemas and documents
     def test_operation_schemas_are_valid_json_schema(self, element):

@@ -1,7 +1,8 @@
 """Annotations (Mixpanel's app API, reference part 2 §2): list, create, read, update, delete.
 
 The app API takes a service account and the project id in the path; an instance holding the
-project's API secret alone can still list annotations, through the older query API list.
+project's API secret alone can still list annotations, through the older query API list
+(``needs.py`` says so: ``QUERY`` for the list, ``SERVICE_ACCOUNT_PROJECT`` for the rest).
 ``list_annotations`` is the vendor call, kept apart from the operations so that bulk objects
 and event pollers can build on it.
 """
@@ -10,15 +11,8 @@ from datetime import date, datetime
 
 from elements.framework.definition import Call, Operation, Result
 from elements.framework.vendor import VendorGarbage
-from elements.mixpanel.collections import (
-    DAY,
-    PAGE_INPUTS,
-    date_range,
-    page_of,
-    page_start,
-    require_project_id,
-    require_service_account,
-)
+from elements.mixpanel.collections import DAY, PAGE_INPUTS, date_range, page_of, page_start
+from elements.mixpanel.needs import QUERY, SERVICE_ACCOUNT_PROJECT
 from elements.mixpanel.vendor import uses_service_account
 from platform_core.exceptions import ValidationFailed
 
@@ -40,8 +34,8 @@ ANNOTATION = {
 
 
 def _path(call: Call, annotation_id: int | None = None) -> str:
-    require_service_account(call)
-    path = f"/api/app/projects/{require_project_id(call)}/annotations"
+    # Reached with a service account only, whose operations all declare project_id (needs.py).
+    path = f"/api/app/projects/{int(call.configuration['project_id'])}/annotations"
     return path if annotation_id is None else f"{path}/{annotation_id}"
 
 
@@ -167,6 +161,7 @@ OPERATIONS = (
         path="/annotations",
         object_name="annotations",
         handler=get_annotations,
+        requires_configuration=QUERY,
         description=(
             "List the project's annotations, optionally between from_date and to_date "
             "(YYYY-MM-DD, inclusive), paged with pageSize and nextPage."
@@ -188,6 +183,7 @@ OPERATIONS = (
         path="/annotations",
         object_name="annotations",
         handler=create_annotation,
+        requires_configuration=SERVICE_ACCOUNT_PROJECT,
         description='Create an annotation ({"date": "2026-11-30 12:00:00", "description": ...}).',
         vendor_method="POST",
         vendor_path=VENDOR_PATH,
@@ -214,6 +210,7 @@ OPERATIONS = (
         path="/annotations/{id}",
         object_name="annotations",
         handler=get_annotation,
+        requires_configuration=SERVICE_ACCOUNT_PROJECT,
         description="Read one annotation.",
         vendor_method="GET",
         vendor_path=VENDOR_PATH + "/{annotationId}",
@@ -228,6 +225,7 @@ OPERATIONS = (
         path="/annotations/{id}",
         object_name="annotations",
         handler=update_annotation,
+        requires_configuration=SERVICE_ACCOUNT_PROJECT,
         description="Change an annotation's description or tags (Mixpanel keeps its date).",
         vendor_method="PATCH",
         vendor_path=VENDOR_PATH + "/{annotationId}",
@@ -247,6 +245,7 @@ OPERATIONS = (
         path="/annotations/{id}",
         object_name="annotations",
         handler=delete_annotation,
+        requires_configuration=SERVICE_ACCOUNT_PROJECT,
         description="Delete an annotation.",
         vendor_method="DELETE",
         vendor_path=VENDOR_PATH + "/{annotationId}",

@@ -28,12 +28,13 @@ from elements.framework.ceql import CeqlError
 from elements.framework.definition import Call
 from elements.framework.incremental import day_windows, instant
 from elements.mixpanel import service_accounts
-from elements.mixpanel.export_reader import (  # noqa: F401 (ExportTerminatedEarly: re-exported)
+from elements.mixpanel.export_reader import (  # noqa: F401 (re-exported)
     TERMINATED,
     DayReader,
     ExportTerminatedEarly,
+    event_id,
 )
-from elements.mixpanel.profiles import engage
+from elements.mixpanel.profiles import engage, with_id
 from elements.mixpanel.selector_language import RAW_QUERY_FIELD, expr_to_selector
 from elements.mixpanel.vendor import project_query
 from platform_core.conf import platform_settings
@@ -118,7 +119,7 @@ class ActivitiesSource:
 LAST_SEEN = "$last_seen"
 
 
-def _since_selector(query: BulkQuery) -> str | None:
+def since_selector(query: BulkQuery) -> str | None:
     """The engage selector for the query: its ``where``, and ``$last_seen`` at or after
     ``since`` (Mixpanel keeps $last_seen without a zone, in UTC here)."""
     selector = _selector(query)
@@ -129,13 +130,13 @@ def _since_selector(query: BulkQuery) -> str | None:
     return f"({selector}) and {since}" if selector else since
 
 
-def _last_seen(profile: dict) -> datetime | None:
+def last_seen(profile: dict) -> datetime | None:
     props = profile.get("$properties")
     return instant(props.get(LAST_SEEN)) if isinstance(props, dict) else None
 
 
-def _seen_since(profile: dict, since: datetime | None) -> bool:
-    return since is None or ((seen := _last_seen(profile)) is not None and seen >= since)
+def seen_since(profile: dict, since: datetime | None) -> bool:
+    return since is None or ((seen := last_seen(profile)) is not None and seen >= since)
 
 
 class UsersSource:
@@ -143,7 +144,7 @@ class UsersSource:
         _selector(query)
 
     def pages(self, call: Call, query: BulkQuery, checkpoint: dict | None) -> Iterator[Page]:
-        selector = _since_selector(query)
+        selector = since_selector(query)
         page_number = checkpoint.get("page", 0) if checkpoint else 0
         session_id = checkpoint.get("session_id") if checkpoint else None
         while True:
@@ -157,7 +158,7 @@ class UsersSource:
                 },
             )
             session_id = body.get("session_id") or session_id
-            records = body["results"]
+            records = [with_id(r) for r in body["results"]]
             total = body.get("total")
             # Mixpanel may clamp the page size: its answer says which one it used.
             size = body.get("page_size")
@@ -168,13 +169,13 @@ class UsersSource:
             page_number += 1
             # The selector already asked for these; checked again, exactly (and for a vendor
             # that ignores part of a selector).
-            records = [r for r in records if _seen_since(r, query.since)]
+            records = [r for r in records if seen_since(r, query.since)]
             yield Page(
                 records=records,
                 raw=[json.dumps(r, separators=(",", ":")).encode() for r in records],
                 checkpoint={"page": page_number, "session_id": session_id},
                 done=not more,
-                cursors=[_last_seen(r) for r in records],
+                cursors=[last_seen(r) for r in records],
             )
             if not more:
                 return

@@ -9,7 +9,8 @@ import json
 from elements.framework.definition import Call, Operation, Result
 from elements.framework.vendor import VendorGarbage
 from elements.mixpanel.collections import PAGE_INPUTS, page_of, page_start
-from elements.mixpanel.profiles import MAX_PAGE_SIZE, engage
+from elements.mixpanel.needs import QUERY
+from elements.mixpanel.profiles import MAX_PAGE_SIZE, engage, with_id
 from elements.mixpanel.schemas import PROFILE
 from elements.mixpanel.vendor import project_query
 from platform_core.conf import platform_settings
@@ -47,14 +48,22 @@ def list_cohorts(call: Call) -> tuple[list[dict], int]:
 
 
 def cohort_members_page(
-    call: Call, cohort_id: int, *, page_size: int, session_id: str | None = None, page: int = 0
+    call: Call,
+    cohort_id: int,
+    *,
+    page_size: int,
+    session_id: str | None = None,
+    page: int = 0,
+    where: str | None = None,
 ) -> tuple[list[dict], str | None, bool, int]:
-    """One page of a cohort's members (engage ``filter_by_cohort``): the profiles, the engage
-    session to continue with, whether more pages follow, and the vendor's status."""
+    """One page of a cohort's members (engage ``filter_by_cohort``, and an engage selector
+    ``where``): the profiles, the engage session to continue with, whether more pages follow,
+    and the vendor's status."""
     body, status = engage(
         call,
         {
             "filter_by_cohort": json.dumps({"id": cohort_id}),
+            "where": where,
             "page": page,
             "session_id": session_id,
             "page_size": page_size,
@@ -92,7 +101,8 @@ def get_cohort_members(call: Call) -> Result:
     headers = {}
     if more:
         headers[NEXT_PAGE_HEADER] = encode_token({"s": session_id, "p": page + 1})
-    return Result(members, headers=headers, vendor_status=status)
+    # Members are user profiles: each carries its distinct id as ``id``, as GET /users does.
+    return Result([with_id(m) for m in members], headers=headers, vendor_status=status)
 
 
 _COHORT_ID = {
@@ -121,6 +131,7 @@ OPERATIONS = (
         },
         output_schema={"type": "array", "items": COHORT},
         idempotent=True,
+        requires_configuration=QUERY,
     ),
     Operation(
         id="getCohortMembers",
@@ -147,5 +158,6 @@ OPERATIONS = (
         },
         output_schema={"type": "array", "items": PROFILE},
         idempotent=True,
+        requires_configuration=QUERY,
     ),
 )

@@ -1,13 +1,12 @@
 """What the data-management collections share: paging a list Mixpanel returns whole
 (cohorts, annotations, lookup tables) as contract §3 pages (``pageSize``, ``nextPage``, the
-next cursor in ``Elements-Next-Page-Token``), date inputs, and the configuration a call needs.
+next cursor in ``Elements-Next-Page-Token``), and date inputs. What a call needs of the
+configuration is declared with its operation (``needs.py``), not checked here.
 """
 
 from collections.abc import Mapping
 from datetime import date
 
-from elements.framework.definition import Call
-from elements.mixpanel.vendor import uses_service_account
 from platform_core.conf import platform_settings
 from platform_core.exceptions import ValidationFailed
 from platform_core.pagination import NEXT_PAGE_HEADER, decode_token, encode_token
@@ -78,26 +77,3 @@ def date_range(inputs: Mapping) -> tuple[date | None, date | None]:
             errors=[{"field": "from_date", "message": "must not be after to_date"}],
         )
     return from_date, to_date
-
-
-def missing_configuration(field: str, why: str) -> ValidationFailed:
-    return ValidationFailed(
-        f"{why} The instance's configuration has no {field}: add it with PATCH /instances/{{id}}.",
-        errors=[{"field": field, "message": "required in the instance configuration"}],
-    )
-
-
-def require_project_id(call: Call) -> int:
-    project_id = call.configuration.get("project_id")
-    if project_id is None:
-        raise missing_configuration("project_id", "This call names the Mixpanel project.")
-    return int(project_id)
-
-
-def require_service_account(call: Call) -> None:
-    """Mixpanel's app API (annotations) and the lookup-table list take a service account only,
-    not the project's API secret."""
-    if not uses_service_account(call.configuration):
-        raise missing_configuration(
-            "password", "This call needs service-account credentials (username and password)."
-        )

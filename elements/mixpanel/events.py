@@ -283,8 +283,15 @@ def track_activity(call: Call) -> Result:
             provider_status=status,
             provider_message=str(tracked.get("error")),
         )
+    properties = tracked["properties"]
+    # The event's primary key, as in bulk activities (contract §9): its $insert_id.
     return Result(
-        {"event": tracked["event"], "properties": tracked["properties"], "status": 1},
+        {
+            "id": str(properties["$insert_id"]),
+            "event": tracked["event"],
+            "properties": properties,
+            "status": 1,
+        },
         vendor_status=status,
     )
 
@@ -371,8 +378,12 @@ OPERATIONS = (
         input_schema={**EVENT, "additionalProperties": False},
         output_schema={
             "type": "object",
-            "properties": {**EVENT["properties"], "status": {"type": "integer"}},
-            "required": ["event", "properties", "status"],
+            "properties": {
+                "id": {"type": "string", "description": "The event's $insert_id."},
+                **EVENT["properties"],
+                "status": {"type": "integer"},
+            },
+            "required": ["id", "event", "properties", "status"],
         },
         idempotent=True,
     ),

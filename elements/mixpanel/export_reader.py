@@ -1,6 +1,7 @@
 """One UTC day of Mixpanel's raw export (reference §7) read into bulk pages, block by block.
 
-The records pass through as the vendor's bytes: nothing is re-encoded. Of each record only
+The records pass through as the vendor's bytes, with the record's ``id`` (its ``$insert_id``,
+see ``event_id``) spliced in first: nothing is re-encoded. Of each record only
 ``properties.$insert_id`` (the day's dedupe) and ``properties.time`` (the ``since`` filter and
 the job's cursor) are read, by a typed ``msgspec`` decode that skips everything else in C, a
 whole block of lines per call (``Decoder.decode_lines``). When every record of a block is new
@@ -34,11 +35,12 @@ import msgspec
 
 from elements.framework.bulk import Page
 from elements.framework.incremental import epoch_seconds
+from elements.framework.mapping import stable_id
 from elements.framework.vendor import VendorError
 
 TERMINATED = b"terminated early"
 _SCAN = json.JSONDecoder().scan_once
-_KNOWN_KEYS = ("event", "properties")
+_KNOWN_KEYS = ("id", "event", "properties")  # a page's keys: the id first, as it is written
 
 
 class ExportTerminatedEarly(VendorError):
@@ -60,8 +62,47 @@ class _Event(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     properties: _Properties = msgspec.field(default_factory=_Properties)
 
 
-_NO_PROPERTIES = _Properties()
 _DECODER = msgspec.json.Decoder(_Event)
+_encode = msgspec.json.encode
+
+
+def event_id(record: dict) -> str:
+    """An event's primary key: its ``$insert_id`` (Mixpanel deduplicates on it), else a hash of
+    what identifies it, the same every time the event is read."""
+    properties = record.get("properties")
+    properties = properties if isinstance(properties, dict) else {}
+    insert_id = properties.get("$insert_id")
+    if isinstance(insert_id, str) and insert_id:
+        return insert_id
+    return stable_id(record.get("event"), properties.get("time"), properties.get("distinct_id"))
+
+
+def _with_event_id(line: bytes, record: dict) -> bytes:
+    """The export line with a top-level ``id`` first, spliced in without re-serialising."""
+    if "id" in record:
+        return line
+    head = b'{"id":' + _encode(event_id(record))
+    return head + (b"}" if not record else b"," + line[1:])
+
+
+def _with_ids(data: bytes, ids: list[str]) -> bytes:
+    """Whole lines (one record each, every newline but the last between ``}`` and ``{``: see
+    ``_one_record_a_line``) with ``{"id":<id>,`` in place of each record's ``{``, in a few
+    passes in C: the records cut at their ``\n{``, the heads made by one join, both interleaved.
+    The ids are non-empty texts."""
+    bodies = data[1:-1].split(b"\n{")  # each record without its opening brace
+    text = "".join(ids)
+    if '"' in text or "\\" in text or not text.isprintable():
+        # A character JSON escapes: each id encoded on its own.
+        heads = [b'\n{"id":' + _encode(insert_id) + b"," for insert_id in ids]
+        heads[0] = heads[0][1:]
+    else:
+        heads = ('{"id":"' + '",\x00\n{"id":"'.join(ids) + '",').encode().split(b"\x00")
+    out = [b""] * (2 * len(ids))
+    out[0::2] = heads
+    out[1::2] = bodies
+    out.append(b"\n")
+    return b"".join(out)
 
 
 def _at_or_after(time_value, since: float | None) -> bool:
@@ -214,20 +255,28 @@ class DayReader:
         if self.since is None or _all_at_or_after(times, self.since):
             ids = [record.properties.insert_id for record in records]
             fresh = set(ids)
-            if len(fresh) == len(ids) and None not in fresh and fresh.isdisjoint(self.seen):
+            if (
+                len(fresh) == len(ids)
+                and None not in fresh
+                and "" not in fresh
+                and fresh.isdisjoint(self.seen)
+            ):
                 self.seen |= fresh
+                if len(self.keys) < len(_KNOWN_KEYS):
+                    self._keys_of(data.split(b"\n"), records)
+                data = _with_ids(data, ids)
                 self.page.ndjson.append(data)
                 self.page.ndjson_records += len(records)
                 self.page.cursors += times
                 self.size += len(data)
-                if len(self.keys) < len(_KNOWN_KEYS):
-                    self._keys_of(data.split(b"\n"), records)
                 return
         for line, record in zip(data.split(b"\n"), records, strict=False):
             self._keep(line, record, record.properties)
 
     def _keys_of(self, lines: list[bytes], records: list) -> None:
-        """The page's keys from records that may add one: read whole, in their own order."""
+        """The page's keys from records that may add one: read whole, in their own order, after
+        the ``id`` every written record starts with."""
+        self.keys.setdefault("id", None)
         for line, record in zip(lines, records, strict=False):
             if record.event is msgspec.UNSET and "properties" in self.keys:
                 continue
@@ -252,10 +301,17 @@ class DayReader:
                 return  # the export repeated an event
             self.seen.add(insert_id)
         if type(record) is dict:
+            self.keys.setdefault("id", None)
             for key in record:
                 self.keys.setdefault(key, None)
-        elif len(self.keys) < len(_KNOWN_KEYS):
-            self._keys_of([line], [record])
+            line = _with_event_id(line, record)
+        else:
+            if len(self.keys) < len(_KNOWN_KEYS):
+                self._keys_of([line], [record])
+            if type(insert_id) is str and insert_id:
+                line = b'{"id":' + _encode(insert_id) + b"," + line[1:]
+            else:  # read whole for the id's other parts (Mixpanel's events all have one)
+                line = _with_event_id(line, _SCAN(line.decode("utf-8"), 0)[0])
         self.page.ndjson.append(line + b"\n")
         self.page.ndjson_records += 1
         # As Mixpanel sends it (epoch seconds): only the page's highest is read.

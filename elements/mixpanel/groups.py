@@ -8,6 +8,7 @@ group key's name; they page like ``GET /users`` and ``$group_id`` is engage's ``
 """
 
 from elements.framework.definition import Call, Operation, Result
+from elements.framework.record_ids import joined_id
 from elements.framework.vendor import VendorError
 from elements.mixpanel.needs import DATA_GROUP, PROJECT_FOR_SERVICE_ACCOUNT, PROJECT_TOKEN
 from elements.mixpanel.profiles import (
@@ -107,12 +108,10 @@ def create_group(call: Call) -> Result:
                 errors=[{"field": "$delete", "message": "no other operation with $delete"}],
             )
         status = _send(call, key, group_id, {"$delete": ""})
-        return Result(
-            {"$group_key": key, "$group_id": group_id, "deleted": True}, vendor_status=status
-        )
+        return Result(group_record(key, group_id, {"deleted": True}), vendor_status=status)
     operations = _operations_of(call.inputs)
     status = _send(call, key, group_id, operations)
-    return Result({"$group_key": key, "$group_id": group_id, **operations}, vendor_status=status)
+    return Result(group_record(key, group_id, operations), vendor_status=status)
 
 
 def update_group(call: Call) -> Result:
@@ -121,13 +120,13 @@ def update_group(call: Call) -> Result:
     key, group_id = call.inputs["groupKey"], call.inputs["groupId"]
     operations = _operations_of(call.inputs)
     status = _send(call, key, group_id, operations)
-    return Result({"$group_key": key, "$group_id": group_id, **operations}, vendor_status=status)
+    return Result(group_record(key, group_id, operations), vendor_status=status)
 
 
 def delete_group(call: Call) -> Result:
     key, group_id = call.inputs["groupKey"], call.inputs["groupId"]
     status = _send(call, key, group_id, {"$delete": ""})
-    return Result({"$group_key": key, "$group_id": group_id, "deleted": True}, vendor_status=status)
+    return Result(group_record(key, group_id, {"deleted": True}), vendor_status=status)
 
 
 def _data_group_id(call: Call) -> str:
@@ -135,8 +134,14 @@ def _data_group_id(call: Call) -> str:
     return str(call.configuration["data_groups"][call.inputs["groupKey"]])
 
 
-def _group_profile(key: str, record: dict) -> dict:
-    return {"$group_key": key, "$group_id": str(record.get("$distinct_id")), **record}
+def group_record(key: str, group_id: str, rest: dict) -> dict:
+    """A group record with its top-level ``id``, the primary key ``$group_key,$group_id``
+    joined: ``company_id:acme`` (contract §9)."""
+    return {"id": joined_id(key, group_id), "$group_key": key, "$group_id": group_id, **rest}
+
+
+def group_profile(key: str, record: dict) -> dict:
+    return group_record(key, str(record.get("$distinct_id")), record)
 
 
 def search_groups(call: Call) -> Result:
@@ -160,7 +165,7 @@ def search_groups(call: Call) -> Result:
     if cursor:
         headers[NEXT_PAGE_HEADER] = cursor
     return Result(
-        [_group_profile(key, r) for r in body["results"]], headers=headers, vendor_status=status
+        [group_profile(key, r) for r in body["results"]], headers=headers, vendor_status=status
     )
 
 
@@ -169,7 +174,7 @@ def get_group(call: Call) -> Result:
     body, status = engage(call, {"data_group_id": _data_group_id(call), "distinct_id": group_id})
     if not body["results"]:
         raise NotFound(f"No {key[:100]} group profile {group_id[:100]}.")
-    return Result(_group_profile(key, body["results"][0]), vendor_status=status)
+    return Result(group_profile(key, body["results"][0]), vendor_status=status)
 
 
 _GROUP_KEY = {
@@ -197,19 +202,25 @@ _BODY_GROUP_ID = {
     "maxLength": 255,
     "description": "The group's id.",
 }
+_GROUP_RECORD_ID = {"type": "string", "description": "$group_key:$group_id, e.g. company_id:acme."}
 GROUP_PROFILE = {
     "type": "object",
     "properties": {
+        "id": _GROUP_RECORD_ID,
         "$group_key": {"type": "string"},
         "$group_id": {"type": "string"},
         "$properties": {"type": "object"},
     },
-    "required": ["$group_key", "$group_id"],
+    "required": ["id", "$group_key", "$group_id"],
 }
 _UPDATED = {
     "type": "object",
-    "properties": {"$group_key": {"type": "string"}, "$group_id": {"type": "string"}},
-    "required": ["$group_key", "$group_id"],
+    "properties": {
+        "id": _GROUP_RECORD_ID,
+        "$group_key": {"type": "string"},
+        "$group_id": {"type": "string"},
+    },
+    "required": ["id", "$group_key", "$group_id"],
 }
 _ONE_GROUP = {
     "type": "object",

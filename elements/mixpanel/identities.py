@@ -12,6 +12,7 @@ import time
 
 from elements.framework.definition import Call, Operation, Result
 from elements.framework.vendor import VendorError, raise_for_status
+from elements.mixpanel.needs import QUERY
 from elements.mixpanel.vendor import project_query
 from platform_core.exceptions import ValidationFailed
 
@@ -60,16 +61,16 @@ def merge_identities(call: Call) -> Result:
             "distinct_ids must name two different ids.",
             errors=[{"field": "distinct_ids", "message": "must be two different ids"}],
         )
+    insert_id = _insert_id("$merge", first, second)
     status = send_identity_event(
         call,
         "$merge",
-        {
-            "distinct_id": first,
-            "$distinct_ids": [first, second],
-            "$insert_id": _insert_id("$merge", first, second),
-        },
+        {"distinct_id": first, "$distinct_ids": [first, second], "$insert_id": insert_id},
     )
-    return Result({"merged": True, "distinct_ids": [first, second]}, vendor_status=status)
+    # The record is the identity event: its ``id`` is the event's $insert_id (contract §9).
+    return Result(
+        {"id": insert_id, "merged": True, "distinct_ids": [first, second]}, vendor_status=status
+    )
 
 
 def create_alias(call: Call) -> Result:
@@ -79,20 +80,19 @@ def create_alias(call: Call) -> Result:
             "alias must differ from distinct_id.",
             errors=[{"field": "alias", "message": "must differ from distinct_id"}],
         )
+    insert_id = _insert_id("$create_alias", distinct_id, alias)
     status = send_identity_event(
         call,
         "$create_alias",
-        {
-            "distinct_id": distinct_id,
-            "alias": alias,
-            "$insert_id": _insert_id("$create_alias", distinct_id, alias),
-        },
+        {"distinct_id": distinct_id, "alias": alias, "$insert_id": insert_id},
     )
     return Result(
-        {"aliased": True, "distinct_id": distinct_id, "alias": alias}, vendor_status=status
+        {"id": insert_id, "aliased": True, "distinct_id": distinct_id, "alias": alias},
+        vendor_status=status,
     )
 
 
+_EVENT_ID = {"type": "string", "description": "The identity event's $insert_id."}
 _ID = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"\S"}
 
 OPERATIONS = (
@@ -126,12 +126,14 @@ OPERATIONS = (
         output_schema={
             "type": "object",
             "properties": {
+                "id": _EVENT_ID,
                 "merged": {"type": "boolean"},
                 "distinct_ids": {"type": "array", "items": {"type": "string"}},
             },
-            "required": ["merged", "distinct_ids"],
+            "required": ["id", "merged", "distinct_ids"],
         },
         idempotent=True,  # the $insert_id makes a repeat a no-op
+        requires_configuration=QUERY,  # /import: a service account names its project
     ),
     Operation(
         id="createAlias",
@@ -158,12 +160,14 @@ OPERATIONS = (
         output_schema={
             "type": "object",
             "properties": {
+                "id": _EVENT_ID,
                 "aliased": {"type": "boolean"},
                 "distinct_id": {"type": "string"},
                 "alias": {"type": "string"},
             },
-            "required": ["aliased", "distinct_id", "alias"],
+            "required": ["id", "aliased", "distinct_id", "alias"],
         },
         idempotent=True,
+        requires_configuration=QUERY,  # /import: a service account names its project
     ),
 )

@@ -1,9 +1,9 @@
 """Lookup tables (reference part 2 §5): list them, and replace one whole from a CSV body.
 
 Mixpanel creates tables in its UI; the API lists them (service account only) and replaces one
-all-or-nothing. The CSV is checked here first, by Mixpanel's rules (a unique header of at least
-two columns, every row as wide, the first column a unique non-blank key), so that a bad file is
-a 400 naming its rows before any vendor call.
+all-or-nothing (a service account or the API secret). The CSV is checked here first, by
+Mixpanel's rules (a unique header of at least two columns, every row as wide, the first column
+a unique non-blank key), so that a bad file is a 400 naming its rows before any vendor call.
 """
 
 import csv
@@ -11,13 +11,8 @@ import io
 
 from elements.framework.definition import Call, Operation, Result, TextBody
 from elements.framework.vendor import VendorGarbage
-from elements.mixpanel.collections import (
-    PAGE_INPUTS,
-    page_of,
-    page_start,
-    require_project_id,
-    require_service_account,
-)
+from elements.mixpanel.collections import PAGE_INPUTS, page_of, page_start
+from elements.mixpanel.needs import QUERY, SERVICE_ACCOUNT_PROJECT
 from elements.mixpanel.vendor import project_query
 from platform_core.exceptions import ValidationFailed
 
@@ -33,9 +28,9 @@ LOOKUP_TABLE = {
 
 def list_lookup_tables(call: Call) -> tuple[list[dict], int]:
     """The project's lookup tables (``{"id", "name"}``), and the vendor's status."""
-    require_service_account(call)
-    query = {"project_id": require_project_id(call)}
-    response = call.vendor.request("GET", "api", VENDOR_PATH, query=query, idempotent=True)
+    response = call.vendor.request(
+        "GET", "api", VENDOR_PATH, query=project_query(call.configuration), idempotent=True
+    )
     body = response.json()
     tables = body.get("results") if isinstance(body, dict) else None
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
@@ -92,7 +87,6 @@ def _bad_csv(problems: list[str]) -> ValidationFailed:
 
 def replace_lookup_table(call: Call) -> Result:
     rows = csv_rows(call.inputs["csv"])
-    require_project_id(call)
     response = call.vendor.request(
         "PUT",
         "api",
@@ -115,6 +109,7 @@ OPERATIONS = (
         path="/lookup-tables",
         object_name="lookup-tables",
         handler=get_lookup_tables,
+        requires_configuration=SERVICE_ACCOUNT_PROJECT,
         description="List the project's lookup tables, paged with pageSize and nextPage.",
         vendor_method="GET",
         vendor_path=VENDOR_PATH,
@@ -133,6 +128,8 @@ OPERATIONS = (
         path="/lookup-tables/{id}",
         object_name="lookup-tables",
         handler=replace_lookup_table,
+        # A service account or the project's API secret, which names its project itself.
+        requires_configuration=QUERY,
         description=(
             "Replace a lookup table's rows with a CSV body (Content-Type: text/csv; header "
             "row first, the first column the unique key). All or nothing."

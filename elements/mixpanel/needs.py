@@ -8,8 +8,14 @@ lacks it is a 400 naming the field, with the ``PATCH /instances/{id}`` that adds
 - Tracking sends the project token to ``/track``; without one the event goes to ``/import``,
   which takes the API secret (or a service account with ``project_id``).
 - Service-account management needs a service account and an organization.
+- Mixpanel's app API (annotations) and the lookup-table list take a service account only,
+  with ``project_id``; the API secret alone may still list annotations (an older list).
 - Group profile queries need the group key's ``data_group_id`` in ``data_groups``.
 - Privacy requests need the GDPR OAuth token and the project token.
+
+Bulk objects declare theirs too (``ElementObject.bulk_requires_configuration``), checked when a
+job is submitted: the same needs as the operations they read through, and ``groups`` at least one
+group key in ``data_groups``.
 """
 
 from collections.abc import Mapping
@@ -58,8 +64,8 @@ TRACKING = ConfigurationNeed(
 SERVICE_ACCOUNT = ConfigurationNeed(
     fields=("password",),
     description=(
-        "service-account credentials, username and password; the API secret alone cannot use "
-        "Mixpanel's organization API"
+        "service-account credentials, username and password; Mixpanel takes no API secret "
+        "for this call"
     ),
     missing=lambda configuration, inputs: (
         () if uses_service_account(configuration) else ("password",)
@@ -98,6 +104,19 @@ DATA_GROUP = ConfigurationNeed(
     example=_data_groups_example,
 )
 
+# Bulk ``groups`` reads every group key of data_groups: it needs one at least.
+DATA_GROUPS = ConfigurationNeed(
+    fields=("data_groups",),
+    description="data_groups with the data_group_id of each group key to read (Project Settings)",
+    example=lambda configuration, inputs: {"data_groups": {"<group key>": "<data_group_id>"}},
+)
+
+PROJECT_ID = ConfigurationNeed(
+    fields=("project_id",),
+    description="project_id, which Mixpanel's call names in its path or query",
+)
+
 SERVICE_ACCOUNT_CALL = (SERVICE_ACCOUNT, ORGANIZATION)
+SERVICE_ACCOUNT_PROJECT = (SERVICE_ACCOUNT, PROJECT_ID)
 QUERY = (PROJECT_FOR_SERVICE_ACCOUNT,)
 PRIVACY = (GDPR_TOKEN, PROJECT_TOKEN)

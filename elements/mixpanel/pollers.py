@@ -13,8 +13,12 @@ previous poll is not reported again; the platform's (instance, object, objectId,
 catches anything else. Timestamps are Mixpanel's, never this machine's, except where nothing
 has been seen yet: then the poll's own time (minus the overlap) stands in.
 
-``cohorts`` and ``annotations`` (snapshot comparison, ``elements.framework.polling.
-SnapshotPoller``) are not wired yet: their vendor calls are being added separately.
+``cohorts`` and ``annotations``: snapshot comparison (``elements.framework.polling.
+SnapshotPoller``) of the whole list, one vendor query per poll (``list_cohorts``,
+``list_annotations``, the operations' own calls). CREATED, UPDATED or DELETED by ``id``; a
+cohort changes with its name, description or visibility (not its member ``count``, which moves
+whenever a profile joins or leaves: a change of profiles), an annotation with its date, description
+or tags. Version: the record's change counter and the fingerprint of what is compared.
 """
 
 from __future__ import annotations
@@ -22,11 +26,20 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from elements.framework.definition import Call
-from elements.framework.polling import CREATED, UPDATED, Change, Polling, PollResult
+from elements.framework.polling import (
+    CREATED,
+    UPDATED,
+    Change,
+    Polling,
+    PollResult,
+    SnapshotPoller,
+)
+from elements.mixpanel.annotations import list_annotations
 from elements.mixpanel.bulk import ENGAGE_PAGE_SIZE, TERMINATED, ExportTerminatedEarly
+from elements.mixpanel.cohorts import list_cohorts
 from elements.mixpanel.profiles import engage
 from elements.mixpanel.vendor import project_query
 
@@ -208,7 +221,36 @@ def budget_key(configuration: dict) -> str:
     return f"mixpanel:{region}:secret:{hashlib.sha256(secret.encode()).hexdigest()[:16]}"
 
 
+# Annotations are listed by day: one request wide enough for any annotation a project has.
+ANNOTATIONS_FROM = date(2000, 1, 1)
+ANNOTATIONS_AHEAD = timedelta(days=3660)
+
+
+def _all_annotations(call: Call) -> list[dict]:
+    today = datetime.now(UTC).date()
+    annotations, _ = list_annotations(
+        call, from_date=ANNOTATIONS_FROM, to_date=today + ANNOTATIONS_AHEAD
+    )
+    return annotations
+
+
+COHORTS = SnapshotPoller(
+    lambda call: list_cohorts(call)[0],
+    id_of=lambda cohort: cohort["id"],
+    compared=lambda c: [c.get("name"), c.get("description"), c.get("is_visible")],
+)
+ANNOTATIONS = SnapshotPoller(
+    _all_annotations,
+    id_of=lambda annotation: annotation["id"],
+    compared=lambda a: [a.get("date"), a.get("description"), a.get("tags")],
+)
+
 POLLING = Polling(
-    pollers={"users": UsersPoller(), "activities": ActivitiesPoller()},
+    pollers={
+        "users": UsersPoller(),
+        "activities": ActivitiesPoller(),
+        "cohorts": COHORTS,
+        "annotations": ANNOTATIONS,
+    },
     budget_key=budget_key,
 )

@@ -57,7 +57,15 @@ def _create(call: Call, kind: str) -> Result:
     task_id = results.get("task_id", results.get("tracking_id"))
     if task_id in (None, ""):
         raise VendorGarbage("Mixpanel's answer had no task id.", provider_status=response.status)
-    return Result({"task_id": str(task_id), **body}, vendor_status=response.status)
+    # Every record carries its primary key as ``id`` (contract §9): the task id.
+    return Result(
+        {"id": str(task_id), "task_id": str(task_id), **body}, vendor_status=response.status
+    )
+
+
+def _without_id(results: dict) -> dict:
+    # The record's ``id`` is its task id, whatever Mixpanel's answer says.
+    return {k: v for k, v in results.items() if k != "id"}
 
 
 def create_deletion(call: Call) -> Result:
@@ -74,7 +82,10 @@ def get_request(call: Call) -> Result:
         "GET", "app", f"{VENDOR_PATHS[kind]}/{task_id}", query=_token_query(call)
     )
     results = _results(response)
-    return Result({"task_id": task_id, "kind": kind, **results}, vendor_status=response.status)
+    return Result(
+        {"id": task_id, "task_id": task_id, "kind": kind, **_without_id(results)},
+        vendor_status=response.status,
+    )
 
 
 def cancel_deletion(call: Call) -> Result:
@@ -93,7 +104,9 @@ def cancel_deletion(call: Call) -> Result:
             provider_message=response.text()[:500],
         )
     raise_for_status(response)
-    return Result({"task_id": task_id, "cancelled": True}, vendor_status=response.status)
+    return Result(
+        {"id": task_id, "task_id": task_id, "cancelled": True}, vendor_status=response.status
+    )
 
 
 _DISTINCT_IDS = {
@@ -113,14 +126,16 @@ _TASK_ID = {
     "x-in": "path",
     "description": "The task_id the create answered.",
 }
+_RECORD_ID = {"type": "string", "description": "The task_id (the record's primary key)."}
 _CREATED = {
     "type": "object",
     "properties": {
+        "id": _RECORD_ID,
         "task_id": {"type": "string"},
         "distinct_ids": {"type": "array"},
         "compliance_type": {"type": "string"},
     },
-    "required": ["task_id", "distinct_ids", "compliance_type"],
+    "required": ["id", "task_id", "distinct_ids", "compliance_type"],
 }
 
 
@@ -210,11 +225,12 @@ OPERATIONS = (
         output_schema={
             "type": "object",
             "properties": {
+                "id": _RECORD_ID,
                 "task_id": {"type": "string"},
                 "kind": {"type": "string"},
                 "status": {"type": "string"},
             },
-            "required": ["task_id", "kind", "status"],
+            "required": ["id", "task_id", "kind", "status"],
         },
         idempotent=True,
     ),
@@ -250,8 +266,12 @@ OPERATIONS = (
         },
         output_schema={
             "type": "object",
-            "properties": {"task_id": {"type": "string"}, "cancelled": {"type": "boolean"}},
-            "required": ["task_id", "cancelled"],
+            "properties": {
+                "id": _RECORD_ID,
+                "task_id": {"type": "string"},
+                "cancelled": {"type": "boolean"},
+            },
+            "required": ["id", "task_id", "cancelled"],
         },
         idempotent=True,
     ),

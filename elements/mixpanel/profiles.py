@@ -42,6 +42,14 @@ def engage(call: Call, params: dict) -> tuple[dict, int]:
     return body, response.status
 
 
+def with_id(profile: dict) -> dict:
+    """A profile with its top-level ``id`` (contract §9: every record carries its primary key,
+    for a profile the distinct id)."""
+    if not isinstance(profile, dict) or "id" in profile:
+        return profile
+    return {"id": profile.get("$distinct_id"), **profile}
+
+
 def _has_more(body: dict, page: int, page_size: int) -> bool:
     total = body.get("total")
     if isinstance(total, int):
@@ -98,7 +106,7 @@ def search_users(call: Call) -> Result:
     cursor = page_cursor(body, page, page_size)
     if cursor:
         headers[NEXT_PAGE_HEADER] = cursor
-    return Result(body["results"], headers=headers, vendor_status=status)
+    return Result([with_id(p) for p in body["results"]], headers=headers, vendor_status=status)
 
 
 def query_profiles(call: Call) -> Result:
@@ -119,7 +127,7 @@ def query_profiles(call: Call) -> Result:
     total = body.get("total")
     return Result(
         {
-            "results": body["results"],
+            "results": [with_id(p) for p in body["results"]],
             "page": body.get("page", page),
             "session_id": str(body.get("session_id") or ""),
             "total": total if isinstance(total, int) else len(body["results"]),
@@ -133,7 +141,7 @@ def get_user(call: Call) -> Result:
     body, status = engage(call, {"distinct_id": call.inputs["id"]})
     if not body["results"]:
         raise NotFound(f"No profile with $distinct_id {call.inputs['id'][:100]}.")
-    return Result(body["results"][0], vendor_status=status)
+    return Result(with_id(body["results"][0]), vendor_status=status)
 
 
 def _update(call: Call, distinct_id: str, operations: dict) -> int:
@@ -176,7 +184,7 @@ def create_user(call: Call) -> Result:
     distinct_id = str(call.inputs["$distinct_id"])
     operations = _operations_of(call.inputs)
     status = _update(call, distinct_id, operations)
-    return Result({"$distinct_id": distinct_id, **operations}, vendor_status=status)
+    return Result(with_id({"$distinct_id": distinct_id, **operations}), vendor_status=status)
 
 
 def repeated_id(inputs: dict, *, body_key: str, url_key: str) -> None:
@@ -193,12 +201,14 @@ def update_user(call: Call) -> Result:
     repeated_id(call.inputs, body_key="$distinct_id", url_key="id")
     operations = _operations_of(call.inputs)
     status = _update(call, call.inputs["id"], operations)
-    return Result({"$distinct_id": call.inputs["id"], **operations}, vendor_status=status)
+    return Result(with_id({"$distinct_id": call.inputs["id"], **operations}), vendor_status=status)
 
 
 def delete_user(call: Call) -> Result:
     status = _update(call, call.inputs["id"], {"$delete": ""})
-    return Result({"$distinct_id": call.inputs["id"], "deleted": True}, vendor_status=status)
+    return Result(
+        with_id({"$distinct_id": call.inputs["id"], "deleted": True}), vendor_status=status
+    )
 
 
 _ID = {"type": "string", "minLength": 1, "maxLength": 255, "x-in": "path"}

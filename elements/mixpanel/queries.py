@@ -6,7 +6,8 @@ Each operation keeps Mixpanel's parameter names and answers Mixpanel's body unch
 funnel list, a collection, is a JSON array paged as in contract §3). Everything that can be
 checked here is, before any vendor call: dates (real days, ``from_date`` not after
 ``to_date``), units, limits, ``event`` lists and the syntax of ``where``/``on`` expressions, each
-a 400 naming the parameter. A Query API 429 (60 queries an hour, 5 at once per project) comes
+a 400 naming the parameter; so is a service-account instance without ``project_id`` (``QUERY``
+in needs.py). A Query API 429 (60 queries an hour, 5 at once per project) comes
 back as 429 with ``Retry-After`` (``elements/framework/retry.py``).
 """
 
@@ -17,7 +18,9 @@ import re
 from datetime import date
 
 from elements.framework.definition import Call, Operation, Result
+from elements.framework.record_ids import with_id
 from elements.framework.vendor import VendorGarbage
+from elements.mixpanel.needs import QUERY
 from elements.mixpanel.vendor import project_query
 from platform_core.exceptions import ValidationFailed
 from platform_core.pagination import NEXT_PAGE_HEADER, decode_cursor, encode_cursor
@@ -26,6 +29,9 @@ QUERY_API = "/api/query"
 MAX_LIMIT = 10_000
 MAX_EXPRESSION = 2000
 FUNNELS_PAGE_SIZE = 200
+FUNNEL_PATH = "/funnels"
+REVENUE_PATH = "/engage/revenue"
+REVENUE_HOST_PATH = "/api/2.0"  # only the legacy prefix is known to serve revenue
 
 
 def _invalid(field: str, message: str) -> ValidationFailed:
@@ -186,10 +192,9 @@ def _activity_stream(inputs: dict, params: dict) -> dict:
     }
 
 
-def list_funnels(call: Call) -> Result:
-    """The saved funnels, ``[{"funnel_id", "name"}]``, paged by ``funnel_id``."""
-    size = call.inputs.get("pageSize", FUNNELS_PAGE_SIZE)
-    after = decode_cursor(call.inputs["nextPage"]) if call.inputs.get("nextPage") else None
+def saved_funnels(call: Call) -> tuple[list[dict], int]:
+    """The saved funnels, ``[{"funnel_id", "name"}]`` by ``funnel_id``, and the vendor's
+    status (the funnel list and the ``funnels`` bulk object)."""
     result = ask(call, "/funnels/list", {})
     funnels = result.body
     if not isinstance(funnels, list) or not all(
@@ -199,14 +204,38 @@ def list_funnels(call: Call) -> Result:
             "Mixpanel's funnel list was not a list of funnels.",
             provider_status=result.vendor_status,
         )
-    funnels = sorted(funnels, key=lambda f: f["funnel_id"])
+    return sorted(funnels, key=lambda f: f["funnel_id"]), result.vendor_status
+
+
+def funnel_by_day(call: Call, funnel_id: int, from_date: date, to_date: date) -> Result:
+    """One saved funnel's conversion per day of entry, ``{"meta", "data": {day: ...}}``."""
+    params = {
+        "funnel_id": funnel_id,
+        "from_date": from_date.isoformat(),
+        "to_date": to_date.isoformat(),
+        "unit": "day",
+    }
+    return ask(call, FUNNEL_PATH, params)
+
+
+def revenue_by_day(call: Call, from_date: date, to_date: date) -> Result:
+    """Revenue per day and ``$overall``, ``{"results": {day: {"amount", "count", ...}}}``."""
+    params = {"from_date": from_date.isoformat(), "to_date": to_date.isoformat(), "unit": "day"}
+    return ask(call, REVENUE_PATH, params, host_path=REVENUE_HOST_PATH)
+
+
+def list_funnels(call: Call) -> Result:
+    """The saved funnels, ``[{"funnel_id", "name"}]``, paged by ``funnel_id``."""
+    size = call.inputs.get("pageSize", FUNNELS_PAGE_SIZE)
+    after = decode_cursor(call.inputs["nextPage"]) if call.inputs.get("nextPage") else None
+    funnels, status = saved_funnels(call)
     if after is not None:
         funnels = [f for f in funnels if f["funnel_id"] > after]
-    page = funnels[:size]
+    page = [with_id(f, f["funnel_id"]) for f in funnels[:size]]
     headers = {}
     if len(funnels) > size:
         headers[NEXT_PAGE_HEADER] = encode_cursor(page[-1]["funnel_id"])
-    return Result(page, headers=headers, vendor_status=result.vendor_status)
+    return Result(page, headers=headers, vendor_status=status)
 
 
 # --- schemas --------------------------------------------------------------------------------
@@ -310,6 +339,7 @@ def _query_operation(
         input_schema=inputs,
         output_schema=output,
         idempotent=True,
+        requires_configuration=QUERY,
     )
 
 
@@ -452,11 +482,16 @@ OPERATIONS: tuple[Operation, ...] = (
             "type": "array",
             "items": {
                 "type": "object",
-                "properties": {"funnel_id": {"type": "integer"}, "name": {"type": "string"}},
-                "required": ["funnel_id", "name"],
+                "properties": {
+                    "id": {"type": "integer", "description": "The funnel_id."},
+                    "funnel_id": {"type": "integer"},
+                    "name": {"type": "string"},
+                },
+                "required": ["id", "funnel_id", "name"],
             },
         },
         idempotent=True,
+        requires_configuration=QUERY,
     ),
     _query_operation(
         id="getFunnel",
@@ -489,7 +524,7 @@ OPERATIONS: tuple[Operation, ...] = (
             "required": ["data"],
         },
         handler=_handler(
-            "/funnels",
+            FUNNEL_PATH,
             lambda inputs: {
                 "funnel_id": inputs["funnelId"],
                 **{
@@ -648,9 +683,9 @@ OPERATIONS: tuple[Operation, ...] = (
         inputs=_inputs({**_DATES, "unit": _unit("day", "week", "month")}, ("from_date", "to_date")),
         output=_RESULTS_BY_DATE,
         handler=_handler(
-            "/engage/revenue",
+            REVENUE_PATH,
             _passing("from_date", "to_date", "unit"),
-            host_path="/api/2.0",  # only the legacy prefix is known to serve it
+            host_path=REVENUE_HOST_PATH,
         ),
     ),
 )

@@ -51,10 +51,11 @@ SERVICE_ACCOUNT_WRITE = {
 PROFILE = {
     "type": "object",
     "properties": {
+        "id": {"type": ["string", "integer"], "description": "The $distinct_id."},
         "$distinct_id": {"type": ["string", "integer"]},
         "$properties": {"type": "object"},
     },
-    "required": ["$distinct_id"],
+    "required": ["id", "$distinct_id"],
 }
 
 PROFILE_OPERATIONS = {

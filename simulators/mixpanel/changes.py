@@ -6,28 +6,28 @@ for changes can be tested end to end (control API, ``/__sim__/...``):
 - ``POST profile-changes`` ``{"$distinct_id", "$set"?: {...}, "$unset"?: [...]}`` (or a list
   of them): a profile update as Mixpanel's SDKs send it, which also sets ``$last_seen`` to the
   clock (and ``$created``, when the profile is new and the update sets none).
-- ``POST events`` ``{"events": [{"event", "properties"}]}``: events as if ingested now; the
-  export of their day returns them after the generated ones, each with ``mp_processing_time_ms``
-  at the clock, ``time`` (default: the clock) and ``$insert_id`` (default: a random one).
-  ``GET events`` lists them, ``DELETE events`` forgets them.
+- ``POST events`` ``{"events": [{"event", "properties"}]}``: events as if ingested now, with
+  ``time`` (default: the clock), ``$insert_id`` (default: a random one) and
+  ``mp_processing_time_ms`` (the clock); they join the export's added events (``exported.py``,
+  with those ``/import`` accepted, also stamped with the clock). ``GET events`` lists them,
+  ``DELETE events`` forgets them.
 """
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from .exported import ADDED
+
 _CLOCK = "_changes_clock_offset"
-_EVENTS = "_changes_events"
 
 
 def reset(state: Any) -> None:
     with state.lock:
         setattr(state, _CLOCK, 0.0)
-        setattr(state, _EVENTS, [])
 
 
 def now(state: Any) -> float:
@@ -36,12 +36,6 @@ def now(state: Any) -> float:
 
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-
-
-def _events(state: Any) -> list:
-    if not hasattr(state, _EVENTS):
-        setattr(state, _EVENTS, [])
-    return getattr(state, _EVENTS)
 
 
 def change_profile(state: Any, change: Any) -> dict:
@@ -70,27 +64,17 @@ def add_events(state: Any, events: Any) -> list:
     ):
         raise ValueError("events must be a list of objects with an event name")
     moment = now(state)
+    processing_ms = int(moment * 1000)
     added = []
     for event in events:
         properties = dict(event.get("properties") or {})
         properties.setdefault("time", int(moment))
         properties.setdefault("distinct_id", "user-0")
         properties.setdefault("$insert_id", secrets.token_hex(16))
-        properties["mp_processing_time_ms"] = int(moment * 1000)
+        properties["mp_processing_time_ms"] = processing_ms
         added.append({"event": event["event"], "properties": properties})
-    with state.lock:
-        _events(state).extend(added)
+    state.added_events.add(added, source=ADDED, processing_ms=processing_ms)
     return added
-
-
-def export_lines(state: Any, from_date: date, to_date: date, names: list[str] | None):
-    """The added events of the export's days, as export lines."""
-    with state.lock:
-        events = list(_events(state))
-    for event in events:
-        day = datetime.fromtimestamp(float(event["properties"]["time"]), UTC).date()
-        if from_date <= day <= to_date and (names is None or event["event"] in names):
-            yield json.dumps(event, separators=(",", ":")) + "\n"
 
 
 def control(method: str, name: str, data: Any, state: Any) -> Any:
@@ -111,10 +95,8 @@ def control(method: str, name: str, data: Any, state: Any) -> Any:
         if method == "POST":
             return add_events(state, data.get("events") if isinstance(data, dict) else None)
         if method == "GET":
-            with state.lock:
-                return list(_events(state))
+            return state.added_events.events(ADDED)
         if method == "DELETE":
-            with state.lock:
-                _events(state).clear()
+            state.added_events.clear(ADDED)
             return {"status": "ok"}
     return None

@@ -7,14 +7,13 @@ raised as :class:`ApiError`; the server renders them in the envelope of the rout
 
 from __future__ import annotations
 
-import itertools
 import json
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from . import auth, changes, datagen, exported, ingest
+from . import auth, datagen, exported, ingest
 from .data_store import cohort_filter_members
 from .selector import SelectorError, compile_selector
 from .state import ROLES, State, parse_datetime
@@ -340,11 +339,10 @@ def export(ctx, req: Request) -> ExportStream:
         limit=limit,
         time_in_ms=time_in_ms,
     )
-    if state.imported:  # what /import accepted is exported too (exported.py)
-        lines = exported.with_imported(
-            lines, state, from_date, to_date, events, where, limit, time_in_ms
-        )
-    lines = itertools.chain(lines, changes.export_lines(state, from_date, to_date, events))
+    # What /import accepted and the control API added is exported too (exported.py).
+    lines = exported.with_added(
+        lines, state.added_events, from_date, to_date, events, where, limit, time_in_ms
+    )
     stream_faults = ctx.faults.take_export(req.method, req.path) if ctx.faults.items else {}
     return ExportStream(lines, stream_faults, slot.release)
 

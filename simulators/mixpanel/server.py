@@ -21,7 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from . import changes, groups, privacy, query_api
+from . import changes, exported, groups, privacy, query_api
 from . import data_management as dm
 from . import endpoints as ep
 from .faults import Fault, FaultSet
@@ -634,14 +634,15 @@ class SimulatorHandler(BaseHTTPRequestHandler):
                 return {"status": "ok"}
         if name in ("imported", "tracked"):
             if method == "GET":
+                if name == "imported":
+                    events = state.added_events.events(exported.IMPORTED)
+                    return {"count": state.imported_count, "events": events}
                 with state.lock:
-                    if name == "imported":
-                        return {"count": state.imported_count, "events": list(state.imported)}
                     return {"count": state.tracked_count, "events": list(state.tracked)}
             if method == "DELETE":
                 with state.lock:
                     if name == "imported":
-                        state.imported.clear()
+                        state.added_events.clear(exported.IMPORTED)
                         state.imported_count = 0
                     else:
                         state.tracked.clear()

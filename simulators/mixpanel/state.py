@@ -14,8 +14,9 @@ from collections import OrderedDict, deque
 from datetime import UTC, datetime
 from typing import Any
 
-from . import datagen
+from . import changes, datagen
 from .data_store import DataStore
+from .exported import IMPORTED, AddedEvents
 
 __all__ = [
     "DEFAULT_API_SECRET",
@@ -240,7 +241,8 @@ class State:
             self.extra_order: list[str] = []  # insertion order of non-generated profiles
             self.sessions: OrderedDict[str, tuple[float, Any]] = OrderedDict()
             self.recorded: deque = deque(maxlen=MAX_RECORDED_REQUESTS)
-            self.imported: deque = deque(maxlen=MAX_KEPT_EVENTS)
+            # What /import accepted and POST /__sim__/events added: the export's (exported.py).
+            self.added_events = AddedEvents(MAX_KEPT_EVENTS)
             self.imported_count = 0
             self.tracked: deque = deque(maxlen=MAX_KEPT_EVENTS)
             self.tracked_count = 0
@@ -523,8 +525,10 @@ class State:
     # recordings
     # ----------------------------------------------------------------------------------------
     def add_imported(self, events: list) -> None:
+        # Stored as Mixpanel stores them: at the simulator's clock (their processing time).
+        processing_ms = int(changes.now(self) * 1000)
+        self.added_events.add(events, source=IMPORTED, processing_ms=processing_ms)
         with self.lock:
-            self.imported.extend(events)
             self.imported_count += len(events)
 
     def add_tracked(self, events: list) -> None:

@@ -20,6 +20,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.integration]
 
 HUB = "/elements/api-v2/hubs/general"
 INSTANCES = "/elements/api-v2/instances"
+LOOKUP_TABLE = "55b4fb2b-7d1e-4a51-9a3c-0c2f1e6b8a01"
 SECRET_BASIC = "Basic " + base64.b64encode(f"{SIM_API_SECRET}:".encode()).decode()
 SA_BASIC = (
     "Basic "
@@ -184,13 +185,26 @@ def test_service_account_without_project_id_is_400_naming_it(tenant, sim):
     instance = create_instance(tenant, config)
     element = tenant.element_client(instance["token"])
     sim.clear_requests()
+    dates = "from_date=2024-05-01&to_date=2024-05-07"
     for response in (
         element.get(f"{HUB}/users"),
         element.get(f"{HUB}/activities/top"),
         element.post(f"{HUB}/activities/import", [{"event": "e"}], format="json"),
+        # The Query API, in both URL styles.
+        element.get(f"{HUB}/segmentation?event=Login&{dates}"),
+        element.get(f"{HUB}/funnels"),
+        element.get(f"/mixpanel/revenue/{instance['id']}?{dates}"),
+        # Data management.
+        element.get(f"{HUB}/cohorts"),
+        element.get(f"{HUB}/annotations"),
+        element.delete(f"{HUB}/annotations/101"),
+        element.post(f"{HUB}/identities/alias", {"distinct_id": "a", "alias": "b"}, format="json"),
+        element.get(f"{HUB}/lookup-tables"),
+        element.put(f"{HUB}/lookup-tables/{LOOKUP_TABLE}", "a,b\n1,2\n", content_type="text/csv"),
     ):
         assert response.status_code == 400, response.content
         assert [e["field"] for e in response.json()["errors"]] == ["configuration.project_id"]
+        assert f"PATCH /elements/api-v2/instances/{instance['id']} " in response.json()["message"]
     assert not [r for r in sim.requests() if not r["path"].startswith("/api/app/organizations")]
     # Tracking has the project token: it needs no project_id.
     tracked = element.post(f"{HUB}/activities", {"event": "e"}, format="json")
@@ -235,6 +249,67 @@ def test_catalog_and_metadata_state_each_operations_needs(tenant, secret_element
     assert _needs({"requiredConfiguration": patch_user["x-required-configuration"]}) == {
         "project_token"
     }
+
+
+# One operation of each module of the Query API and data management: (catalog key, object,
+# OpenAPI path and method, the fields it needs).
+QUERY_AND_DATA_MANAGEMENT = [
+    ("segmentation", None, ("/hubs/general/segmentation", "get"), {"project_id"}),
+    ("event_counts", "activities", ("/hubs/general/activities/count", "get"), {"project_id"}),
+    ("list_cohorts", "cohorts", ("/hubs/general/cohorts", "get"), {"project_id"}),
+    (
+        "create_annotation",
+        "annotations",
+        ("/hubs/general/annotations", "post"),
+        {"password", "project_id"},
+    ),
+    ("list_annotations", "annotations", ("/hubs/general/annotations", "get"), {"project_id"}),
+    ("merge_identities", "identities", ("/hubs/general/identities/merge", "post"), {"project_id"}),
+    (
+        "list_lookup_tables",
+        "lookup-tables",
+        ("/hubs/general/lookup-tables", "get"),
+        {"password", "project_id"},
+    ),
+    (
+        "replace_lookup_table",
+        "lookup-tables",
+        ("/mixpanel/replace_lookup_table/{instanceId}", "put"),
+        {"project_id"},
+    ),
+]
+
+
+def test_catalog_metadata_and_openapi_state_query_and_data_management_needs(tenant, secret_element):
+    catalog = tenant.client().get("/elements/api-v2/elements/mixpanel").json()
+    by_id = {r["operationId"]: r for r in catalog["resources"]}
+    metadata = tenant.client().get("/elements/api-v2/elements/mixpanel/metadata").json()
+    docs = tenant.client().get("/elements/api-v2/elements/mixpanel/docs").json()
+    for operation_id, object_name, (path, method), fields in QUERY_AND_DATA_MANAGEMENT:
+        assert _needs(by_id[operation_id]) == fields, operation_id
+        documented = docs["paths"][path][method]["x-required-configuration"]
+        assert _needs({"requiredConfiguration": documented}) == fields, operation_id
+        if object_name is None:
+            continue
+        listed = {o["operationId"]: o for o in metadata["objects"][object_name]["operations"]}
+        assert _needs(listed[operation_id]) == fields, operation_id
+        objects = secret_element.get(f"{HUB}/objects/{object_name}/metadata").json()
+        listed = {o["operationId"]: o for o in objects["operations"]}
+        assert _needs(listed[operation_id]) == fields, operation_id
+    # Each need says when it applies: project_id with a service account only.
+    (need,) = by_id["segmentation"]["requiredConfiguration"]
+    assert "service account" in need["description"]
+
+
+def test_the_secret_instance_queries_without_project_id(secret_element, sim):
+    sim.clear_requests()
+    response = secret_element.get(
+        f"{HUB}/segmentation?event=Login&from_date=2024-05-01&to_date=2024-05-07"
+    )
+    assert response.status_code == 200, response.content
+    (sent,) = received(sim, "/api/query/segmentation", method="GET")
+    assert sent["headers"]["Authorization"] == SECRET_BASIC
+    assert "project_id" not in sent["query"]
 
 
 # --- the new configuration fields -----------------------------------------------------------

@@ -270,8 +270,11 @@ def test_changing_annotations_needs_service_account_credentials(secret_only, sim
             f"{HUB}/annotations", {"date": "2024-07-01", "description": "x"}, format="json"
         )
     )
-    assert [e["field"] for e in body["errors"]] == ["password"]
-    assert "PATCH /instances/{id}" in body["message"]
+    assert [e["field"] for e in body["errors"]] == [
+        "configuration.password",
+        "configuration.project_id",
+    ]
+    assert "PATCH /elements/api-v2/instances/" in body["message"]
     assert not sim.requests()
 
 
@@ -283,13 +286,18 @@ def test_merge_in_both_url_styles(element, sim, iid):
         f"{HUB}/identities/merge", {"distinct_ids": ["anon-7", "user-7"]}, format="json"
     )
     assert response.status_code == 200, response.content
-    assert response.json() == {"merged": True, "distinct_ids": ["anon-7", "user-7"]}
     request = last(sim, "/import", "POST")
     assert request["query"] == {"strict": "1", "project_id": str(SIM_PROJECT_ID)}
     [event] = request["body"]
     assert event["event"] == "$merge"
     assert event["properties"]["$distinct_ids"] == ["anon-7", "user-7"]
     assert event["properties"]["token"] and event["properties"]["$insert_id"]
+    # The record is the identity event: its id is the event's $insert_id.
+    assert response.json() == {
+        "id": event["properties"]["$insert_id"],
+        "merged": True,
+        "distinct_ids": ["anon-7", "user-7"],
+    }
 
     operation = element.post(
         f"/mixpanel/merge_identities/{iid}", {"distinct_ids": ["user-7", "phone-7"]}, format="json"
@@ -303,8 +311,13 @@ def test_alias_in_both_url_styles(element, sim, iid):
         f"{HUB}/identities/alias", {"distinct_id": "user-3", "alias": "u3@x.test"}, format="json"
     )
     assert response.status_code == 200, response.content
-    assert response.json() == {"aliased": True, "distinct_id": "user-3", "alias": "u3@x.test"}
     [event] = last(sim, "/import", "POST")["body"]
+    assert response.json() == {
+        "id": event["properties"]["$insert_id"],
+        "aliased": True,
+        "distinct_id": "user-3",
+        "alias": "u3@x.test",
+    }
     assert event["event"] == "$create_alias"
     assert (event["properties"]["distinct_id"], event["properties"]["alias"]) == (
         "user-3",
@@ -489,11 +502,20 @@ def test_a_csv_over_the_body_limit_is_413(tenant, sa_instance, sim, settings):
 
 
 def test_listing_lookup_tables_needs_a_service_account(secret_only, sim):
-    assert fields_of(secret_only.get(f"{HUB}/lookup-tables")) == {"password"}
+    assert fields_of(secret_only.get(f"{HUB}/lookup-tables")) == {
+        "configuration.password",
+        "configuration.project_id",
+    }
+    assert not sim.requests()
+    # Replacing one takes the API secret too, which names its project: no project_id.
     response = secret_only.put(
         f"{HUB}/lookup-tables/{ACCOUNTS}", "a,b\n1,2\n", content_type="text/csv"
     )
-    assert fields_of(response) == {"project_id"}
+    assert response.status_code == 200, response.content
+    request = last(sim, f"/lookup-tables/{ACCOUNTS}", "PUT")
+    assert request["headers"]["Authorization"] == SECRET_BASIC
+    assert request["query"] == {}
+    assert next(t for t in sim.lookup_tables() if t["id"] == ACCOUNTS)["rows"] == [["1", "2"]]
 
 
 # --- documents --------------------------------------------------------------------------------

@@ -62,6 +62,7 @@ def test_create_sends_one_update_per_operation(element, sim):
         element, "Acme", **{"$set": {"plan": "Pro", "seats": 40}, "$union": {"products": ["A"]}}
     )
     assert body == {
+        "id": "company_id:Acme",
         "$group_key": "company_id",
         "$group_id": "Acme",
         "$set": {"plan": "Pro", "seats": 40},
@@ -108,6 +109,7 @@ def test_query_groups_both_styles_and_paging(element, sim, iid):
     assert first.status_code == 200, first.content
     assert [g["$group_id"] for g in first.json()] == ["Acme", "Globex"]
     assert first.json()[0] == {
+        "id": "company_id:Acme",
         "$group_key": "company_id",
         "$group_id": "Acme",
         "$distinct_id": "Acme",
@@ -205,7 +207,12 @@ def test_delete_both_styles(element, sim, iid):
     sim.clear_requests()
     response = element.delete(f"{HUB}/groups/company_id/Acme")
     assert response.status_code == 200, response.content
-    assert response.json() == {"$group_key": "company_id", "$group_id": "Acme", "deleted": True}
+    assert response.json() == {
+        "id": "company_id:Acme",
+        "$group_key": "company_id",
+        "$group_id": "Acme",
+        "deleted": True,
+    }
     (update,) = group_updates(sim)
     assert update["$delete"] == "" and update["$group_id"] == "Acme"
     assert element.get(f"{HUB}/groups/company_id/Acme").status_code == 404

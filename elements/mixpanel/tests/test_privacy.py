@@ -120,7 +120,7 @@ def test_read_and_cancel_a_deletion(element, sim, iid):
 
     cancelled = element.delete(f"{HUB}/privacy/deletions/{task}")
     assert cancelled.status_code == 200, cancelled.content
-    assert cancelled.json() == {"task_id": task, "cancelled": True}
+    assert cancelled.json() == {"id": task, "task_id": task, "cancelled": True}
     gdpr_authenticated(received(sim, DELETIONS + task, "DELETE"))
     assert element.get(f"{HUB}/privacy/deletions/{task}").json()["status"] == "REVOKED"
 

@@ -204,10 +204,10 @@ def test_funnel_and_retention_numbers_are_not_trivial(element, sim):
 def test_funnels_list_is_paged_in_both_styles(element, iid, sim):
     first = element.get(f"{HUB}/funnels?pageSize=1")
     assert first.status_code == 200, first.content
-    assert first.json() == [{"funnel_id": 7509, "name": "Signup funnel"}]
+    assert first.json() == [{"id": 7509, "funnel_id": 7509, "name": "Signup funnel"}]
     cursor = first["Elements-Next-Page-Token"]
     second = element.get(f"{HUB}/funnels?pageSize=1&nextPage={cursor}")
-    assert second.json() == [{"funnel_id": 7510, "name": "Purchase funnel"}]
+    assert second.json() == [{"id": 7510, "funnel_id": 7510, "name": "Purchase funnel"}]
     assert "Elements-Next-Page-Token" not in second
     named = element.get(f"/mixpanel/funnels_list/{iid}")
     assert named.status_code == 200

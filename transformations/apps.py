@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class TransformationsConfig(AppConfig):
+    name = "transformations"
+    verbose_name = "Object definitions and transformations"
