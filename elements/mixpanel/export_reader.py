@@ -311,7 +311,12 @@ class DayReader:
             if type(insert_id) is str and insert_id:
                 line = b'{"id":' + _encode(insert_id) + b"," + line[1:]
             else:  # read whole for the id's other parts (Mixpanel's events all have one)
-                line = _with_event_id(line, _SCAN(line.decode("utf-8"), 0)[0])
+                try:
+                    whole = _SCAN(line.decode("utf-8"), 0)[0]
+                except (ValueError, StopIteration, RecursionError):  # msgspec read it, json not
+                    event = None if record.event is msgspec.UNSET else record.event
+                    whole = {"event": event, "properties": {"time": props.time}}
+                line = _with_event_id(line, whole)
         self.page.ndjson.append(line + b"\n")
         self.page.ndjson_records += 1
         # As Mixpanel sends it (epoch seconds): only the page's highest is read.
