@@ -6,7 +6,7 @@ class BulkConfig(AppConfig):
     verbose_name = "Bulk downloads"
 
     def ready(self):
-        from bulk import signals, worker  # noqa: F401 (registers the receivers)
+        from bulk import memory, signals, worker  # noqa: F401 (registers the receivers)
         from bulk.metrics import BulkJobsCollector
         from platform_core.metrics import register_scrape_collector
 

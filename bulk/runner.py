@@ -13,10 +13,11 @@ and starts from the committed checkpoint, so every record is in the result exact
 Commits run in order in a second thread (``Committer``) while this one reads the next page,
 and a ``Heartbeat`` thread renews the lease; each has its own database connection.
 
-Before each page, before each vendor call and while waiting to retry, the runner reads its
-job's row: a job that was cancelled or handed to another worker stops, and a job whose instance
-was disabled or deleted ends CANCELLED (``services.instance_stop_reason``), so no vendor call is
-made with the credentials of an instance that is no longer enabled.
+Before each page is committed (in the committer's thread), before each vendor call and while
+waiting to retry, the runner reads its job's row: a job that was cancelled or handed to another
+worker stops, and a job whose instance was disabled or deleted ends CANCELLED
+(``services.instance_stop_reason``), so no vendor call is made with the credentials of an
+instance that is no longer enabled.
 
 Vendor rate limits, 5xx answers and broken streams are retried from the committed checkpoint
 with backoff (``Retry-After`` honoured); a vendor refusal (4xx) or too many retries ends the job
@@ -403,7 +404,8 @@ class JobRunner:
                 done = False
                 with closing(source.pages(call, query, job.checkpoint)) as pages, _gc_per_page():
                     for page in pages:
-                        self.check()
+                        # The job's row is read before the page is committed (``commit``),
+                        # in the committer's thread: this one goes on reading.
                         if committer is not None:
                             committer.submit(page)  # committed while the next page is read
                             done = committer.done.is_set()
@@ -519,22 +521,23 @@ class JobRunner:
 
     def commit(self, page: Page) -> bool:
         """Write the page's part, then commit checkpoint + counts + part in one transaction.
-        True when the job has all it needs (the source said done, or the limit is reached)."""
-        if self.heartbeat and self.heartbeat.lost.is_set():
-            raise Stop()
+        True when the job has all it needs (the source said done, or the limit is reached).
+        Raises Stop or InstanceGone first when the job is no longer ours to run (``check``)."""
+        self.check()
         records, raw, done = self._select(page)
+        kept = len(raw) if page.ndjson is None else page.ndjson_records
         new_fields = self._new_fields(records, page.keys)
-        cursor = self._page_cursor(page, len(raw))
-        part = self._write_part(raw)
+        cursor = self._page_cursor(page, kept)
+        part = self._write_part(raw, page.ndjson)
         try:
-            self._record(page, part, len(raw), new_fields, cursor)
+            self._record(page, part, kept, new_fields, cursor)
         except Stop:
             if part.name:
                 storage.delete_files([part.name])  # rolled back: nobody will ever point at it
             raise
         job = self.job
         job.checkpoint = page.checkpoint
-        job.records_count += len(raw)
+        job.records_count += kept
         job.records_failed_count += len(page.failed)
         if part.name:
             job.parts_count = part.seq
@@ -558,6 +561,9 @@ class JobRunner:
     def _select(self, page: Page) -> tuple[list[dict], list[bytes], bool]:
         """The page's records the job keeps: up to the query's ``limit``, with only the
         selected fields; and whether the job is done."""
+        if page.ndjson is not None and (self.limit is not None or self.projection):
+            # The limit and the projection look at single records.
+            page.raw, page.ndjson = page.lines(), None
         records, raw, done = page.records, page.raw, page.done
         if self.limit is not None:
             remaining = max(0, self.limit - self.job.records_count)
@@ -586,14 +592,15 @@ class JobRunner:
             self.fields.extend(new_fields)
         return new_fields
 
-    def _write_part(self, raw: list[bytes]) -> WrittenPart:
+    def _write_part(self, raw: list[bytes], ndjson: list[bytes] | None = None) -> WrittenPart:
         """Step 1: the records as the job's next result part (no row points at it yet)."""
         job = self.job
         seq = job.parts_count + 1
         encrypt = platform_settings.BULK_ENCRYPT_RESULTS
-        if not raw:
+        if not (raw or ndjson):
             return WrittenPart(seq=seq, name=None, size=0, encrypted=encrypt)
-        data = b"\n".join(raw) + b"\n"
+        # One copy of the page (not two: join, then + b"\n").
+        data = b"".join(ndjson) if ndjson else b"\n".join([*raw, b""])
         name = storage.write_part(
             storage.part_name(job.pk, seq, job.attempts),
             data,

@@ -39,12 +39,14 @@ class MappedSource:
         pages = self.source.pages(call, self.vendor_query(query), checkpoint)
         try:
             for page in pages:
-                records = page.records or [json.loads(line) for line in page.raw]
+                records = page.records or [json.loads(line) for line in page.lines()]
                 mapped = [self.mapping.from_vendor(r) for r in records]
                 yield replace(
                     page,
                     records=mapped,
                     raw=[json.dumps(r, separators=(",", ":")).encode() for r in mapped],
+                    ndjson=None,
+                    ndjson_records=0,
                     keys=None,
                 )
         finally:

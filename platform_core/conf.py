@@ -48,7 +48,9 @@ DEFAULTS = {
     # Ask vendors for gzip-compressed exports (a 5-10x smaller transfer over a real network).
     "BULK_EXPORT_GZIP": True,
     # Records per checkpoint (and result part) of a raw export.
-    "BULK_EXPORT_PAGE_RECORDS": 5000,
+    "BULK_EXPORT_PAGE_RECORDS": 20_000,
+    # ... or bytes of records, whichever comes first: a part's memory, whatever the records' size.
+    "BULK_EXPORT_PAGE_BYTES": 2 * 1024 * 1024,
     # A RUNNING job whose heartbeat is older than this is handed to another worker.
     "BULK_LEASE_SECONDS": 60.0,
     # Seconds between two sweeps of each worker (bulk/worker.py): a dead worker's job resumes

@@ -38,8 +38,9 @@ class FakeSource:
     """``pages`` pages of ``size`` records; checkpoint = the next page. ``hooks[i]`` runs before
     page ``i`` is yielded (it may raise, cancel the job, ...)."""
 
-    def __init__(self, pages=4, size=3, hooks=None, failed_on=None, keys_only=False):
-        self.keys_only = keys_only
+    def __init__(self, pages=4, size=3, hooks=None, failed_on=None, keys_only=False, ndjson=False):
+        self.keys_only = keys_only or ndjson
+        self.ndjson = ndjson  # the lines as NDJSON pieces of two records, in place of raw
         self.n_pages = pages
         self.size = size
         self.hooks = hooks or {}
@@ -54,10 +55,16 @@ class FakeSource:
             if hook is not None:
                 hook()
             records = [record(p, i) for i in range(self.size)]
+            raw = [json.dumps(r, separators=(",", ":")).encode() for r in records]
+            ndjson = [
+                b"".join(line + b"\n" for line in raw[i : i + 2]) for i in range(0, len(raw), 2)
+            ]
             yield Page(
                 records=[] if self.keys_only else records,
                 keys=["id", "n", "nested"] if self.keys_only else None,
-                raw=[json.dumps(r, separators=(",", ":")).encode() for r in records],
+                raw=[] if self.ndjson else raw,
+                ndjson=ndjson if self.ndjson else None,
+                ndjson_records=len(raw) if self.ndjson else 0,
                 failed=[
                     {"position": f"{p}#{k}", "error": "unreadable record", "raw": "{oops"}
                     for k in range(self.failed_on.get(p, 0))
@@ -381,6 +388,27 @@ def test_a_source_may_give_raw_lines_and_keys_instead_of_records(instance):
     assert result_records(BulkJob.objects.get(pk=projected.pk)) == [
         {"nested": {"tags": r["nested"]["tags"]}} for r in source.expected()[:3]
     ]
+
+
+def test_a_source_may_give_ndjson_pieces_which_are_stored_as_they_are(instance):
+    job = make_job(instance)
+    source = FakeSource(pages=3, size=5, ndjson=True)
+    assert run(job, source) == Status.COMPLETED
+    job.refresh_from_db()
+    assert (job.records_count, job.parts_count) == (15, 3)
+    assert job.fields == ["id", "n", "nested"]
+    assert result_records(job) == source.expected()
+    # The limit and the projection still see single records.
+    limited = make_job(instance, q="select nested.tags from activities limit 7")
+    assert run(limited, FakeSource(pages=3, size=5, ndjson=True)) == Status.COMPLETED
+    limited.refresh_from_db()
+    assert limited.records_count == 7
+    assert result_records(limited) == [
+        {"nested": {"tags": r["nested"]["tags"]}} for r in source.expected()[:7]
+    ]
+    whole = make_job(instance, q="select * from activities limit 6")
+    assert run(whole, FakeSource(pages=3, size=5, ndjson=True)) == Status.COMPLETED
+    assert result_records(BulkJob.objects.get(pk=whole.pk)) == source.expected()[:6]
 
 
 def test_claims_are_exclusive_and_attempts_are_bounded(instance, settings):

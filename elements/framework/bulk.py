@@ -49,10 +49,21 @@ class Page:
     progress: tuple[int, int] | None = None
     # The records' top-level keys, in order of first appearance, when ``records`` is empty.
     keys: list[str] | None = None
+    # In place of ``raw``: the records as NDJSON text in pieces that each end with a newline (a
+    # vendor's block of lines passed on whole, without splitting it and joining it again), and
+    # how many records the pieces hold.
+    ndjson: list[bytes] | None = None
+    ndjson_records: int = 0
     # Each written record's cursor value, in ``raw``'s order (None where a record has none), in
     # any form ``incremental.instant`` reads (epoch seconds, an ISO text, a datetime): the
     # runner keeps the highest as the job's ``cursor``.
     cursors: list | None = None
+
+    def lines(self) -> list[bytes]:
+        """The records as serialized JSON objects, one each, whichever way the page holds them."""
+        if self.ndjson is None:
+            return self.raw
+        return b"".join(self.ndjson).split(b"\n")[:-1]
 
 
 class BulkSource(Protocol):

@@ -375,7 +375,7 @@ def bulk_records(element: Element, obj, configuration: dict) -> list[dict]:
     validate = getattr(obj.bulk, "validate", None)
     if validate is not None:
         validate(query)
-    return [json.loads(line) for page in obj.bulk.pages(call, query, None) for line in page.raw]
+    return [json.loads(line) for page in obj.bulk.pages(call, query, None) for line in page.lines()]
 
 
 def _tenant_headers() -> dict[str, str]:

@@ -46,6 +46,7 @@ from urllib3.exceptions import (
 
 from elements.framework import retry
 from elements.framework.isolation import Refused, host_guard
+from elements.framework.read_ahead import read_ahead as _read_ahead
 from elements.framework.retry import ERROR_MAPPING, Failure
 from elements.framework.transport import ConnectFailed, PerHost, host_connections
 from platform_core.conf import platform_settings
@@ -188,11 +189,14 @@ def provider_message(response: VendorResponse) -> str:
 
 
 STREAM_CHUNK_BYTES = 256 * 1024
+# The most bytes one gunzip step may produce (a small gzip chunk can inflate to any size).
+INFLATE_STEP_BYTES = 4 * 1024 * 1024
 
 
 class LineStream:
-    """A vendor's streamed answer, one line at a time (bytes, without the newline), gunzipped
-    here when the vendor compressed it: memory stays at one chunk whatever the answer's size.
+    """A vendor's streamed answer, one line at a time (bytes, without the newline), or block by
+    block (``blocks``), gunzipped here when the vendor compressed it: memory stays at one chunk
+    whatever the answer's size.
 
     Use it as a context manager: leaving it early (an error, a stop) closes the connection,
     as unread data must not go back to the pool; a stream read to its end returns it. A stream
@@ -218,17 +222,42 @@ class LineStream:
         self._response.release_conn()
 
     def __iter__(self) -> Iterator[bytes]:
+        for block in self.blocks():
+            lines = block.split(b"\n")
+            lines.pop()  # a block ends with its last line's newline
+            yield from lines
+
+    def blocks(self, *, read_ahead: bool = False) -> Iterator[bytes]:
+        """The answer in blocks of whole lines, each ending with a newline (one is added to a
+        last line without one): a block is at most one read, gunzipped (4 MiB at most), so a
+        consumer can decode and copy many lines per call instead of one.
+
+        ``read_ahead``: read and gunzip in a thread of their own, two blocks ahead of the
+        consumer (``read_ahead.read_ahead``): both release the GIL, so they overlap with the
+        consumer's work on the previous block."""
+        if read_ahead:
+            return _read_ahead(self._blocks(), depth=2, name="vendor-stream")
+        return self._blocks()
+
+    def _blocks(self) -> Iterator[bytes]:
         response = self._response
         gzipped = response.headers.get("Content-Encoding", "").lower() == "gzip"
         decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS) if gzipped else None
         pending = b""
         try:
             for chunk in response.stream(STREAM_CHUNK_BYTES, decode_content=False):
-                if decompressor is not None:
-                    chunk = decompressor.decompress(chunk)
-                pending += chunk
-                *complete, pending = pending.split(b"\n")
-                yield from complete
+                while chunk:
+                    if decompressor is not None:
+                        data = decompressor.decompress(chunk, INFLATE_STEP_BYTES)
+                        chunk = decompressor.unconsumed_tail
+                    else:
+                        data, chunk = chunk, b""
+                    end = data.rfind(b"\n") + 1
+                    if not end:
+                        pending += data
+                        continue
+                    yield pending + data[:end] if pending else data[:end]
+                    pending = data[end:]
             if decompressor is not None:
                 pending += decompressor.flush()
         except ReadTimeoutError as exc:
@@ -238,7 +267,7 @@ class LineStream:
             raise VendorUnreachable("The vendor's stream broke off.") from exc
         self._finished = True
         if pending:
-            yield pending
+            yield pending + b"\n"
 
 
 def raise_for_status(response: VendorResponse) -> VendorResponse:

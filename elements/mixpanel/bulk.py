@@ -20,31 +20,27 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import closing
 from datetime import UTC, date, datetime, timedelta
 
 from elements.framework.bulk import BulkQuery, BulkQueryError, Page
 from elements.framework.bulk_sources import ListSource, days_asked
 from elements.framework.ceql import CeqlError
 from elements.framework.definition import Call
-from elements.framework.incremental import day_windows, epoch_seconds, instant
-from elements.framework.mapping import stable_id
-from elements.framework.vendor import VendorError
+from elements.framework.incremental import day_windows, instant
 from elements.mixpanel import service_accounts
+from elements.mixpanel.export_reader import (  # noqa: F401 (re-exported)
+    TERMINATED,
+    DayReader,
+    ExportTerminatedEarly,
+    event_id,
+)
 from elements.mixpanel.profiles import engage, with_id
 from elements.mixpanel.selector_language import RAW_QUERY_FIELD, expr_to_selector
 from elements.mixpanel.vendor import project_query
 from platform_core.conf import platform_settings
 
 ENGAGE_PAGE_SIZE = 1000
-TERMINATED = b"terminated early"
 DEFAULT_DAYS = 30
-_SCAN = json.JSONDecoder().scan_once
-
-
-class ExportTerminatedEarly(VendorError):
-    status_code = 502
-    default_detail = "Mixpanel ended the export stream early (terminated early)."
 
 
 def _selector(query: BulkQuery) -> str | None:
@@ -60,21 +56,27 @@ def _selector(query: BulkQuery) -> str | None:
         raise BulkQueryError(str(exc)) from None
 
 
-def export_lines(
-    call: Call, day: date, *, selector: str | None = None, gzip: bool = True
-) -> Iterator[bytes]:
-    """One UTC day of the raw export (reference §7), line by line: blank lines passed over, the
-    ``terminated early`` line raised as ExportTerminatedEarly. Close it to close the stream."""
+def export_stream(call: Call, day: date, *, selector: str | None = None, gzip: bool = True):
+    """One UTC day of the raw export (reference §7) as the vendor's stream (``LineStream``:
+    lines, or blocks of whole lines for the bulk reader)."""
     params = {"from_date": day.isoformat(), "to_date": day.isoformat()}
     if selector:
         params["where"] = selector
-    lines = call.vendor.stream_lines(
+    return call.vendor.stream_lines(
         "GET",
         "data",
         "/api/2.0/export",
         query={**params, **project_query(call.configuration)},
         gzip=gzip,
     )
+
+
+def export_lines(
+    call: Call, day: date, *, selector: str | None = None, gzip: bool = True
+) -> Iterator[bytes]:
+    """One UTC day of the raw export, line by line: blank lines passed over, the
+    ``terminated early`` line raised as ExportTerminatedEarly. Close it to close the stream."""
+    lines = export_stream(call, day, selector=selector, gzip=gzip)
     with lines:
         for line in lines:
             line = line.strip()
@@ -90,25 +92,6 @@ def _days(query: BulkQuery) -> list[date]:
     ``since`` (``from`` or the cursor; else the last DEFAULT_DAYS days) to ``to``. None when the
     cursor is past ``to``."""
     return [first for first, _ in day_windows(*days_asked(query, DEFAULT_DAYS))]
-
-
-def event_id(record: dict) -> str:
-    """An event's primary key: its ``$insert_id`` (Mixpanel deduplicates on it), else a hash of
-    what identifies it, the same every time the event is read."""
-    properties = record.get("properties")
-    properties = properties if isinstance(properties, dict) else {}
-    insert_id = properties.get("$insert_id")
-    if isinstance(insert_id, str) and insert_id:
-        return insert_id
-    return stable_id(record.get("event"), properties.get("time"), properties.get("distinct_id"))
-
-
-def _with_event_id(line: bytes, record: dict) -> bytes:
-    """The export line with a top-level ``id`` first, spliced in without re-serialising."""
-    if "id" in record:
-        return line
-    head = b'{"id":' + json.dumps(event_id(record)).encode()
-    return head + (b"}" if not record else b"," + line[1:])
 
 
 class ActivitiesSource:
@@ -133,98 +116,20 @@ class ActivitiesSource:
     def _day(
         self, call: Call, day: date, selector, skip: int, progress, since: float | None
     ) -> Iterator[Page]:
-        lines = export_lines(call, day, selector=selector, gzip=platform_settings.BULK_EXPORT_GZIP)
-        position = 0
-        page = Page(cursors=[])
-        raw, failed, cursors = page.raw, page.failed, page.cursors
-        seen: set[str] = set()  # this day's $insert_ids written (see the module's docstring)
-        keys: dict[str, None] = {}  # insertion-ordered set
-        count = 0
-        scan = _SCAN
-        page_records = platform_settings.BULK_EXPORT_PAGE_RECORDS
-        with closing(lines):
-            for line in lines:
-                position += 1
-                if position <= skip:
-                    # Written before the checkpoint: only its $insert_id matters now.
-                    try:
-                        text = line.decode("utf-8")
-                        record, end = scan(text, 0)
-                        props = record.get("properties") if end == len(text) else None
-                        if type(props) is dict and _at_or_after(props.get("time"), since):
-                            insert_id = props.get("$insert_id")
-                            if type(insert_id) is str:
-                                seen.add(insert_id)
-                    except (ValueError, StopIteration, AttributeError, TypeError):
-                        pass
-                    continue
-                if count >= page_records:
-                    # A full page goes out once another record follows: the day's last page
-                    # instead carries the next day's checkpoint (one commit less).
-                    page.checkpoint = {"day": day.isoformat(), "line": position - 1}
-                    page.progress = progress
-                    page.keys = list(keys)
-                    yield page
-                    page = Page(cursors=[])
-                    raw, failed, cursors = page.raw, page.failed, page.cursors
-                    keys = {}
-                    count = 0
-                try:
-                    # scan_once is json.loads without its per-call wrappers.
-                    text = line.decode("utf-8")
-                    record, end = scan(text, 0)
-                    if end != len(text):
-                        raise ValueError("extra data after the record")
-                    if type(record) is not dict:
-                        raise ValueError("not a JSON object")
-                except (ValueError, StopIteration) as exc:
-                    reason = str(exc) if isinstance(exc, ValueError) else "not JSON"
-                    failed.append(
-                        {
-                            "position": f"{day.isoformat()}#{position}",
-                            "error": f"unreadable record: {reason}"[:200],
-                            "raw": line[:500].decode("utf-8", "replace"),
-                        }
-                    )
-                else:
-                    props = record.get("properties")
-                    if type(props) is not dict:
-                        props = _NO_PROPERTIES
-                    time_value = props.get("time")
-                    if since is not None and not _at_or_after(time_value, since):
-                        continue
-                    insert_id = props.get("$insert_id")
-                    if type(insert_id) is str:
-                        if insert_id in seen:
-                            continue  # the export repeated an event
-                        seen.add(insert_id)
-                    # The parsed record is dropped: the page carries the raw line and the keys
-                    # (see Page).
-                    if "id" not in keys:
-                        keys["id"] = None
-                    for key in record:
-                        if key not in keys:
-                            keys[key] = None
-                    raw.append(_with_event_id(line, record))
-                    # As Mixpanel sends it (epoch seconds): only the page's highest is read.
-                    cursors.append(time_value)
-                count += 1
-        next_day = (day + timedelta(days=1)).isoformat()
-        page.checkpoint = {"day": next_day, "line": 0}
-        page.progress = (progress[0] + 1, progress[1])
-        page.keys = list(keys)
-        yield page
-
-
-_NO_PROPERTIES: dict = {}
-
-
-def _at_or_after(time_value, since: float | None) -> bool:
-    """Whether an event's time is at or after ``since`` (epoch seconds; None: every event is)."""
-    if since is None:
-        return True
-    seconds = epoch_seconds(time_value)
-    return seconds is not None and seconds >= since
+        stream = export_stream(
+            call, day, selector=selector, gzip=platform_settings.BULK_EXPORT_GZIP
+        )
+        reader = DayReader(
+            day.isoformat(),
+            (day + timedelta(days=1)).isoformat(),
+            skip=skip,
+            since=since,
+            progress=progress,
+            page_records=platform_settings.BULK_EXPORT_PAGE_RECORDS,
+            page_bytes=platform_settings.BULK_EXPORT_PAGE_BYTES,
+        )
+        with stream:
+            yield from reader.pages(stream.blocks(read_ahead=True))
 
 
 LAST_SEEN = "$last_seen"
