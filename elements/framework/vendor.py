@@ -256,7 +256,8 @@ class LineStream:
                     if not end:
                         pending += data
                         continue
-                    yield pending + data[:end] if pending else data[:end]
+                    # One copy: the line left over from the last step and this step's lines.
+                    yield b"".join((pending, memoryview(data)[:end]))
                     pending = data[end:]
             if decompressor is not None:
                 pending += decompressor.flush()

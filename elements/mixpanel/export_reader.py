@@ -4,10 +4,11 @@ The records pass through as the vendor's bytes, with the record's ``id`` (its ``
 see ``event_id``) spliced in first: nothing is re-encoded. Of each record only
 ``properties.$insert_id`` (the day's dedupe) and ``properties.time`` (the ``since`` filter and
 the job's cursor) are read, by a typed ``msgspec`` decode that skips everything else in C, a
-whole block of lines per call (``Decoder.decode_lines``). When every record of a block is new
-and at or after ``since`` (the usual case), the dedupe is three set operations in C and the
-block goes to the page whole (``Page.ndjson``), neither split into lines nor joined again; a
-page's end or the checkpoint of a resumed job cuts it at the end of a line.
+whole block of lines per call (``Decoder.decode_lines``). The block is cut at its records'
+boundaries by one split (``_record_bodies``, which also shows that its lines are its records);
+when every record is new and at or after ``since`` (the usual case), the dedupe is three set
+operations in C and the records go to the page with their ids in one join (``Page.ndjson``);
+a page's end or the checkpoint of a resumed job falls between two records.
 
 A block that does not decode as a whole, or whose lines need more care, is read line by line
 (``_lines_one_by_one``), with the same rules as ever:
@@ -26,9 +27,10 @@ the next day's checkpoint instead: one commit less).
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import msgspec
@@ -85,23 +87,21 @@ def _with_event_id(line: bytes, record: dict) -> bytes:
     return head + (b"}" if not record else b"," + line[1:])
 
 
-def _with_ids(data: bytes, ids: list[str]) -> bytes:
-    """Whole lines (one record each, every newline but the last between ``}`` and ``{``: see
-    ``_one_record_a_line``) with ``{"id":<id>,`` in place of each record's ``{``, in a few
-    passes in C: the records cut at their ``\n{``, the heads made by one join, both interleaved.
-    The ids are non-empty texts."""
-    bodies = data[1:-1].split(b"\n{")  # each record without its opening brace
-    text = "".join(ids)
-    if '"' in text or "\\" in text or not text.isprintable():
-        # A character JSON escapes: each id encoded on its own.
-        heads = [b'\n{"id":' + _encode(insert_id) + b"," for insert_id in ids]
-        heads[0] = heads[0][1:]
+def _with_ids(bodies: list[bytes], ids: list[str], *, escaped: bool) -> bytes:
+    """Whole lines, one record each, from the records' bodies (``_record_bodies``) with
+    ``{"id":<id>,`` in place of each record's ``{``, in a few passes in C: the heads made by one
+    join, interleaved with the bodies, joined once. The ids are non-empty texts. ``escaped``:
+    whether the block holds a backslash; without one, no text in it (ids included) has a
+    character that JSON escapes, as a JSON text can only hold such a character escaped."""
+    text = '",\x00}\n{"id":"'.join(ids)
+    if escaped and ('"' in text or "\\" in text or not text.isprintable()):
+        heads = [b'}\n{"id":' + _encode(insert_id) + b"," for insert_id in ids]
+        heads[0] = heads[0][2:]
     else:
-        heads = ('{"id":"' + '",\x00\n{"id":"'.join(ids) + '",').encode().split(b"\x00")
-    out = [b""] * (2 * len(ids))
-    out[0::2] = heads
-    out[1::2] = bodies
-    out.append(b"\n")
+        heads = ('{"id":"' + text + '",').encode().split(b"\x00")
+    out = [b"}\n"] * (2 * len(ids) + 1)
+    out[0:-1:2] = heads
+    out[1:-1:2] = bodies
     return b"".join(out)
 
 
@@ -129,34 +129,43 @@ def _all_at_or_after(times: list, since: float) -> bool:
     )
 
 
-def _one_record_a_line(block: bytes, records: int) -> bool:
-    """Whether the block's lines are its records, one each. ``decode_lines`` skips blank lines
-    and reads JSON values, wherever the newlines are: a record over two lines, or two on one
-    line, would shift every record after it against its line. Here every newline but the last
-    sits between ``}`` and ``{``, which inside a JSON value is a syntax error (and strings hold
-    no raw newline): each newline ends a record."""
-    return (
-        block.count(b"\n") == records
-        and block.count(b"}\n{") == records - 1
+def _record_bodies(block: bytes, records: int) -> list[bytes] | None:
+    """Each record of the block without its braces, when the block's lines are its records, one
+    each (else None). ``decode_lines`` skips blank lines and reads JSON values wherever the
+    newlines are: a record over two lines, or two on one line, would shift every record after
+    it against its line. Here every newline but the last sits between ``}`` and ``{``, which
+    inside a JSON value is a syntax error (and strings hold no raw newline): each newline ends
+    a record. One split finds those newlines and cuts the records."""
+    if not (
+        records
         and block.startswith(b"{")
         and block.endswith(b"}\n")
-    )
+        and block.count(b"\n") == records
+    ):
+        return None
+    bodies = block.split(b"}\n{")
+    if len(bodies) != records:
+        return None
+    bodies[0] = bodies[0][1:]
+    bodies[-1] = bodies[-1][:-2]
+    return bodies
 
 
-def _offset_after(data: bytes, offset: int, lines: int) -> int:
-    """Where the line after the next ``lines`` lines from ``offset`` starts (a page or a
-    checkpoint cuts a block there: once a page at most)."""
-    for _ in range(lines):
-        offset = data.index(b"\n", offset) + 1
-    return offset
+_UTF8_STEP = 32 * 1024
 
 
 def _utf8(data: bytes) -> bool:
-    # msgspec reads the bytes of strings it skips without checking them.
+    # msgspec reads the bytes of strings it skips without checking them. Decoded a step at a
+    # time: the text of a whole block (up to four bytes a character) would be a fresh buffer
+    # of several MB each time, which the allocator maps and unmaps (bulk/memory.py).
     if data.isascii():
         return True
+    decode = codecs.getincrementaldecoder("utf-8")().decode  # a character may span two steps
+    view = memoryview(data)
     try:
-        data.decode("utf-8")
+        for start in range(0, len(data), _UTF8_STEP):
+            decode(view[start : start + _UTF8_STEP])
+        decode(b"", final=True)
     except UnicodeDecodeError:
         return False
     return True
@@ -220,40 +229,40 @@ class DayReader:
     # --- a block at a time -------------------------------------------------------------------
 
     def _block(self, block: bytes) -> Iterator[Page]:
-        records = None
+        records = bodies = None
         if b"\r" not in block and _utf8(block):
             with contextlib.suppress(msgspec.DecodeError, msgspec.ValidationError):
                 records = _DECODER.decode_lines(block)
-        if records is None or not _one_record_a_line(block, len(records)):
+        if records is not None:
+            bodies = _record_bodies(block, len(records))
+        if bodies is None:
             lines = block.split(b"\n")
             lines.pop()  # the block ends with a newline
             yield from self._lines_one_by_one(lines)
             return
-        start, end, offset = 0, len(records), 0
+        escaped = b"\\" in block
+        start, end = 0, len(records)
         if self.position < self.skip:
             start = min(end, self.skip - self.position)
             for record in records[:start]:
                 self._remember(record.properties)
             self.position += start
-            offset = _offset_after(block, 0, start)
         while start < end:
             if self._full():
                 yield self._full_page()
             stop = min(end, start + self.page_records - self.count)
-            cut = len(block) if stop == end else _offset_after(block, offset, stop - start)
-            self._segment(
-                block[offset:cut] if offset or cut < len(block) else block, records[start:stop]
-            )
-            start, offset = stop, cut
+            self._segment(bodies[start:stop], records[start:stop], escaped)
+            start = stop
 
-    def _segment(self, data: bytes, records: list) -> None:
-        """Whole lines that fit in the page, and their records: kept unless filtered or
-        repeated. When every one is kept, the lines go to the page as they are, in one piece."""
+    def _segment(self, bodies: list[bytes], records: list, escaped: bool) -> None:
+        """Records that fit in the page (their bodies: ``_record_bodies``): kept unless filtered
+        or repeated. When every one is kept, they go to the page in one piece."""
         self.position += len(records)
         self.count += len(records)
-        times = [record.properties.time for record in records]
+        props = [record.properties for record in records]
+        times = [p.time for p in props]
         if self.since is None or _all_at_or_after(times, self.since):
-            ids = [record.properties.insert_id for record in records]
+            ids = [p.insert_id for p in props]
             fresh = set(ids)
             if (
                 len(fresh) == len(ids)
@@ -263,17 +272,17 @@ class DayReader:
             ):
                 self.seen |= fresh
                 if len(self.keys) < len(_KNOWN_KEYS):
-                    self._keys_of(data.split(b"\n"), records)
-                data = _with_ids(data, ids)
+                    self._keys_of((b"{" + body + b"}" for body in bodies), records)
+                data = _with_ids(bodies, ids, escaped=escaped)
                 self.page.ndjson.append(data)
                 self.page.ndjson_records += len(records)
                 self.page.cursors += times
                 self.size += len(data)
                 return
-        for line, record in zip(data.split(b"\n"), records, strict=False):
-            self._keep(line, record, record.properties)
+        for body, record in zip(bodies, records, strict=True):
+            self._keep(b"{" + body + b"}", record, record.properties)
 
-    def _keys_of(self, lines: list[bytes], records: list) -> None:
+    def _keys_of(self, lines: Iterable[bytes], records: list) -> None:
         """The page's keys from records that may add one: read whole, in their own order, after
         the ``id`` every written record starts with."""
         self.keys.setdefault("id", None)

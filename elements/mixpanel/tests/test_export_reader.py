@@ -252,3 +252,37 @@ def test_each_record_s_id_is_spliced_in_as_json_text(ids):
     assert len(pages[0].ndjson) == 1  # the block's path, not line by line
     assert kept(pages) == w(lines)
     assert [json.loads(line)["id"] for line in kept(pages)] == ids
+
+
+def test_a_backslash_elsewhere_in_the_block_keeps_plain_ids_plain():
+    # Escapes in a property (not in the ids): the ids still need none.
+    lines = [event(1), event(2).replace(b'"n":2', b'"n":"say \\"hi\\"\\n"'), event(3)]
+    pages = read([block(*lines)])
+    assert len(pages[0].ndjson) == 1
+    assert kept(pages) == w(lines)
+    assert [json.loads(line)["id"] for line in kept(pages)] == ["id-1", "id-2", "id-3"]
+
+
+def test_empty_and_bare_records_among_good_ones_are_read_one_by_one():
+    good = [event(n) for n in range(3)]
+    pages = read([block(good[0], b"{}", good[1], b'{"event":"x"}', good[2])])
+    assert kept(pages)[0] == written(good[0])
+    assert json.loads(kept(pages)[1]) == {"id": stable_id(None, None, None)}
+    assert kept(pages)[2] == written(good[1])
+    assert json.loads(kept(pages)[3])["event"] == "x"
+    assert kept(pages)[4] == written(good[2])
+
+
+def test_utf8_is_checked_across_the_steps_of_a_large_block():
+    from elements.mixpanel import export_reader
+
+    step = export_reader._UTF8_STEP
+    # A two-byte character cut by a step boundary is still one good character.
+    padded = event(1).replace(b"S\\u00e3o Paulo", ("x" * (step - 120) + "é" * 40).encode())
+    assert export_reader._utf8(block(padded) * 3)
+    long = event(1).replace(b"S\\u00e3o Paulo", b"y" * (2 * step))
+    bad = block(long) + b'{"event":"\xff"}\n'
+    assert not export_reader._utf8(bad)
+    pages = read([bad + block(event(2))])
+    assert kept(pages) == w([long, event(2)])
+    assert [f["position"] for f in failed(pages)] == [f"{DAY}#2"]
