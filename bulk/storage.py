@@ -202,25 +202,14 @@ def part_name(job_id: int, seq: int, attempt: int) -> str:
     return f"{job_directory(job_id)}/part-{seq:06d}-a{attempt}.ndjson"
 
 
-class _PartFile(ContentFile):
-    """A part's bytes for ``Storage.save``. A storage that writes ``chunks()`` (the local one)
-    gets them as one chunk, neither copied nor cut into 64 KiB writes: each write is a turn of
-    the GIL that the committer's thread waits for while the job's thread parses the next page.
-    A storage that ``read()``s (a bucket's) reads the bytes as from any ContentFile."""
-
-    def __init__(self, payload: bytes):
-        super().__init__(payload)
-        self.payload = payload
-
-    def chunks(self, chunk_size=None):
-        yield self.payload
-
-
 def write_part(name: str, data: bytes, *, encrypt: bool, job_id: int, seq: int) -> str:
     """Store part ``seq`` of job ``job_id``; returns the name the storage chose (it never
     overwrites)."""
     payload = encrypt_part(data, job_id=job_id, seq=seq) if encrypt else data
-    return result_storage().save(name, _PartFile(payload))
+    # ContentFile: the local storage writes it in 64 KiB chunks. One write of the whole part
+    # was measured to cost the kernel three times the CPU (0.5 s against 0.17 s for the parts
+    # of 1,000,000 events): keep the chunks.
+    return result_storage().save(name, ContentFile(payload))
 
 
 def part_data(part: StoredPart) -> bytes:
