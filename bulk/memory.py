@@ -8,11 +8,13 @@ keep up to twice that much freed memory each.
 
 Two fixed settings replace that drift:
 
-- ``M_MMAP_THRESHOLD`` of 8 MiB, above every buffer a job makes (a gunzip step is at most
-  4 MiB): those come from the heaps and are reused, instead of being mapped and faulted in
-  afresh each time. A 256 KiB threshold (this module's first setting) kept the peak RSS lowest
-  but mapped some 15 bytes for every byte of the export, and the page faults cost about 0.5 s
-  per million events (``bench.bulk_throughput``, both settings in the same window).
+- ``M_MMAP_THRESHOLD`` of 8 MiB, above every block (a gunzip step is at most 4 MiB) and, for
+  records of the usual few hundred bytes, every page (``BULK_EXPORT_PAGE_RECORDS`` ends it
+  first): those come from the heaps and are reused, instead of being mapped and faulted in
+  afresh each time (16 MiB, which also covers pages of large records, measured the same). A
+  256 KiB threshold (this module's first setting) kept the peak RSS lowest but mapped some 15
+  bytes for every byte of the export, and the page faults cost about 0.5 s per million events
+  (``bench.bulk_throughput``, both settings in the same window).
 - ``M_TRIM_THRESHOLD`` of 16 MiB: what a heap keeps free above that goes back to the system,
   so the peak stays bounded by what a job holds at once, not by the export's size.
 
