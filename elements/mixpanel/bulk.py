@@ -29,9 +29,9 @@ from elements.framework.definition import Call
 from elements.framework.incremental import day_windows, instant
 from elements.mixpanel import service_accounts
 from elements.mixpanel.export_reader import (  # noqa: F401 (re-exported)
-    TERMINATED,
     DayReader,
     ExportTerminatedEarly,
+    content_lines,
     event_id,
 )
 from elements.mixpanel.profiles import engage, with_id
@@ -78,13 +78,7 @@ def export_lines(
     ``terminated early`` line raised as ExportTerminatedEarly. Close it to close the stream."""
     lines = export_stream(call, day, selector=selector, gzip=gzip)
     with lines:
-        for line in lines:
-            line = line.strip()
-            if not line:
-                continue
-            if line == TERMINATED:
-                raise ExportTerminatedEarly(provider_message="terminated early")
-            yield line
+        yield from content_lines(lines)
 
 
 def _days(query: BulkQuery) -> list[date]:

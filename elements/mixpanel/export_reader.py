@@ -79,6 +79,18 @@ def event_id(record: dict) -> str:
     return stable_id(record.get("event"), properties.get("time"), properties.get("distinct_id"))
 
 
+def content_lines(lines: Iterable[bytes]) -> Iterator[bytes]:
+    """The export's lines that hold something: stripped, blank lines passed over; the
+    ``terminated early`` line (the day's stream ended short) raised as ExportTerminatedEarly."""
+    for line in lines:
+        line = line.strip()
+        if not line:
+            continue
+        if line == TERMINATED:
+            raise ExportTerminatedEarly(provider_message="terminated early")
+        yield line
+
+
 def _with_event_id(line: bytes, record: dict) -> bytes:
     """The export line with a top-level ``id`` first, spliced in without re-serialising."""
     if "id" in record:
@@ -340,12 +352,7 @@ class DayReader:
     # --- a line at a time --------------------------------------------------------------------
 
     def _lines_one_by_one(self, lines: list[bytes]) -> Iterator[Page]:
-        for line in lines:
-            line = line.strip()
-            if not line:
-                continue
-            if line == TERMINATED:
-                raise ExportTerminatedEarly(provider_message="terminated early")
+        for line in content_lines(lines):
             position = self.position + 1
             if position <= self.skip:
                 self.position = position
