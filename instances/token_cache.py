@@ -5,9 +5,10 @@ element call would otherwise pay. Here its row is kept in memory, and PostgreSQL
 process when to forget it: triggers (migration ``instances.0002``) ``NOTIFY`` on every update
 or delete of an instance, an API user or an organization, and each process has a thread that
 ``LISTEN``s and evicts. A disabled, deleted or re-tokened instance, or a rotated secret, is
-therefore refused by every process as soon as PostgreSQL delivers the notification, which it
-does at commit (well under a millisecond on one host), before the change's own HTTP response
-has reached its caller.
+therefore refused by every process as soon as PostgreSQL delivers the notification. It signals
+the listeners at commit, and on one host the notification is nearly always in their sockets
+before the committing statement has returned, so well before the change's own HTTP response
+reaches its caller; under load a listener's backend can take a few milliseconds longer.
 
 Safety rules, because a stale entry would let a dead token in:
 - Nothing is cached unless the listener is connected; when its connection drops, the cache is

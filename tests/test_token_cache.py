@@ -235,8 +235,16 @@ def test_every_web_process_refuses_a_changed_instance_on_the_next_call(simulator
         assert status == 200
         assert element_statuses(deleted["token"]) == {401}
 
+        # SQL that bypasses the platform: PostgreSQL signals the listeners at commit, but their
+        # backends send the notification on their own schedule, so on a loaded machine a call
+        # made the instant the UPDATE returns can still come first. Refused within a bound, and
+        # never served again once refused.
         with psycopg.connect(live.database_url, autocommit=True) as conn:
             conn.execute("UPDATE instances_instance SET disabled = true WHERE id = %s", [raw["id"]])
+        auth = live.element_auth(raw["token"])
+        deadline = time.monotonic() + 2
+        while call("GET", "/elements/api-v2/hubs/general/ping", auth)[0] == 200:
+            assert time.monotonic() < deadline, "a raw-SQL disable was not seen within 2 s"
         assert element_statuses(raw["token"]) == {403}
 
 
