@@ -3,6 +3,9 @@
 import logging
 import secrets
 
+from django.contrib.auth.middleware import AuthenticationMiddleware
+from django.contrib.messages.middleware import MessageMiddleware
+from django.contrib.sessions.middleware import SessionMiddleware
 from django.core.exceptions import (
     BadRequest,
     PermissionDenied,
@@ -107,3 +110,30 @@ class RequestIdMiddleware:
         return error_response(
             request, 500, "Internal error; quote the requestId when reporting it."
         )
+
+
+# The admin is the one part of the platform that a browser logs in to. Everything else
+# authenticates each request by its Authorization header and has no use for a session, a
+# Django user or flash messages; their middleware, run on every element call, cost it about
+# 6 % of its CPU (bench.proxy_overhead's profile).
+ADMIN_PATH_PREFIX = "/admin/"
+
+
+class _AdminOnly:
+    def __call__(self, request):
+        if request.path_info.startswith(ADMIN_PATH_PREFIX):
+            return super().__call__(request)
+        return self.get_response(request)
+
+
+class AdminSessionMiddleware(_AdminOnly, SessionMiddleware):
+    """Django's SessionMiddleware, for the admin's requests only."""
+
+
+class AdminAuthenticationMiddleware(_AdminOnly, AuthenticationMiddleware):
+    """Django's AuthenticationMiddleware (``request.user``), for the admin's requests only; the
+    API's views get their user from their own authentication (DRF's, or the element call's)."""
+
+
+class AdminMessageMiddleware(_AdminOnly, MessageMiddleware):
+    """Django's MessageMiddleware, for the admin's requests only."""
