@@ -352,4 +352,31 @@ def test_token_lookup_builds_the_same_objects_as_the_orm(tenant, sa_instance):
         for field in type(obj_orm)._meta.concrete_fields:
             got, want = getattr(obj_fast, field.attname), getattr(obj_orm, field.attname)
             assert got == want and type(got) is type(want), field.name
+        assert not obj_fast._state.adding and obj_fast._state.db == obj_orm._state.db
     assert instance_by_token("not-a-token") is None
+    # Built as loaded, not new: saving it updates its row.
+    fast.name = "Renamed"
+    fast.save(update_fields=["name"])
+    assert Instance.objects.get(pk=fast.pk).name == "Renamed"
+    assert Instance.objects.count() == 1
+
+
+def test_token_lookup_runs_model_init_when_something_listens_to_it(tenant, sa_instance):
+    """The lookup builds its models without ``Model.__init__``, unless a receiver of
+    ``pre_init`` or ``post_init`` would miss it."""
+    from django.db.models.signals import post_init
+
+    from instances.selectors import instance_by_token
+
+    seen = []
+
+    def receiver(sender, instance, **kwargs):
+        seen.append(instance)
+
+    post_init.connect(receiver, sender=Instance)
+    try:
+        fast = instance_by_token(sa_instance["token"])
+    finally:
+        post_init.disconnect(receiver, sender=Instance)
+    assert seen == [fast]
+    assert fast.name == Instance.objects.get(pk=fast.pk).name
