@@ -123,7 +123,7 @@ class ActivitiesSource:
             page_bytes=platform_settings.BULK_EXPORT_PAGE_BYTES,
         )
         with stream:
-            yield from reader.pages(stream.blocks(read_ahead=True))
+            yield from reader.pages(stream.blocks())
 
 
 LAST_SEEN = "$last_seen"
