@@ -28,7 +28,8 @@ _DEFAULT_MESSAGES = {
     405: "Method not allowed.",
     500: "Internal error; quote the requestId when reporting it.",
 }
-_NON_API_PREFIXES = ("/admin/", "/static/")
+ADMIN_PATH_PREFIX = "/admin/"
+_NON_API_PREFIXES = (ADMIN_PATH_PREFIX, "/static/")
 
 
 def _is_json(response) -> bool:
@@ -116,8 +117,6 @@ class RequestIdMiddleware:
 # authenticates each request by its Authorization header and has no use for a session, a
 # Django user or flash messages; their middleware, run on every element call, cost it about
 # 6 % of its CPU (bench.proxy_overhead's profile).
-ADMIN_PATH_PREFIX = "/admin/"
-
 
 class _AdminOnly:
     def __call__(self, request):
