@@ -18,7 +18,11 @@ of the best runs: this machine is shared and its timings wander), and the worker
 (VmHWM of its pool child).
 The same for profiles: engage pages straight from the simulator against a ``users`` job.
 Both sides are warmed up first (one day), and each fresh worker runs a small job before the
-measured ones, so that no figure includes a cold process or connection.
+measured ones, so that no figure includes a cold process or connection. Every measured run
+starts after an ``os.sync()``: a job keeps its result (~240 MB of parts at 1,000,000 events),
+and without it the kernel writes the previous runs' parts back during the next one (four runs
+of a job in a row slowed from 2.8 to 4.4 s in an in-process test); the raw stream's file is
+deleted at once, so it never paid for that.
 
     .venv/bin/python -m bench.bulk_throughput [--events 100000 1000000] [--profiles 20000 200000]
         [--setup redis embedded] [--repeat 5] [--encoding gzip|identity]
@@ -186,6 +190,7 @@ def run_job(
         assert status["status"] == "COMPLETED", status
         times = []
         for _ in range(repeat):
+            os.sync()  # the module docstring says why
             status, took = submit_and_wait(conn, auth, q, params)
             assert status["status"] == "COMPLETED", status
             assert status["recordsCount"] == expected, (status, expected)
@@ -271,6 +276,7 @@ def run_setup(setup: str, args, files: Path, sim: SimulatorProcess, static: Stat
             raw_export(static.port, gzip, days=EXPORT_DAYS[:1])  # warm-up, as for the job
             direct = []
             for _ in range(args.repeat):
+                os.sync()  # as before each job
                 lines, took = raw_export(static.port, gzip)
                 assert lines == n, (lines, n)
                 direct.append(took)
