@@ -118,6 +118,7 @@ class RequestIdMiddleware:
 # Django user or flash messages; their middleware, run on every element call, cost it about
 # 6 % of its CPU (bench.proxy_overhead's profile).
 
+
 class _AdminOnly:
     def __call__(self, request):
         if request.path_info.startswith(ADMIN_PATH_PREFIX):
