@@ -1,10 +1,10 @@
 """A worker's memory bound without paying for it in page faults.
 
 A bulk job handles buffers of one to a few MB (gunzipped export blocks, a block's records with
-their ids, a page's part and its ciphertext) in three threads. glibc's malloc serves a buffer
-that large with its own ``mmap`` at first; once one is freed it raises that threshold to the
-buffer's size (up to 32 MB) and serves later ones from its heaps, one per thread, which then
-keep up to twice that much freed memory each.
+their ids, a page's part and its ciphertext) in two threads, the job's and its committer's.
+glibc's malloc serves a buffer that large with its own ``mmap`` at first; once one is freed it
+raises that threshold to the buffer's size (up to 32 MB) and serves later ones from its heaps,
+one per thread, which then keep up to twice that much freed memory each.
 
 Two fixed settings replace that drift:
 

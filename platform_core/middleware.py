@@ -113,13 +113,13 @@ class RequestIdMiddleware:
         )
 
 
-# The admin is the one part of the platform that a browser logs in to. Everything else
-# authenticates each request by its Authorization header and has no use for a session, a
-# Django user or flash messages; their middleware, run on every element call, cost it about
-# 6 % of its CPU (bench.proxy_overhead's profile).
-
-
 class _AdminOnly:
+    """Runs the middleware it is mixed into on the admin's requests only. The admin is the one
+    part of the platform that a browser logs in to; everything else authenticates each request
+    by its Authorization header and has no use for a session, a Django user or flash messages,
+    whose middleware cost an element call about 6 % of its CPU (bench.proxy_overhead's
+    profile)."""
+
     def __call__(self, request):
         if request.path_info.startswith(ADMIN_PATH_PREFIX):
             return super().__call__(request)
