@@ -9,6 +9,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from simulators.mixpanel.testing import SA_CONFIGURATION
 
@@ -37,6 +38,30 @@ def redis_broker_env(prefix: str) -> dict[str, str] | None:
         "CELERY_BROKER_URL": url,
         "CELERY_BROKER_KEY_PREFIX": f"{prefix}-{uuid.uuid4().hex[:8]}:",
     }
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its children (gunicorn's workers), read from /proc (Linux)."""
+    pids = [pid]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:  # gone meanwhile
+                continue
+            if int(stat.rpartition(")")[2].split()[1]) == pid:
+                pids.append(int(entry.name))
+    return pids
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU time the processes have used so far. Unlike wall time, it hardly
+    depends on what else the machine runs: the figure to compare on a loaded machine."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: list[float], p: float) -> float:

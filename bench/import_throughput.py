@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import database_url, percentile  # noqa: E402
+from bench.common import cpu_seconds, database_url, percentile, process_tree  # noqa: E402
 from simulators.mixpanel.testing import SA_CONFIGURATION as SA  # noqa: E402
 from simulators.mixpanel.testing import SimulatorProcess  # noqa: E402
 from tests.live_platform import LivePlatform  # noqa: E402
@@ -52,30 +52,6 @@ def make_events(n: int, run: str) -> list[dict]:
         }
         for i in range(n)
     ]
-
-
-def process_tree(pid: int) -> list[int]:
-    """``pid`` and its children (gunicorn's workers), read from /proc (Linux)."""
-    pids = [pid]
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:  # gone meanwhile
-                continue
-            if int(stat.rpartition(")")[2].split()[1]) == pid:
-                pids.append(int(entry.name))
-    return pids
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User and system CPU time the processes have used so far. Unlike wall time, it hardly
-    depends on what else the machine runs: the figure to compare on a loaded machine."""
-    total = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
-    return total / os.sysconf("SC_CLK_TCK")
 
 
 def direct_import(sim, sim_port: int, events: list[dict]) -> tuple[float, list[float]]:

@@ -2,7 +2,10 @@
 
 The Mixpanel simulator and the platform (gunicorn, PostgreSQL) on loopback. The same call,
 ``GET service-accounts``, straight to the simulator (the baseline) and through the platform, at
-concurrency 1 and 16. Prints p50/p99 of both, the added milliseconds and the throughput ratio.
+concurrency 1 and 16. Prints p50/p99 of both, the added milliseconds and the throughput ratio,
+and at concurrency 16 the CPU each call costs gunicorn, the simulator and this client (from
+/proc): with both cores busy, a call's p99 is mostly its wait for the CPU the calls ahead of it
+cost.
 At concurrency 1 the targets are measured in alternating blocks of 500 calls
 (``interleaved_latencies``), so that the machine's drift lands on all of them alike; at 16 each
 has the machine to itself.
@@ -26,8 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (  # noqa: E402
     SERVICE_ACCOUNTS_PATH,
+    cpu_seconds,
     database_url,
     interleaved_latencies,
+    process_tree,
     run_load,
     summary,
 )
@@ -98,23 +103,52 @@ def run(sim, live, args):
         + ", ".join(f"{name} {ms:.3f} ms" for name, ms in first.items())
     )
 
-    # Concurrency 16: throughput needs each target to have the machine to itself.
+    # Concurrency 16: throughput needs each target to have the machine to itself. The CPU each
+    # call costs gunicorn, the simulator and this client is read from /proc around each run:
+    # with every core busy, a call's p99 is its wait in the queue, which that CPU sets.
     rows = {}
+    cpu = {}
+    processes = {"gunicorn": process_tree(live.proc.pid), "simulator": [sim.proc.pid]}
     forward_target = (live.port, "/bench/forward", {})
     for name, (port, path, headers) in (
         ("direct", direct),
         ("forward", forward_target),
         ("platform", platform),
     ):
+        run_load(port, path, headers, calls=args.warmup, concurrency=16, warmup=0)
+        before = _cpu_now(processes)
         values, throughput = run_load(
-            port, path, headers, calls=args.calls, concurrency=16, warmup=args.warmup
+            port, path, headers, calls=args.calls, concurrency=16, warmup=0
         )
+        cpu[name] = {
+            part: (seconds - before[part]) * 1000 / args.calls
+            for part, seconds in _cpu_now(processes).items()
+        }
         rows[name] = (summary(values), throughput)
         _print_row(16, name, *rows[name])
     (base, base_tput), (plat, plat_tput) = rows["direct"], rows["platform"]
     _print_added(16, base, plat, plat_tput / base_tput)
     _print_tail(16, rows["forward"][0], plat)
+    for name, parts in cpu.items():
+        print(
+            f"  16 CPU per call, {name}: "
+            + ", ".join(f"{part} {ms:.3f} ms" for part, ms in parts.items())
+        )
+    print(
+        f"  16 CPU per call in gunicorn: platform {cpu['platform']['gunicorn']:.3f} ms against "
+        f"the bare forward's {cpu['forward']['gunicorn']:.3f} ms, ratio "
+        f"{cpu['platform']['gunicorn'] / cpu['forward']['gunicorn']:.2f}"
+    )
     print("targets: added p50 at concurrency 1 <= 1.5 ms; platform p99 <= 1.25x forward p99")
+
+
+def _cpu_now(processes: dict[str, list[int]]) -> dict[str, float]:
+    """CPU seconds used so far by each group of processes, and by this client."""
+    times = os.times()
+    return {
+        **{part: cpu_seconds(pids) for part, pids in processes.items()},
+        "client": times.user + times.system,
+    }
 
 
 def _print_row(concurrency, name, row, throughput):
