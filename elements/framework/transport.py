@@ -2,7 +2,7 @@
 
 Every element call makes one such call while its caller waits, so its cost is the platform's
 latency. On the platform's machine one call through ``http.client`` costs about half of one
-through urllib3's pool (figures in the README's Known limits; ``bench.proxy_overhead`` shows
+through urllib3's pool (figures in docs/performance.md; ``bench.proxy_overhead`` shows
 the difference end to end): urllib3 re-encodes the target, builds a header dict, a
 Timeout, a Retry and a response wrapper on every call. What urllib3's pool did for these calls
 is small and lives here: a bounded LIFO of idle connections per host, a stale-connection check
