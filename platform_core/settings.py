@@ -314,6 +314,8 @@ LOGGING = {
     "loggers": {
         # Django logs every 4xx with the request path; ours are logged once by the middleware.
         "django.request": {"level": "ERROR"},
+        # Its version banner, on every start of every process and management command.
+        "axes.apps": {"level": "WARNING"},
     },
 }
 
