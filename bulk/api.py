@@ -29,6 +29,7 @@ from platform_core.openapi import (
 )
 from platform_core.pagination import page_params, paged_headers
 from platform_core.permissions import InstanceEnabled
+from platform_core.validation import validate
 from usage.recording import UsageLoggedMixin
 
 
@@ -117,6 +118,9 @@ class BulkView(UsageLoggedMixin, APIView):
         return selectors.job_get(instance=request.auth.instance, job_id=job_id)
 
 
+_QUERY_BODY = {"type": "object", "properties": {"q": _TEXT, "from": _TEXT, "to": _TEXT}}
+
+
 class BulkQueryView(BulkView):
     usage_operation = "bulk.query"
 
@@ -146,12 +150,7 @@ class BulkQueryView(BulkView):
                 description="An http(s) URL on a public address: the final status is POSTed.",
             ),
         ],
-        request={
-            "application/json": {
-                "type": "object",
-                "properties": {"q": _TEXT, "from": _TEXT, "to": _TEXT},
-            }
-        },
+        request={"application/json": _QUERY_BODY},
         responses={
             200: json_response(
                 {
@@ -169,7 +168,8 @@ class BulkQueryView(BulkView):
         if "q" not in params and request.body:
             data = request.data
             if isinstance(data, dict):
-                body = data
+                # Texts the job keeps: no NUL nor lone surrogate (PostgreSQL stores neither).
+                body = validate(_QUERY_BODY, data)
 
         def value(name):
             return params.get(name) if name in params else body.get(name)

@@ -3,7 +3,6 @@
 import time
 from abc import ABC, abstractmethod
 
-import orjson
 from django.http import HttpResponse
 from django.utils.decorators import method_decorator
 from django.views import View
@@ -18,8 +17,10 @@ from elements.framework import catalog, dispatch
 from elements.framework.definition import Operation, Result
 from elements.framework.openapi import openapi_document, without_location_hints
 from elements.framework.registry import all_elements, element_by_key, element_by_key_or_id
+from elements.framework.vendor import VendorGarbage
 from instances.authentication import authenticate_element_call
 from instances.services import configuration_of
+from platform_core import nesting
 from platform_core.exceptions import NotFound, exception_handler
 from platform_core.openapi import PLATFORM_ERRORS, error_responses, json_response, path_parameter
 from platform_core.permissions import require_enabled
@@ -130,6 +131,13 @@ class ElementDocsView(APIView):
 # --- element calls --------------------------------------------------------------------------
 
 
+def _answer_bytes(body) -> bytes:
+    try:
+        return nesting.encode(body)
+    except RecursionError:  # only a vendor's answer can be this deep: bodies sent are bounded
+        raise VendorGarbage("The vendor's answer is nested too deeply to pass on.") from None
+
+
 def _named_operation(element_key: str, name: str) -> Operation | None:
     element = element_by_key(element_key)
     return element.named_operation(name) if element else None
@@ -166,9 +174,7 @@ class ElementCallView(ABC, View):
             call.operation = op
             body, headers = self.run(request, auth.instance, op, path_params, call)
             response = HttpResponse(
-                orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS),
-                content_type="application/json",
-                headers=headers,
+                _answer_bytes(body), content_type="application/json", headers=headers
             )
             call.response_body = body
         except Exception as exc:

@@ -9,7 +9,6 @@ the bulk runner maps its pages with the same ``Mapping``.
 
 from __future__ import annotations
 
-import orjson
 from rest_framework.exceptions import AuthenticationFailed
 
 from elements.framework import dispatch
@@ -17,7 +16,9 @@ from elements.framework.ceql import CeqlError
 from elements.framework.definition import Element, Operation
 from elements.framework.mapping import Mapping
 from elements.framework.requirements import needs_representation
+from elements.framework.vendor import VendorGarbage
 from instances.models import Instance
+from platform_core import nesting
 from platform_core.authentication import credentials_of
 from platform_core.exceptions import ValidationFailed
 from transformations import selectors
@@ -92,7 +93,8 @@ def vendor_inputs(
     """The operation's inputs from a request in the tenant's shape."""
     body = dispatch.parse_body(raw, content_type=content_type)
     if body is not None:
-        raw = orjson.dumps(_vendor_body(mapping, op, body))
+        # The body is bounded (parse_body); the mapping's paths may nest it deeper.
+        raw = nesting.encode(_vendor_body(mapping, op, body))
         content_type = "application/json"
     return dispatch.request_inputs(
         op,
@@ -106,9 +108,12 @@ def vendor_inputs(
 
 def tenant_body(mapping: Mapping, body):
     """An operation's answer in the tenant's shape: each record mapped from the vendor."""
-    if isinstance(body, list):
-        return [mapping.from_vendor(item) for item in body]
-    return mapping.from_vendor(body)
+    try:
+        if isinstance(body, list):
+            return [mapping.from_vendor(item) for item in body]
+        return mapping.from_vendor(body)
+    except RecursionError:  # a record deeper than copy.deepcopy goes; what is sent is bounded
+        raise VendorGarbage("The vendor's answer is nested too deeply to map.") from None
 
 
 def with_transformed_objects(instance: Instance, names: list) -> list:

@@ -4,6 +4,7 @@ import json
 from datetime import UTC, datetime
 
 from elements.framework.configuration import MASK, redact
+from platform_core.nesting import MAX_JSON_DEPTH, nested_too_deeply
 from usage import writer
 
 MAX_TRACED_BODY = 64 * 1024  # bytes of JSON kept per traced body
@@ -14,6 +15,8 @@ def _traceable(value, *, element, configuration, secret_keys=()):
         return None
     if secret_keys and isinstance(value, dict):
         value = {k: (MASK if k in secret_keys else v) for k, v in value.items()}
+    if nested_too_deeply(value):  # json and the spool's orjson would give up on it
+        return {"truncated": True, "reason": f"nested deeper than {MAX_JSON_DEPTH} levels"}
     value = redact(element, value, configuration)
     encoded = json.dumps(value, default=str)
     if len(encoded) > MAX_TRACED_BODY:

@@ -84,7 +84,7 @@ def _insert_postgresql(connection, records: list[dict]) -> None:
     web threads then waited for the GIL (it showed in the proxy's p50 and p99)."""
     try:
         batch = orjson.dumps(records, default=str).decode()
-    except orjson.JSONEncodeError as exc:  # e.g. a lone surrogate: unstorable, like a bad row
+    except TypeError as exc:  # a lone surrogate (JSONEncodeError), too deep: unstorable
         raise DataError(str(exc)) from exc
     with connection.cursor() as cursor:
         cursor.execute(_postgresql_insert_sql(), [batch])
@@ -120,7 +120,7 @@ class SpoolWriter:
     def record(self, record: dict) -> None:
         try:
             line = orjson.dumps(record, default=str) + b"\n"
-        except orjson.JSONEncodeError:  # a lone surrogate: stored as escaped text, like before
+        except TypeError:  # a lone surrogate (JSONEncodeError): stored as escaped text, like before
             line = (json.dumps(record, separators=(",", ":"), default=str) + "\n").encode()
         with self.lock:
             os.write(self.fd, line)

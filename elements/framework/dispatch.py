@@ -20,6 +20,7 @@ from elements.framework.registry import all_elements
 from elements.framework.requirements import check_configuration
 from elements.framework.vendor import Deadline, Vendor, VendorClient, VendorGarbage
 from platform_core.exceptions import BadRequest, NotFound, PlatformError, ValidationFailed
+from platform_core.nesting import NESTED_TOO_DEEPLY, may_nest_too_deeply, nested_too_deeply
 from platform_core.validation import schema_errors
 
 
@@ -310,6 +311,9 @@ def parse_body(raw: bytes, *, content_type: str) -> Any:
     if media_type not in ("application/json", "text/json"):
         raise PlatformError("Unsupported Content-Type: send application/json.", status_code=415)
     try:
-        return orjson.loads(raw)
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"The request body is not valid JSON: {str(exc)[:200]}") from None
+    if may_nest_too_deeply(raw) and nested_too_deeply(body):
+        raise BadRequest(NESTED_TOO_DEEPLY)
+    return body

@@ -86,7 +86,7 @@ def _raw_import_inputs(raw: bytes, *, array_body: bool) -> dict | None:
         else:
             body = _IMPORT_BODY.decode(raw)
             inputs = {"events": body.events, "strict": body.strict}
-    except msgspec.DecodeError:  # malformed JSON, a wrong type, an unknown or missing key
+    except (msgspec.DecodeError, RecursionError):  # malformed, a wrong type or key, too deep
         return None
     if not inputs["events"] or inputs.get("strict", "1") not in ("0", "1", True, False):
         return None
