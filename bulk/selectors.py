@@ -4,15 +4,13 @@ from bulk.models import BulkJob, BulkJobError, BulkPart
 from bulk.storage import StoredPart
 from instances.models import Instance
 from platform_core.exceptions import NotFound
+from platform_core.ids import row_id
 
 
 def job_get(*, instance: Instance, job_id) -> BulkJob:
-    try:
-        pk = int(job_id)
-    except (TypeError, ValueError):
-        pk = None
+    pk = row_id(job_id)
     job = None
-    if pk is not None and 0 < pk < 2**63:
+    if pk is not None:
         job = BulkJob.objects.filter(instance=instance, pk=pk).first()
     if job is None:
         raise NotFound(f"No bulk job with id {str(job_id)[:40]}.")

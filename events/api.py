@@ -11,6 +11,7 @@ from events.models import Event
 from events.representations import event_representation
 from instances.selectors import instance_get
 from platform_core.exceptions import NotFound, ValidationFailed
+from platform_core.ids import row_id
 from platform_core.openapi import (
     PAGE_PARAMETERS,
     PLATFORM_ERRORS,
@@ -62,11 +63,8 @@ INSTANCE_ID = path_parameter("instanceId", "The instance's id.", OpenApiTypes.IN
 
 
 def _event_id(raw) -> int:
-    try:
-        value = int(raw)
-    except (TypeError, ValueError):
-        value = 0
-    if not 0 < value < 2**63:
+    value = row_id(raw)
+    if value is None:
         raise NotFound(f"No event {str(raw)[:40]}.")
     return value
 

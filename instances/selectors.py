@@ -9,6 +9,7 @@ from django.db.models.signals import post_init, pre_init
 from instances.models import Instance
 from instances.token_cache import token_cache
 from platform_core.exceptions import NotFound
+from platform_core.ids import row_id
 from tenants.models import Organization, TenantUser
 from tenants.secrets import hash_secret
 
@@ -99,12 +100,9 @@ def instance_by_token(token: str) -> Instance | None:
 
 def instance_get(*, user: TenantUser, instance_id) -> Instance:
     """The user's instance, or 404 exactly as for an id that does not exist."""
-    try:
-        pk = int(instance_id)
-    except (TypeError, ValueError):
-        pk = None
+    pk = row_id(instance_id)
     instance = None
-    if pk is not None and 0 < pk < 2**63:
+    if pk is not None:
         instance = Instance.objects.filter(user=user, pk=pk).first()
     if instance is None:
         raise NotFound(f"No instance with id {str(instance_id)[:40]}.")

@@ -304,6 +304,17 @@ def test_other_tenants_get_404_on_every_instance_endpoint(tenant, other_tenant, 
     assert got["token"] == created["token"] and got["disabled"] is False
 
 
+@pytest.mark.parametrize("spelling", ["0{}", "00{}", "+{}", "%20{}", "{}%0A", "{}.0", "{}%20"])
+def test_an_instance_has_one_id_in_its_urls(tenant, sim, spelling):
+    """int() would read " 3", "+3" or "003" as 3: one instance would answer to many paths."""
+    created = create(tenant).json()
+    other = spelling.format(created["id"])
+    for method, url, body in instance_endpoints(other):
+        response = getattr(tenant.client(), method)(url, body, format="json")
+        assert response.status_code == 404, (method, url, response.content)
+    assert tenant.client().get(f"{BASE}/instances/{created['id']}").status_code == 200
+
+
 def test_a_token_works_only_with_its_own_users_secret(tenant, other_tenant, sim):
     created = create(tenant).json()
     colleague = add_user(tenant)
