@@ -138,7 +138,8 @@ class BulkQueryView(BulkView):
                 "from",
                 str,
                 description="activities: first UTC day (ISO-8601 date or time); every object: "
-                "only records whose cursorField is at or after it (incremental sync).",
+                "only records whose cursorField is at or after it (incremental sync). A dated "
+                "object's range is at most BULK_MAX_DAYS days (3660 by default).",
             ),
             OpenApiParameter(
                 "to", str, description="activities: last UTC day (ISO-8601 date or time)."

@@ -7,12 +7,12 @@ restarted without persistence): the job row stays and ``sweep`` hands it out aga
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.dateparse import parse_date
 
 from bulk import storage
 from bulk.callbacks import CALLBACK_NOT_SENT, CallbackRefused, check_callback_url
@@ -31,6 +31,7 @@ from instances.crypto import CredentialsUnreadable
 from instances.models import Instance
 from instances.services import configuration_of
 from platform_core.conf import platform_settings
+from platform_core.dates import instant_param
 from platform_core.exceptions import Conflict, ValidationFailed
 
 logger = logging.getLogger(__name__)
@@ -41,33 +42,6 @@ Callback = BulkJob.Callback
 
 
 # --- submit ------------------------------------------------------------------------------------
-
-
-def _when(raw, name: str) -> datetime | None:
-    if raw in (None, ""):
-        return None
-    if not isinstance(raw, str):
-        raise ValidationFailed(
-            f"{name} must be an ISO-8601 date or date-time.",
-            errors=[{"field": name, "message": "must be an ISO-8601 date or date-time"}],
-        )
-    value = None
-    try:
-        value = parse_datetime(raw)
-        if value is None:
-            day = parse_date(raw)
-            if day is not None:
-                value = datetime.combine(day, time.min)
-    except ValueError:
-        value = None
-    if value is None:
-        raise ValidationFailed(
-            f"{name} is not an ISO-8601 date or date-time: {raw[:60]!r}.",
-            errors=[{"field": name, "message": "must be an ISO-8601 date or date-time"}],
-        )
-    if timezone.is_naive(value):
-        value = value.replace(tzinfo=UTC)
-    return value
 
 
 def _is_date(raw: str) -> bool:
@@ -122,8 +96,8 @@ def job_submit(
             f"Unknown object {select.object_name[:100]!r}: this element can bulk-download {names}.",
             errors=[{"field": "q", "message": f"unknown object {select.object_name[:100]!r}"}],
         )
-    start = _when(date_from, "from")
-    end = _when(date_to, "to")
+    start = instant_param(date_from, "from")
+    end = instant_param(date_to, "to")
     now = timezone.now()
     # A bare date as `to` is that whole UTC day: from=2024-03-01T22:48:00Z&to=2024-03-01 is fine.
     whole_day = isinstance(date_to, str) and end is not None and _is_date(date_to)
@@ -152,8 +126,9 @@ def job_submit(
         if validate is not None:
             validate(query)
     except (BulkQueryError, CeqlError) as exc:
+        field = getattr(exc, "field", "q")
         raise ValidationFailed(
-            f"The query cannot run: {exc}", errors=[{"field": "q", "message": str(exc)}]
+            f"The query cannot run: {exc}", errors=[{"field": field, "message": str(exc)}]
         ) from None
     _check_configuration(instance, element, select.object_name)
     if callback_url:

@@ -63,6 +63,10 @@ DEFAULTS = {
     # them (bulk/scheduling.py). 0: a job keeps its worker to the end.
     "BULK_JOB_SLICE_SECONDS": 2.0,
     "BULK_MAX_ATTEMPTS": 10,
+    # Days a dated bulk job (activities, funnels, revenue) may read, checked at submit: each day
+    # is a vendor request or more, so a job over centuries would hold a worker for weeks. Ten
+    # years covers any real Mixpanel project.
+    "BULK_MAX_DAYS": 3660,
     "BULK_PAGE_RETRIES": 5,
     "BULK_RETRY_BACKOFF": 2.0,
     "BULK_MAX_RETRY_WAIT": 300.0,

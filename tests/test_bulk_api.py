@@ -86,6 +86,17 @@ def test_submit_under_hubs_and_with_a_json_body(client):
         ("select * from activities", {"to": "2024-13-45"}, "to", "ISO-8601"),
         ("select * from activities", {"from": "2024-03-05", "to": "2024-03-01"}, "from", "later"),
         ("select * from activities", {"from": "2999-01-01"}, "from", "later"),
+        # Dates outside years 1 to 9999 once in UTC, or with an offset no zone has.
+        ("select * from activities", {"from": "0001-01-01T00:00:00+00:01"}, "from", "0001-01"),
+        ("select * from activities", {"to": "9999-12-31T23:59:59-23:59"}, "to", "UTC offset"),
+        ("select * from activities", {"to": "0001-01-01"}, "to", "start before 0001-01-01"),
+        ("select * from funnels", {"to": "0001-01-05"}, "to", "start before 0001-01-01"),
+        ("select * from activities", {"to": "9999-12-31"}, "to", "before 9999-12-31"),
+        # Longer than BULK_MAX_DAYS, by `from` or by the cursor condition.
+        ("select * from activities", {"from": "0001-01-01"}, "from", "BULK_MAX_DAYS"),
+        ("select * from revenue", {"from": "1990-01-01"}, "from", "BULK_MAX_DAYS"),
+        ("select * from activities where time >= '1990-01-01'", {}, "q", "BULK_MAX_DAYS"),
+        ("select * from funnels where date >= '1990-01-01'", {}, "q", "BULK_MAX_DAYS"),
     ],
 )
 def test_bad_input_is_a_400_in_the_error_shape(client, q, params, field, words):
@@ -97,6 +108,51 @@ def test_bad_input_is_a_400_in_the_error_shape(client, q, params, field, words):
     assert body["requestId"] == response["Elements-Request-Id"]
     assert words in body["message"] and field in error_fields(response)
     assert not BulkJob.objects.exists()
+
+
+def test_a_range_longer_than_bulk_max_days_is_refused_without_listing_its_days(
+    client, settings, monkeypatch
+):
+    """The limit is checked in constant time (a range of 740,000 days used to take seconds of
+    the web process's CPU to list); the message gives the days asked and the limit."""
+
+    def listing(*args):
+        raise AssertionError("no list of days is built to check a range")
+
+    monkeypatch.setattr("elements.framework.bulk_sources.day_windows", listing)
+    monkeypatch.setattr("elements.mixpanel.bulk.day_windows", listing)
+    settings.PLATFORM = {**settings.PLATFORM, "BULK_MAX_DAYS": 10}
+    for q in ("select * from activities", "select * from funnels", "select * from revenue"):
+        assert submit(client, q, **{"from": "2024-03-01", "to": "2024-03-10"}).status_code == 200
+        response = submit(client, q, **{"from": "2024-03-01", "to": "2024-03-11"})
+        assert response.status_code == 400, response.content
+        message = response.json()["message"]
+        assert "2024-03-01 to 2024-03-11 is 11 days" in message and "at most 10" in message
+    response = submit(client, "select * from activities", **{"from": "0001-01-01"})
+    assert "is 739," in response.json()["message"]
+
+
+def test_the_limit_counts_the_days_read_from_the_cursor_not_from(client, settings):
+    """An incremental sync reads from the later of `from` and the cursor: an old `from` with a
+    recent cursor is a short job. The same range is read when the job runs or resumes."""
+    settings.PLATFORM = {**settings.PLATFORM, "BULK_MAX_DAYS": 10}
+    q = "select * from activities where time >= '2024-03-05T10:00:00Z'"
+    response = submit(client, q, **{"from": "2000-01-01", "to": "2024-03-10"})
+    assert response.status_code == 200, response.content
+    response = submit(client, q, **{"from": "2000-01-01", "to": "2024-03-20"})
+    assert response.status_code == 400 and "is 16 days" in response.json()["message"]
+    # A cursor past `to` reads nothing: not refused.
+    assert submit(client, q, to="2024-03-01").status_code == 200
+
+
+def test_a_job_runs_to_its_end_when_the_limit_was_lowered_after_it_was_submitted(
+    client, sim, settings
+):
+    sim.configure(events_per_day=5)
+    job_id = submit(client, "select * from activities", **{"from": DAYS[0], "to": DAYS[1]})
+    settings.PLATFORM = {**settings.PLATFORM, "BULK_MAX_DAYS": 1}
+    job = run_to_end(job_id.json()["id"])
+    assert job.status == "COMPLETED" and job.records_count == 10, job.status_message
 
 
 def test_an_unparseable_query_names_the_position(client):

@@ -108,6 +108,11 @@ def test_vendor_time_formats_become_one_cursor_format():
         (datetime(2024, 3, 3).date(), datetime(2024, 3, 4).date()),
         (datetime(2024, 3, 5).date(), datetime(2024, 3, 5).date()),
     ]
+    last = datetime.max.date()  # no day after it is made
+    assert day_windows(last - timedelta(days=2), last, 2) == [
+        (last - timedelta(days=2), last - timedelta(days=1)),
+        (last, last),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -116,7 +121,8 @@ def test_vendor_time_formats_become_one_cursor_format():
         ("select * from activities where time > '2024-03-01'", "takes only '>='"),
         ("select * from activities where time >= 'yesterday'", "ISO-8601"),
         ("select * from activities where time >= 1709287200", "ISO-8601"),
-        ("select * from activities where time >= '0001-01-01T00:00:00+05:00'", "ISO-8601"),
+        ("select * from activities where time >= '0001-01-01T00:00:00+05:00'", "0001-01-01"),
+        ("select * from users where $last_seen >= '2024-03-01T00:00:00+23:00'", "UTC offset"),
         ("select * from activities where $city = 'X' or time >= '2024-03-01'", "AND"),
         ("select * from users where not $last_seen >= '2024-03-01'", "AND"),
         ("select * from service-accounts where username = 'x'", "cannot be filtered"),

@@ -1,10 +1,10 @@
 """``GET /usage`` and ``GET /usage/{requestId}`` (contract §7), scoped to the caller."""
 
-from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from platform_core.dates import instant_param
 from platform_core.exceptions import NotFound, ValidationFailed
 from platform_core.openapi import (
     PAGE_PARAMETERS,
@@ -70,20 +70,6 @@ def _int_param(query, name):
         raise ValidationFailed(errors=[{"field": name, "message": "must be an integer"}]) from None
 
 
-def _datetime_param(query, name):
-    raw = query.get(name)
-    if raw in (None, ""):
-        return None
-    value = None
-    try:
-        value = parse_datetime(raw) or parse_date(raw)
-    except ValueError:
-        value = None
-    if value is None:
-        raise ValidationFailed(errors=[{"field": name, "message": "must be an ISO-8601 date"}])
-    return value
-
-
 class UsageListView(APIView):
     @extend_schema(
         tags=["usage"],
@@ -107,8 +93,8 @@ class UsageListView(APIView):
             user_id=request.user.pk,
             instance_id=_int_param(request.query_params, "instanceId"),
             status=_int_param(request.query_params, "status"),
-            date_from=_datetime_param(request.query_params, "from"),
-            date_to=_datetime_param(request.query_params, "to"),
+            date_from=instant_param(request.query_params.get("from"), "from"),
+            date_to=instant_param(request.query_params.get("to"), "to"),
             after_id=after,
             limit=size,
         )

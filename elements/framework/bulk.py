@@ -75,4 +75,9 @@ class BulkSource(Protocol):
 
 
 class BulkQueryError(ValueError):
-    """The query names something the object cannot do (shown to the caller as a 400)."""
+    """The query names something the object cannot do (shown to the caller as a 400, naming
+    ``field``, the request parameter at fault)."""
+
+    def __init__(self, message: str, *, field: str = "q"):
+        super().__init__(message)
+        self.field = field

@@ -25,6 +25,7 @@ from typing import Any
 from elements.framework.bulk import BulkQuery, BulkQueryError, Page
 from elements.framework.definition import Call
 from elements.framework.incremental import at_or_after, day_windows
+from platform_core.conf import platform_settings
 
 
 def _page(records: list[dict], cursor: Callable[[dict], Any], **kwargs) -> Page:
@@ -50,13 +51,35 @@ def days_asked(query: BulkQuery, default_days: int) -> tuple[date, date]:
     first is after the last when the cursor is past ``to``."""
     end = (query.date_to or datetime.now(UTC)).astimezone(UTC).date()
     if query.date_from and query.date_from.astimezone(UTC).date() > end:
-        raise BulkQueryError("'from' is later than 'to'.")
-    start = (
-        query.since.astimezone(UTC).date()
-        if query.since
-        else end - timedelta(days=default_days - 1)
-    )
-    return start, end
+        raise BulkQueryError("'from' is later than 'to'.", field="from")
+    if query.since:
+        return query.since.astimezone(UTC).date(), end
+    # By day number: the default range of a `to` early in year 1 would start before day one.
+    first = end.toordinal() - (default_days - 1)
+    if first < 1:
+        raise BulkQueryError(
+            f"the {default_days} days up to 'to' start before 0001-01-01: give 'from' as well.",
+            field="to",
+        )
+    return date.fromordinal(first), end
+
+
+def check_days(query: BulkQuery, default_days: int) -> None:
+    """At submit, in constant time whatever the range: a job reads at most BULK_MAX_DAYS days
+    (one vendor request or more each: a longer job would hold a bulk worker for weeks), and not
+    9999-12-31, whose next day (its checkpoint) does not exist. Not checked again as the job
+    runs, so that a job resumed after the setting was lowered still ends."""
+    first, last = days_asked(query, default_days)
+    if last == date.max:
+        raise BulkQueryError("'to' must be before 9999-12-31.", field="to")
+    days = (last - first).days + 1
+    limit = platform_settings.BULK_MAX_DAYS
+    if days > limit:
+        raise BulkQueryError(
+            f"{first} to {last} is {days:,} days; a job reads at most {limit:,} "
+            "(BULK_MAX_DAYS): ask for a shorter range.",
+            field="from" if query.since == query.date_from else "q",
+        )
 
 
 class ListSource:
@@ -110,10 +133,10 @@ class DayWindowSource:
 
     def validate(self, query: BulkQuery) -> None:
         _no_where(query)
-        self.windows(query)
+        check_days(query, self.default_days)
 
     def pages(self, call: Call, query: BulkQuery, checkpoint: dict | None) -> Iterator[Page]:
-        self.validate(query)
+        _no_where(query)
         windows = self.windows(query)
         resume = checkpoint.get("next") if checkpoint else None
         for index, (first, last) in enumerate(windows):

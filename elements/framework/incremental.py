@@ -17,10 +17,11 @@ This module is what every source shares:
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 
 from elements.framework.bulk import BulkQueryError
 from elements.framework.ceql import And, Comparison, Expr, InList, IsNull, Like, Not, Or
+from platform_core.dates import OutOfRange, parse_instant
 
 # Epoch values above this are milliseconds (as seconds it would be the year 5138).
 _MS_THRESHOLD = 100_000_000_000
@@ -32,11 +33,10 @@ class CursorError(BulkQueryError):
 
 def parse_iso(text: str) -> datetime | None:
     """An ISO-8601 date or date-time as an aware UTC datetime (no zone: UTC); None if it is
-    neither."""
+    neither, or out of the range the platform accepts (``platform_core.dates``)."""
     try:
-        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    except (ValueError, OverflowError):  # not ISO-8601, or out of range once in UTC
+        return parse_instant(text)
+    except OutOfRange:
         return None
 
 
@@ -114,7 +114,13 @@ def split_cursor(
                     f"{item.field} (the cursor field) takes only '>=' (incremental sync), "
                     f"not {item.op!r}."
                 )
-            bound = parse_iso(item.value) if isinstance(item.value, str) else None
+            try:
+                bound = parse_instant(item.value) if isinstance(item.value, str) else None
+            except OutOfRange as exc:
+                raise CursorError(
+                    f"{item.field} >= needs an ISO-8601 date or date-time in range: "
+                    f"{item.value[:60]!r} {exc}."
+                ) from None
             if bound is None:
                 raise CursorError(
                     f"{item.field} >= needs an ISO-8601 date or date-time in quotes, such as "
@@ -155,13 +161,12 @@ def day_windows(first: date, last: date, days: int = 1) -> list[tuple[date, date
     requests a vendor with a per-request date-range limit is asked."""
     if days < 1:
         raise ValueError("a window has at least one day")
-    windows = []
-    start = first
-    while start <= last:
-        end = min(last, start + timedelta(days=days - 1))
-        windows.append((start, end))
-        start = end + timedelta(days=1)
-    return windows
+    # By day number: no date past ``last`` is made (the day after 9999-12-31 does not exist).
+    end = last.toordinal()
+    return [
+        (date.fromordinal(start), date.fromordinal(min(end, start + days - 1)))
+        for start in range(first.toordinal(), end + 1, days)
+    ]
 
 
 __all__ = [

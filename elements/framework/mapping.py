@@ -155,7 +155,13 @@ def _parse_date(value: Any, java_pattern: str | None) -> datetime | None:
             parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    try:
+        parsed.astimezone(UTC)  # 0001-01-01T00:00:00+01:00 is in year 0 in UTC: kept as given
+    except OverflowError:
+        return None
+    return parsed
 
 
 def _format_date(moment: datetime, java_pattern: str | None) -> str:

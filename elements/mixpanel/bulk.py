@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 from elements.framework.bulk import BulkQuery, BulkQueryError, Page
-from elements.framework.bulk_sources import ListSource, days_asked
+from elements.framework.bulk_sources import ListSource, check_days, days_asked
 from elements.framework.ceql import CeqlError
 from elements.framework.definition import Call
 from elements.framework.incremental import day_windows, instant
@@ -91,7 +91,7 @@ def _days(query: BulkQuery) -> list[date]:
 class ActivitiesSource:
     def validate(self, query: BulkQuery) -> None:
         _selector(query)
-        _days(query)
+        check_days(query, DEFAULT_DAYS)
 
     def pages(self, call: Call, query: BulkQuery, checkpoint: dict | None) -> Iterator[Page]:
         selector = _selector(query)

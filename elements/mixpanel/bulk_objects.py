@@ -107,7 +107,6 @@ class FunnelsSource:
 
     def pages(self, call: Call, query: BulkQuery, checkpoint: dict | None) -> Iterator[Page]:
         source = _funnel_windows(())
-        source.validate(query)
         if not source.windows(query):  # the cursor is past `to`: nothing to ask for
             return
         yield from _funnel_windows(saved_funnels(call)[0]).pages(call, query, checkpoint)

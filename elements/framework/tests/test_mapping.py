@@ -96,6 +96,9 @@ def test_transform_date_with_java_patterns_and_epochs():
     assert m.to_vendor({"d": "05/01/2024 10:30"}) == {"d": "2024-01-05T10:30:00"}
     assert m.from_vendor({"d": "not a date"}) == {"d": "not a date"}
     assert m.from_vendor({"d": 10**30}) == {"d": 10**30}  # out of range: kept
+    iso = mapping(FieldMapping("d", "d", type="date"))
+    for edge in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"):
+        assert iso.to_vendor({"d": edge}) == {"d": edge}  # out of range once in UTC: kept
     quoted = mapping(
         FieldMapping(
             "d", "d", date_pattern="yyyy-MM-dd'T'HH:mm:ss.SSS", vendor_date_pattern="yyyyMMdd"
