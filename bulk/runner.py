@@ -52,6 +52,7 @@ from bulk.transformed import bulk_source, vendor_object
 from elements.framework import retry
 from elements.framework.bulk import BulkQueryError, Page
 from elements.framework.ceql import CeqlError, parse_select
+from elements.framework.configuration import mask_secrets, secret_values
 from elements.framework.dispatch import make_call, vendor_client
 from elements.framework.incremental import cursor_text, instant
 from elements.framework.registry import element_by_key
@@ -329,6 +330,7 @@ class JobRunner:
         self.limit: int | None = None
         self.projection: tuple[str, ...] | None = None
         self.pages_done = 0
+        self.secrets: list[str] = []  # the instance's, once read (_prepare)
         self.cursor = job.cursor or ""  # the highest cursor committed (ISO-8601 UTC)
         obj = bulk_object(job)
         self.cursor_in_days = obj is not None and obj.cursor_granularity == "day"
@@ -467,6 +469,7 @@ class JobRunner:
         self.limit = select.limit
         self.projection = select.fields
         configuration = configuration_of(job.instance)
+        self.secrets = secret_values(element, configuration)
         _check_configuration(job, element, configuration)
         # A bulk download only reads: its vendor requests may all be retried.
         vendor = vendor_client(element, configuration, idempotent=True)
@@ -681,7 +684,8 @@ class JobRunner:
         job = self.job
         updates = {
             "status": status,
-            "status_message": message,
+            # A vendor's words (vendor_message) may echo the credentials it was sent.
+            "status_message": mask_secrets(message, self.secrets),
             "completed_at": timezone.now(),
             "worker_id": "",
         }

@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from elements import transformed
 from elements.framework import catalog, dispatch
+from elements.framework.configuration import redact
 from elements.framework.definition import Operation, Result
 from elements.framework.openapi import openapi_document, without_location_hints
 from elements.framework.registry import all_elements, element_by_key, element_by_key_or_id
@@ -178,6 +179,13 @@ class ElementCallView(ABC, View):
             )
             call.response_body = body
         except Exception as exc:
+            if getattr(exc, "provider_message", None) and call.configuration is not None:
+                # A vendor's error may echo the credentials it was sent.
+                exc.provider_message = redact(
+                    element_by_key(auth.instance.element_key),
+                    exc.provider_message,
+                    call.configuration,
+                )
             response = exception_handler(exc, {"request": request})
             if response is None:
                 raise  # a bug: the middleware answers 500 in the error shape and logs it

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils.html import strip_tags
 
-from elements.framework.configuration import clean_configuration
+from elements.framework.configuration import clean_configuration, redact
 from elements.framework.definition import Element
 from elements.framework.dispatch import make_call
 from elements.framework.registry import element_by_key
@@ -65,7 +65,8 @@ def verify_credentials(*, element: Element, configuration: dict, instance_id: in
         ):
             raise ValidationFailed(
                 f"{element.name} rejected the credentials.",
-                provider_message=exc.provider_message,
+                # The vendor's words, without the credentials it may have echoed.
+                provider_message=redact(element, exc.provider_message, configuration),
                 provider_status=exc.provider_status,
                 errors=[{"field": "configuration", "message": "rejected by the vendor"}],
             ) from None

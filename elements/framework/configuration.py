@@ -91,17 +91,39 @@ def masked_configuration(element: Element, configuration: dict) -> dict:
     return {k: (MASK if k in secret else v) for k, v in configuration.items()}
 
 
-def redact(element: Element, value: Any, configuration: dict) -> Any:
-    """``value`` with every secret configuration value replaced by the mask (trace logging)."""
-    secrets = [str(configuration[k]) for k in element.secret_keys if configuration.get(k)]
+# Shorter values are left alone: masking "1" or "ab" would garble any text it touches.
+MIN_SECRET_LENGTH = 4
+
+
+def secret_values(element: Element, configuration: dict) -> list[str]:
+    """What nobody may be shown: each secret configuration value and the authentication headers
+    made from them (a vendor's error may echo the request's ``Authorization``), longest first."""
+    values = {str(configuration[k]) for k in element.secret_keys if configuration.get(k)}
+    try:
+        headers = element.authentication.headers(configuration)
+    except Exception:  # noqa: BLE001 (a configuration its strategy cannot use: nothing to add)
+        headers = {}
+    for header in headers.values():
+        values.add(header)
+        values.add(header.partition(" ")[2])  # "Basic <credentials>": the credentials alone
+    return sorted((v for v in values if len(v) >= MIN_SECRET_LENGTH), key=len, reverse=True)
+
+
+def mask_secrets(value: Any, secrets: list[str]) -> Any:
+    """``value`` (a text, or JSON made of texts) with each of ``secrets`` replaced by the mask."""
     if not secrets:
         return value
     if isinstance(value, str):
-        for s in secrets:
-            value = value.replace(s, MASK)
+        for secret in secrets:
+            value = value.replace(secret, MASK)
         return value
     if isinstance(value, dict):
-        return {k: redact(element, v, configuration) for k, v in value.items()}
+        return {k: mask_secrets(v, secrets) for k, v in value.items()}
     if isinstance(value, list):
-        return [redact(element, v, configuration) for v in value]
+        return [mask_secrets(v, secrets) for v in value]
     return value
+
+
+def redact(element: Element, value: Any, configuration: dict) -> Any:
+    """``value`` with every secret of the configuration masked (traced bodies, vendor errors)."""
+    return mask_secrets(value, secret_values(element, configuration))
