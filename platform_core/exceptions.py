@@ -10,7 +10,7 @@ import traceback
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
-from django.http import Http404, JsonResponse
+from django.http import Http404, JsonResponse, UnreadablePostError
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
 
@@ -41,6 +41,10 @@ class PlatformError(drf_exceptions.APIException):
         self.provider_message = provider_message
         self.provider_status = provider_status
         self.headers = headers or {}
+
+
+class IncompleteBody(UnreadablePostError):
+    """A request body that ended before its Content-Length (``platform_core/wsgi.py``)."""
 
 
 class BadRequest(PlatformError):
@@ -86,6 +90,17 @@ def error_response(request, status_code: int, message: str, *, headers=None, **e
     for name, value in (headers or {}).items():
         response[name] = value
     return response
+
+
+def unreadable_body_response(request, exc: UnreadablePostError):
+    """400 for a body that could not be read to its end (the client sent less than its
+    Content-Length, left, or stalled), never taken as the whole body. Django raises an error
+    reading the body as an ``UnreadablePostError`` from it (``request.body`` twice over)."""
+    cause = exc
+    while cause is not None and not isinstance(cause, IncompleteBody):
+        cause = cause.__cause__
+    message = str(cause) if cause is not None else "The request body could not be read to its end."
+    return error_response(request, 400, message)
 
 
 def _field_errors_from_drf(detail, prefix: str = "") -> list[dict]:
@@ -144,6 +159,8 @@ def exception_handler(exc, context):
         return error_response(request, 403, "Forbidden.")
     if isinstance(exc, RequestDataTooBig):
         return error_response(request, 413, "Request body is too large.")
+    if isinstance(exc, UnreadablePostError):
+        return unreadable_body_response(request, exc)
     if isinstance(exc, drf_exceptions.ValidationError):
         return error_response(
             request,

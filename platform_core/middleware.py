@@ -12,9 +12,9 @@ from django.core.exceptions import (
     RequestDataTooBig,
     SuspiciousOperation,
 )
-from django.http import Http404
+from django.http import Http404, UnreadablePostError
 
-from platform_core.exceptions import error_response
+from platform_core.exceptions import error_response, unreadable_body_response
 
 logger = logging.getLogger("platform.requests")
 
@@ -97,6 +97,8 @@ class RequestIdMiddleware:
     def process_exception(self, request, exception):
         if isinstance(exception, RequestDataTooBig):
             return error_response(request, 413, "Request body is too large.")
+        if isinstance(exception, UnreadablePostError):
+            return unreadable_body_response(request, exception)
         if isinstance(exception, (Http404, PermissionDenied, SuspiciousOperation, BadRequest)):
             return None  # Django answers these itself, through handler404/403/400
         # Logged with the request id only: request bodies may carry credentials.

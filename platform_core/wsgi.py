@@ -112,11 +112,72 @@ class ChunkedBody:
         return self.app(environ, start_response)
 
 
+class _DeclaredLengthInput:
+    """``wsgi.input`` that raises ``IncompleteBody`` where the body ends before its length. A
+    stream's ``read(n)`` returns fewer than ``n`` bytes only at its end, and ``readline`` a line
+    without its newline; Django never asks for more than the Content-Length."""
+
+    def __init__(self, stream, length: int):
+        self.stream = stream
+        self.length = length
+        self.received = 0
+
+    def read(self, size=-1):
+        wanted = self._wanted(size)
+        data = self.stream.read(wanted)
+        return self._counted(data, complete=len(data) == wanted)
+
+    def readline(self, size=-1):
+        wanted = self._wanted(size)
+        line = self.stream.readline(wanted)
+        return self._counted(line, complete=len(line) == wanted or line.endswith(b"\n"))
+
+    def _wanted(self, size) -> int:
+        left = self.length - self.received
+        return left if size is None or size < 0 else min(size, left)
+
+    def _counted(self, data: bytes, *, complete: bool) -> bytes:
+        self.received += len(data)
+        if not complete:
+            from platform_core.exceptions import IncompleteBody
+
+            raise IncompleteBody(
+                "The request body ended before its declared length: "
+                f"{self.received} of {self.length} bytes (Content-Length) arrived."
+            )
+        return data
+
+
+class DeclaredLengthBody:
+    """Bodies with a Content-Length are read to that length, or refused.
+
+    gunicorn's reader hands over what arrived when a client closes the connection before the
+    end of its body, without an error, and Django would take those bytes as the whole body
+    (a truncated CSV replacing a vendor's lookup table, say). The body is still read as the
+    view asks for it, not buffered here; a short read raises ``IncompleteBody``, which the
+    views and ``RequestIdMiddleware`` answer with 400 (``unreadable_body_response``).
+    """
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0  # RequestIdMiddleware answers 400
+        if length > 0:
+            environ["wsgi.input"] = _DeclaredLengthInput(environ["wsgi.input"], length)
+        return self.app(environ, start_response)
+
+
 def _application():
     from django.conf import settings
 
     django_app = get_wsgi_application()
-    return ChunkedBody(CharsetGuard(django_app), max_bytes=settings.MAX_REQUEST_BYTES)
+    return DeclaredLengthBody(
+        ChunkedBody(CharsetGuard(django_app), max_bytes=settings.MAX_REQUEST_BYTES)
+    )
 
 
 application = _application()

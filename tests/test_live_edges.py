@@ -1,5 +1,6 @@
 """Through real gunicorn (2 workers): chunked request bodies under the body limit on every kind
-of endpoint, a %2F path that names nothing, and /metrics adding up the worker processes."""
+of endpoint, bodies that end before their Content-Length, a %2F path that names nothing, and
+/metrics adding up the worker processes."""
 
 from __future__ import annotations
 
@@ -230,6 +231,85 @@ def test_a_malformed_chunked_body_is_400_in_the_error_shape(live):
                 answer += data
     assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
     assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["message"]
+
+
+# --- bodies cut short of their Content-Length --------------------------------------------------
+
+ACCOUNTS = "55b4fb2b-7d1e-4a51-9a3c-0c2f1e6b8a01"  # a lookup table of the simulator's seed
+
+
+def cut_short(live, method, path, body: bytes, sent: int, headers: dict) -> tuple[int, dict]:
+    """Announces ``body``'s length, sends its first ``sent`` bytes and shuts the connection for
+    writing, as a client that goes away mid-body; (status, JSON) of the answer it still reads."""
+    head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n"
+    head += "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    with socket.create_connection(("127.0.0.1", live.port), timeout=15) as sock:
+        sock.sendall(head.encode() + b"\r\n" + body[:sent])
+        sock.shutdown(socket.SHUT_WR)
+        answer = b""
+        while data := sock.recv(65536):
+            answer += data
+    status_line, _, rest = answer.partition(b"\r\n")
+    return int(status_line.split()[1]), json.loads(rest.partition(b"\r\n\r\n")[2])
+
+
+def assert_cut_short(status, answer, sent: int, length: int):
+    assert status == 400, answer
+    assert set(answer) == {"requestId", "message"}
+    assert "ended before its declared length" in answer["message"]
+    assert f"{sent} of {length} bytes" in answer["message"]
+
+
+def test_a_table_cut_short_never_replaces_the_vendors(live, simulator):
+    rows = [f"a-{i},Account number {i},2026-01-{i % 28 + 1:02d}" for i in range(40)]
+    table = ("account_id,name,since\n" + "\n".join(rows) + "\n").encode()
+    sent = table.index(b"\n", len(table) // 2) + 1  # whole rows: a valid, shorter table
+    path = f"/elements/api-v2/hubs/general/lookup-tables/{ACCOUNTS}"
+    headers = {
+        "Authorization": live.element_auth(live.instance["token"]),
+        "Content-Type": "text/csv",
+    }
+    before = simulator.lookup_tables()
+    simulator.clear_requests()
+
+    status, answer = cut_short(live, "PUT", path, table, sent, headers)
+    assert_cut_short(status, answer, sent, len(table))
+    assert simulator.lookup_tables() == before
+    assert not [r for r in simulator.requests() if r["path"].startswith("/lookup-tables/")]
+
+    # The same request, whole, replaces the table.
+    status, _, answer = send(
+        live, "PUT", path, body=table, auth=headers["Authorization"], content_type="text/csv"
+    )
+    assert status == 200, answer
+    assert answer["rows"] == len(rows)
+    stored = next(t for t in simulator.lookup_tables() if t["id"] == ACCOUNTS)
+    assert stored["rows"][-1] == rows[-1].split(",")
+
+
+def test_a_json_body_cut_short_is_400_not_an_empty_or_partial_document(live):
+    body = padded(instance_body("cut short"), 2000)
+    headers = {"Authorization": live.platform_auth, "Content-Type": "application/json"}
+    for sent in (0, len(body) - 1):
+        status, answer = cut_short(live, "POST", "/elements/api-v2/instances", body, sent, headers)
+        assert_cut_short(status, answer, sent, len(body))
+    status, _, listed = send(live, "GET", "/elements/api-v2/instances", auth=live.platform_auth)
+    assert "cut short" not in [i["name"] for i in listed]
+
+
+def test_a_line_cut_short_is_refused_too():
+    """Django reads a body with ``read``, and with ``readline`` when it parses a form."""
+    import io
+
+    from platform_core.exceptions import IncompleteBody
+    from platform_core.wsgi import _DeclaredLengthInput
+
+    whole = _DeclaredLengthInput(io.BytesIO(b"a=1\nb=2"), 7)
+    assert (whole.readline(), whole.readline(), whole.read()) == (b"a=1\n", b"b=2", b"")
+    short = _DeclaredLengthInput(io.BytesIO(b"a=1\nb="), 7)
+    assert short.readline() == b"a=1\n"
+    with pytest.raises(IncompleteBody, match="6 of 7 bytes"):
+        short.readline()
 
 
 def test_an_encoded_slash_that_names_nothing_is_404(live):
