@@ -152,10 +152,11 @@ class DeclaredLengthBody:
     """Bodies with a Content-Length are read to that length, or refused.
 
     gunicorn's reader hands over what arrived when a client closes the connection before the
-    end of its body, without an error, and Django would take those bytes as the whole body
-    (a truncated CSV replacing a vendor's lookup table, say). The body is still read as the
-    view asks for it, not buffered here; a short read raises ``IncompleteBody``, which the
-    views and ``RequestIdMiddleware`` answer with 400 (``unreadable_body_response``).
+    end of its body (or stalls past ``WEB_REQUEST_READ_TIMEOUT``, ``gunicorn.conf.py``), without
+    an error, and Django would take those bytes as the whole body (a truncated CSV replacing a
+    vendor's lookup table, say). The body is still read as the view asks for it, not buffered
+    here; a short read raises ``IncompleteBody``, which the views and ``RequestIdMiddleware``
+    answer with 400 (``unreadable_body_response``).
     """
 
     def __init__(self, app):

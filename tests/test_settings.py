@@ -56,10 +56,15 @@ def test_gunicorn_conf_sizes_workers_and_threads_from_the_environment(monkeypatc
     import runpy
     from types import SimpleNamespace
 
+    from gunicorn.workers.gthread import ThreadWorker
+
     monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
     monkeypatch.delenv("WEB_THREADS", raising=False)
+    monkeypatch.delenv("WEB_REQUEST_READ_TIMEOUT", raising=False)
     shipped = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
-    assert shipped["worker_class"] == "gthread"
+    # gthread, its waits for a client bounded (tests/test_slow_clients.py).
+    assert issubclass(shipped["worker_class"], ThreadWorker)
+    assert shipped["request_read_timeout"] == 30
     # The platform derives VENDOR_HOST_MAX_IN_FLIGHT from the same default.
     assert shipped["threads"] == DEFAULTS["WEB_THREADS"]
     assert shipped["timeout"] > DEFAULTS["VENDOR_CALL_DEADLINE"]
@@ -67,8 +72,10 @@ def test_gunicorn_conf_sizes_workers_and_threads_from_the_environment(monkeypatc
 
     monkeypatch.setenv("WEB_CONCURRENCY", "3")
     monkeypatch.setenv("WEB_THREADS", "12")
+    monkeypatch.setenv("WEB_REQUEST_READ_TIMEOUT", "7.5")
     sized = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
     assert (sized["workers"], sized["threads"]) == (3, 12)
+    assert sized["request_read_timeout"] == 7.5
     # A --threads flag wins over the file: the workers are told the number in force.
     sized["on_starting"](SimpleNamespace(cfg=SimpleNamespace(threads=6)))
     assert os.environ["WEB_THREADS"] == "6"
