@@ -53,6 +53,34 @@ class CharsetGuard:
         )
 
 
+class CodingGuard:
+    """A body compressed or otherwise coded would be read as if it were the JSON itself: refuse
+    a ``Content-Encoding`` other than identity (415) and a ``Transfer-Encoding`` other than
+    chunked (501, as RFC 9112 asks of a coding the server does not know)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        content = environ.get("HTTP_CONTENT_ENCODING", "").strip().lower()
+        if content not in ("", "identity"):
+            return _error(
+                start_response,
+                "415 Unsupported Media Type",
+                f"Content-Encoding {content[:40]} is not supported: send the body uncompressed.",
+            )
+        codings = [c.strip().lower() for c in environ.get("HTTP_TRANSFER_ENCODING", "").split(",")]
+        unknown = [c for c in codings if c not in ("", "chunked")]
+        if unknown:
+            return _error(
+                start_response,
+                "501 Not Implemented",
+                f"Transfer-Encoding {unknown[0][:40]} is not supported: send the body chunked "
+                "or with a Content-Length.",
+            )
+        return self.app(environ, start_response)
+
+
 READ_STEP = 64 * 1024
 
 
@@ -176,8 +204,10 @@ def _application():
     from django.conf import settings
 
     django_app = get_wsgi_application()
-    return DeclaredLengthBody(
-        ChunkedBody(CharsetGuard(django_app), max_bytes=settings.MAX_REQUEST_BYTES)
+    return CodingGuard(
+        DeclaredLengthBody(
+            ChunkedBody(CharsetGuard(django_app), max_bytes=settings.MAX_REQUEST_BYTES)
+        )
     )
 
 

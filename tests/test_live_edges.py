@@ -233,6 +233,50 @@ def test_a_malformed_chunked_body_is_400_in_the_error_shape(live):
     assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["message"]
 
 
+def raw_exchange(live, request: bytes) -> tuple[int, bytes]:
+    with socket.create_connection(("127.0.0.1", live.port), timeout=15) as sock:
+        sock.sendall(request)
+        answer = b""
+        with contextlib.suppress(OSError):
+            while data := sock.recv(65536):
+                answer += data
+    status_line, _, rest = answer.partition(b"\r\n")
+    return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2]
+
+
+@pytest.mark.parametrize(
+    "coding, status",
+    [
+        (b"Content-Encoding: gzip\r\nContent-Length: 7\r\n", 415),
+        (b"Content-Encoding: br\r\nContent-Length: 7\r\n", 415),
+        (b"Transfer-Encoding: gzip, chunked\r\n", 501),
+    ],
+)
+def test_a_coded_body_is_refused_not_read_as_json(live, coding, status):
+    """A compressed body read as if it were the JSON would be garbage at best."""
+    body = b'{"a":1}'
+    if b"chunked" in coding:
+        body = b"7\r\n" + body + b"\r\n0\r\n\r\n"
+    answer_status, answer = raw_exchange(
+        live,
+        b"POST /elements/api-v2/instances HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Type: application/json\r\n" + coding + b"\r\n" + body,
+    )
+    assert answer_status == status, answer
+    answer = json.loads(answer)
+    assert set(answer) == {"requestId", "message"} and "not supported" in answer["message"]
+
+
+def test_identity_is_no_coding(live):
+    status, answer = raw_exchange(
+        live,
+        b"GET /elements/api-v2/instances HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Encoding: identity\r\n"
+        b"Authorization: " + live.platform_auth.encode() + b"\r\nConnection: close\r\n\r\n",
+    )
+    assert status == 200, answer[:300]
+
+
 # --- bodies cut short of their Content-Length --------------------------------------------------
 
 ACCOUNTS = "55b4fb2b-7d1e-4a51-9a3c-0c2f1e6b8a01"  # a lookup table of the simulator's seed
