@@ -16,6 +16,7 @@ from django.utils.html import format_html
 
 from bulk import formats, selectors, services, storage
 from bulk.models import BulkJob
+from platform_core.admin_base import SECRET_FIELDS, PlatformAdmin, tenant_column
 from platform_core.exceptions import Conflict
 
 
@@ -30,7 +31,7 @@ def _duration(job: BulkJob) -> str:
 
 
 @admin.register(BulkJob)
-class BulkJobAdmin(admin.ModelAdmin):
+class BulkJobAdmin(PlatformAdmin):
     list_display = (
         "id",
         "object_name",
@@ -47,10 +48,11 @@ class BulkJobAdmin(admin.ModelAdmin):
     list_select_related = ("instance",)
     search_fields = ("=id", "object_name", "status_message")
     actions = ("cancel_jobs", "retry_jobs")
+    hidden_fields = SECRET_FIELDS | {"checkpoint"}  # where a worker resumes: not shown
     fields = (
         "id",
         "instance",
-        "user",
+        "tenant_user",
         "object_name",
         "query_text",
         "date_from",
@@ -110,6 +112,8 @@ class BulkJobAdmin(admin.ModelAdmin):
         return [field for field in fields if field != "download"]
 
     # -- columns -----------------------------------------------------------------------------
+
+    tenant_user = tenant_column("user", "user")
 
     @admin.display(description="progress")
     def progress(self, obj):

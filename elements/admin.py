@@ -7,10 +7,11 @@ changed by changing its folder, never here.
 from django.contrib import admin
 
 from elements.models import ElementRecord
+from platform_core.admin_base import PlatformAdmin
 
 
 @admin.register(ElementRecord)
-class ElementRecordAdmin(admin.ModelAdmin):
+class ElementRecordAdmin(PlatformAdmin):
     list_display = ("key", "name", "hub", "auth_type", "operation_count")
     list_display_links = ("key", "name")
     search_fields = ("key", "name")

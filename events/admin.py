@@ -1,16 +1,18 @@
 """Admin UI for events: the events found, the notifications that carry them with each delivery
 attempt, and the pollers. Read-only except for one action, redeliver, which needs the change
-permission of events (``change_event``) or of notifications. Records the vendor showed
-(``Event.record``) and pollers' cursors are not shown: tenant data, no operator's business."""
+permission of events (``change_event``) or of notifications.
+Records the vendor showed (``Event.encrypted_record``) and pollers' cursors are neither shown
+nor filterable: tenant data, no operator's business."""
 
 from django.contrib import admin, messages
 from django.db import transaction
 
 from events import services
 from events.models import Delivery, Event, Notification, Poller
+from platform_core.admin_base import SECRET_FIELDS, PlatformAdmin
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(PlatformAdmin):
     def has_add_permission(self, request):
         return False
 
@@ -122,6 +124,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
 
 @admin.register(Poller)
 class PollerAdmin(ReadOnlyAdmin):
+    hidden_fields = SECRET_FIELDS | {"state"}  # the element's cursors: not shown
     list_display = (
         "id",
         "instance",

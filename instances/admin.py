@@ -30,8 +30,8 @@ from instances.services import (
     instance_update,
     instance_verify,
 )
+from platform_core.admin_base import PlatformAdmin, tenant_column
 from platform_core.exceptions import ValidationFailed
-from tenants.admin import NoSecretLookupsMixin
 
 MAX_TAGS = 50
 MAX_TAG_LENGTH = 100
@@ -139,15 +139,15 @@ OPERATIONS = {
 
 
 @admin.register(Instance)
-class InstanceAdmin(NoSecretLookupsMixin, admin.ModelAdmin):
+class InstanceAdmin(PlatformAdmin):
     form = InstanceForm
     change_form_template = "admin/instances/instance/change_form.html"
     list_display = (
         "id",
         "name",
         "element_key",
-        "user",
-        "organization",
+        "tenant_user",
+        "tenant_organization",
         "state",
         "valid",
         "created_at",
@@ -158,7 +158,19 @@ class InstanceAdmin(NoSecretLookupsMixin, admin.ModelAdmin):
     search_fields = ("name",)
     actions = ("disable_instances", "enable_instances", "rotate_tokens", "verify_instances")
     fieldsets = (
-        (None, {"fields": ("id", "name", "tags", "element_key", "user", "organization")}),
+        (
+            None,
+            {
+                "fields": (
+                    "id",
+                    "name",
+                    "tags",
+                    "element_key",
+                    "tenant_user",
+                    "tenant_organization",
+                )
+            },
+        ),
         (
             "State",
             {"fields": ("state", "valid", "trace_logging_enabled", "created_at", "updated_at")},
@@ -177,8 +189,8 @@ class InstanceAdmin(NoSecretLookupsMixin, admin.ModelAdmin):
     readonly_fields = (
         "id",
         "element_key",
-        "user",
-        "organization",
+        "tenant_user",
+        "tenant_organization",
         "state",
         "valid",
         "trace_logging_enabled",
@@ -194,9 +206,8 @@ class InstanceAdmin(NoSecretLookupsMixin, admin.ModelAdmin):
 
     # -- columns and read-only fields --------------------------------------------------------
 
-    @admin.display(description="organization", ordering="user__organization")
-    def organization(self, obj):
-        return obj.user.organization
+    tenant_user = tenant_column("user", "user")
+    tenant_organization = tenant_column("user__organization", "organization")
 
     @admin.display(description="state", ordering="disabled")
     def state(self, obj):

@@ -12,6 +12,7 @@ from django.db.models import Count
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
+from platform_core.admin_base import PlatformAdmin, TenantRelatedFilter, tenant_column
 from tenants.models import Organization, TenantUser
 from tenants.services import (
     organization_create,
@@ -29,19 +30,6 @@ SECRET_NOTE = (
     "Stored as a hash: the secret cannot be shown. "
     "Use the “Rotate {what} secret” action to issue a new one (the old one stops working)."
 )
-
-# Columns that hold secret material (hashes, ciphertext): never filterable from the URL, so the
-# changelist cannot be used as an oracle on them (``?secret_hash__startswith=ab``).
-SECRET_FIELDS = frozenset(
-    {"secret_hash", "token_hash", "encrypted_token", "encrypted_configuration"}
-)
-
-
-class NoSecretLookupsMixin:
-    def lookup_allowed(self, lookup, value, request=None):
-        if any(part in SECRET_FIELDS for part in lookup.split("__")):
-            return False
-        return super().lookup_allowed(lookup, value, request)
 
 
 def _adopt(form_obj, created) -> None:
@@ -101,7 +89,7 @@ def _single(modeladmin, request, queryset, what: str):
 
 
 @admin.register(Organization)
-class OrganizationAdmin(ShowsIssuedSecretsMixin, NoSecretLookupsMixin, admin.ModelAdmin):
+class OrganizationAdmin(ShowsIssuedSecretsMixin, PlatformAdmin):
     list_display = ("id", "name", "email", "created_at", "user_count")
     list_display_links = ("id", "name")
     search_fields = ("name", "email")
@@ -146,10 +134,10 @@ class OrganizationAdmin(ShowsIssuedSecretsMixin, NoSecretLookupsMixin, admin.Mod
 
 
 @admin.register(TenantUser)
-class TenantUserAdmin(ShowsIssuedSecretsMixin, NoSecretLookupsMixin, admin.ModelAdmin):
-    list_display = ("id", "email", "organization", "created_at")
+class TenantUserAdmin(ShowsIssuedSecretsMixin, PlatformAdmin):
+    list_display = ("id", "email", "tenant_organization", "created_at")
     list_display_links = ("id", "email")
-    list_filter = ("organization",)
+    list_filter = (("organization", TenantRelatedFilter),)
     list_select_related = ("organization",)
     search_fields = ("email",)
     autocomplete_fields = ("organization",)
@@ -158,13 +146,15 @@ class TenantUserAdmin(ShowsIssuedSecretsMixin, NoSecretLookupsMixin, admin.Model
     def get_fields(self, request, obj=None):
         if obj is None:
             return ("organization", "email")
-        return ("id", "organization", "email", "secret", "created_at")
+        return ("id", "tenant_organization", "email", "secret", "created_at")
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return ()
         # A user's instances, jobs and logs belong to its organization: it never moves.
-        return ("id", "organization", "secret", "created_at")
+        return ("id", "tenant_organization", "secret", "created_at")
+
+    tenant_organization = tenant_column("organization", "organization")
 
     @admin.display(description="secret")
     def secret(self, obj):

@@ -8,9 +8,11 @@ import logging
 import re
 
 import pytest
+from django.contrib import admin
 from django.contrib.admin.models import LogEntry
 from django.contrib.messages import get_messages
 
+from bulk.models import BulkJob
 from conftest import (
     SA_CONFIGURATION,
     SIM_API_SECRET,
@@ -20,6 +22,7 @@ from conftest import (
 )
 from conftest import SIM_SA_USERNAME as SA_USERNAME
 from elements.models import ElementRecord
+from events.models import Event, Poller
 from instances.models import Instance
 from instances.services import token_of
 from tenants.models import Organization, TenantUser
@@ -176,11 +179,30 @@ def test_tenant_pages_never_show_secret_hashes(admin_client, tenant):
         "/admin/tenants/organization/?secret_hash__startswith=a",
         "/admin/tenants/tenantuser/?secret_hash__startswith=a",
         "/admin/tenants/tenantuser/?organization__secret_hash__startswith=a",
+        # Not secret, but not shown either: pollers' state (their cursors), bulk checkpoints and
+        # the records the vendor showed (encrypted).
+        "/admin/events/poller/?state__icontains=1005",
+        "/admin/bulk/bulkjob/?checkpoint__session_id__startswith=a",
+        "/admin/events/event/?encrypted_record__startswith=g",
     ],
 )
 def test_secret_columns_cannot_be_probed_through_list_filters(admin_client, instance, url):
     response = admin_client.get(url)
     assert response.status_code == 400
+
+
+@pytest.mark.parametrize(
+    "model, lookup",
+    [
+        (Poller, "state__icontains"),
+        (BulkJob, "checkpoint__session_id__startswith"),
+        (Event, "encrypted_record__startswith"),
+        (Instance, "encrypted_configuration__gt"),
+    ],
+)
+def test_hidden_columns_are_refused_by_the_admins_own_lookup_check(rf, model, lookup):
+    """Even were a list filter to name one of them."""
+    assert not admin.site._registry[model].lookup_allowed(lookup, "a", rf.get("/"))
 
 
 def test_names_are_rendered_as_text(admin_client, db):

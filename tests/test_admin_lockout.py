@@ -14,6 +14,7 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.test import Client
 
+from conftest import staff_client
 from platform_core.conf import DEFAULTS
 from tests.test_settings import ROOT
 
@@ -162,5 +163,34 @@ def test_another_superuser_unlocks_from_the_admin(operator, admin_client):
     [attempt] = AccessAttempt.objects.all()
     response = admin_client.post(f"/admin/axes/accessattempt/{attempt.pk}/delete/", {"post": "yes"})
     assert response.status_code == 302
+    client, response = log_in(PASSWORD)
+    assert response.status_code == 302 and logged_in(client)
+
+
+def test_axes_broken_cleanup_action_is_not_offered(operator):
+    """axes' "Clean up expired attempts" always failed (AttributeError) and was offered to staff
+    who may only view attempts; deleting a row (the delete permission) is the admin's way."""
+    fail(LIMIT)
+    [attempt] = AccessAttempt.objects.all()
+    changelist = "/admin/axes/accessattempt/"
+    viewer = staff_client("view_accessattempt")
+    page = viewer.get(changelist)
+    assert page.status_code == 200 and "operator" in page.content.decode()
+    assert "cleanup_expired_attempts" not in page.content.decode()
+    assert 'value="delete_selected"' not in page.content.decode()
+    response = viewer.post(
+        changelist, {"action": "cleanup_expired_attempts", "_selected_action": [attempt.pk]}
+    )
+    assert response.status_code == 200  # no action to run: the list again
+    assert AccessAttempt.objects.filter(pk=attempt.pk).exists()
+
+    deleter = staff_client("view_accessattempt", "delete_accessattempt")
+    page = deleter.get(changelist).content.decode()
+    assert 'value="delete_selected"' in page and "cleanup_expired_attempts" not in page
+    response = deleter.post(
+        changelist,
+        {"action": "delete_selected", "_selected_action": [attempt.pk], "post": "yes"},
+    )
+    assert response.status_code == 302 and not AccessAttempt.objects.exists()
     client, response = log_in(PASSWORD)
     assert response.status_code == 302 and logged_in(client)

@@ -5,7 +5,7 @@ import pytest
 from django.test import Client
 
 from conftest import staff_client
-from events.models import Event, Notification
+from events.models import Event, Notification, Poller
 from tests.test_events import KEY, _one_event
 
 pytestmark = pytest.mark.django_db
@@ -51,6 +51,16 @@ def test_the_change_permission_redelivers(failed_event):
     assert "queued for redelivery" in response.content.decode()
     notification = Notification.objects.get(pk=failed_event.notification_id)
     assert (notification.status, notification.attempts) == ("PENDING", 0)
+
+
+def test_pollers_state_is_neither_shown_nor_filterable(failed_event):
+    client = staff_client("view_poller")
+    poller = Poller.objects.get(instance=failed_event.instance_id)
+    assert poller.state  # the cursors the element handed back
+    page = client.get(f"/admin/events/poller/{poller.pk}/change/")
+    assert page.status_code == 200 and "state" not in page.content.decode().lower()
+    for value in map(str, poller.state.values()):
+        assert client.get(f"/admin/events/poller/?state__icontains={value}").status_code == 400
 
 
 def test_no_permission_no_events(failed_event):

@@ -3,13 +3,14 @@ them; tenants write them through the API (contract §9), which checks what the a
 
 from django.contrib import admin
 
-from tenants.admin import NoSecretLookupsMixin
+from platform_core.admin_base import PlatformAdmin, tenant_column
 from transformations.models import ObjectDefinition, Transformation
 
 
-class _ReadAndDeleteAdmin(NoSecretLookupsMixin, admin.ModelAdmin):
+class _ReadAndDeleteAdmin(PlatformAdmin):
     list_select_related = ("organization", "instance")
     actions = None
+    tenant_organization = tenant_column("organization", "organization")
 
     def has_add_permission(self, request):
         return False
@@ -24,9 +25,9 @@ class _ReadAndDeleteAdmin(NoSecretLookupsMixin, admin.ModelAdmin):
 
 @admin.register(ObjectDefinition)
 class ObjectDefinitionAdmin(_ReadAndDeleteAdmin):
-    list_display = ("name", "level", "organization", "instance", "updated_at")
+    list_display = ("name", "level", "tenant_organization", "instance", "updated_at")
     search_fields = ("name",)
-    fields = ("name", "organization", "instance", "fields", "created_at", "updated_at")
+    fields = ("name", "tenant_organization", "instance", "fields", "created_at", "updated_at")
     readonly_fields = fields
 
 
@@ -37,7 +38,7 @@ class TransformationAdmin(_ReadAndDeleteAdmin):
         "vendor_name",
         "element_key",
         "level",
-        "organization",
+        "tenant_organization",
         "instance",
     )
     list_filter = ("element_key",)
@@ -46,7 +47,7 @@ class TransformationAdmin(_ReadAndDeleteAdmin):
         "object_name",
         "element_key",
         "vendor_name",
-        "organization",
+        "tenant_organization",
         "instance",
         "fields",
         "configuration",
