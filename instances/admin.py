@@ -32,6 +32,7 @@ from instances.services import (
 )
 from platform_core.admin_base import PlatformAdmin, tenant_column
 from platform_core.exceptions import ValidationFailed
+from platform_core.validation import text_errors
 
 MAX_TAGS = 50
 MAX_TAG_LENGTH = 100
@@ -58,6 +59,11 @@ class TagsField(forms.CharField):
         for tag in value:
             if len(tag) > MAX_TAG_LENGTH:
                 raise forms.ValidationError(f"A tag is at most {MAX_TAG_LENGTH} characters.")
+        # The tags are a list, which CharField's own NUL check does not look into; PostgreSQL
+        # stores neither a NUL nor a lone surrogate (a DataError, a 500).
+        problems = text_errors(value, reject_nul=True)
+        if problems:
+            raise forms.ValidationError(f"A tag {problems[0]['message']}.")
 
 
 class InstanceForm(forms.ModelForm):

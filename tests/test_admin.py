@@ -11,6 +11,7 @@ import pytest
 from django.contrib import admin
 from django.contrib.admin.models import LogEntry
 from django.contrib.messages import get_messages
+from django.core.exceptions import ValidationError
 
 from bulk.models import BulkJob
 from conftest import (
@@ -19,10 +20,12 @@ from conftest import (
     SIM_PROJECT_TOKEN,
     SIM_SA_SECRET,
     make_instance,
+    staff_client,
 )
 from conftest import SIM_SA_USERNAME as SA_USERNAME
 from elements.models import ElementRecord
 from events.models import Event, Poller
+from instances.admin import TagsField
 from instances.models import Instance
 from instances.services import token_of
 from tenants.models import Organization, TenantUser
@@ -453,6 +456,27 @@ def test_an_empty_name_is_refused(admin_client, instance):
     assert response.status_code == 200 and "must contain text" in response.content.decode()
     obj.refresh_from_db()
     assert obj.name == "Main project"
+
+
+def test_a_nul_in_a_tag_is_a_form_error(tenant, instance):
+    obj, _ = instance
+    client = staff_client("view_instance", "change_instance")
+    response = client.post(
+        f"{ADMIN}/instances/instance/{obj.pk}/change/",
+        {"name": "ok", "tags": "x\x00y", "_save": "Save"},
+    )
+    assert response.status_code == 200
+    assert "A tag must not contain NUL characters." in response.content.decode()
+    obj.refresh_from_db()
+    assert (obj.name, obj.tags) == ("Main project", ["prod"])
+
+
+def test_a_lone_surrogate_in_a_tag_is_refused():
+    # A form post cannot carry one (Django decodes the body with replacement characters); the
+    # field refuses it all the same.
+    with pytest.raises(ValidationError, match="lone surrogate"):
+        TagsField().clean("ok\nx\ud800y")
+    assert TagsField().clean("ok\nx y") == ["ok", "x y"]
 
 
 # -- element records are read-only -----------------------------------------------------------
