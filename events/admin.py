@@ -1,6 +1,6 @@
 """Admin UI for events: the events found, the notifications that carry them with each delivery
 attempt, and the pollers. Read-only except for one action, redeliver, which needs the change
-permission of events (``change_event``) or of notifications.
+permission of events (``change_event``) or of notifications, and is written to the admin log.
 Records the vendor showed (``Event.encrypted_record``) and pollers' cursors are neither shown
 nor filterable: tenant data, no operator's business."""
 
@@ -64,6 +64,7 @@ class EventAdmin(ReadOnlyAdmin):
         with transaction.atomic():
             for event in queryset.select_related("notification"):
                 services.event_redeliver(event=event)
+                self.log_change(request, event, "Queued the event for redelivery.")
                 count += 1
         self.message_user(request, f"{count} event(s) queued for redelivery.", messages.SUCCESS)
 
@@ -109,6 +110,7 @@ class NotificationAdmin(ReadOnlyAdmin):
                 event = notification.events.first()
                 if event is not None:
                     services.event_redeliver(event=event)
+                    self.log_change(request, notification, "Queued the notification again.")
                     count += 1
         self.message_user(request, f"{count} notification(s) queued again.", messages.SUCCESS)
 

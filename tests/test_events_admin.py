@@ -2,6 +2,7 @@
 under test: seeing events and deliveries is not redelivering them; no secret is shown."""
 
 import pytest
+from django.contrib.admin.models import CHANGE, LogEntry
 from django.test import Client
 
 from conftest import staff_client
@@ -51,6 +52,28 @@ def test_the_change_permission_redelivers(failed_event):
     assert "queued for redelivery" in response.content.decode()
     notification = Notification.objects.get(pk=failed_event.notification_id)
     assert (notification.status, notification.attempts) == ("PENDING", 0)
+    [entry] = LogEntry.objects.all()  # in the admin log, like a bulk download
+    assert (entry.user, entry.action_flag) == (client.user, CHANGE)
+    assert (entry.content_type.model, entry.object_id) == ("event", str(failed_event.pk))
+    assert entry.get_change_message() == "Queued the event for redelivery."
+
+
+def test_redelivering_a_notification_is_in_the_admin_log(failed_event):
+    client = staff_client("view_notification", "change_notification")
+    response = client.post(
+        "/admin/events/notification/",
+        {"action": "redeliver", "_selected_action": [failed_event.notification_id]},
+        follow=True,
+    )
+    assert "queued again" in response.content.decode()
+    assert Notification.objects.get(pk=failed_event.notification_id).status == "PENDING"
+    [entry] = LogEntry.objects.all()
+    assert (entry.user, entry.action_flag) == (client.user, CHANGE)
+    assert entry.content_type.model == "notification"
+    assert entry.object_id == str(failed_event.notification_id)
+    assert entry.get_change_message() == "Queued the notification again."
+    history = client.get(f"/admin/events/notification/{failed_event.notification_id}/history/")
+    assert "Queued the notification again." in history.content.decode()
 
 
 def test_pollers_state_is_neither_shown_nor_filterable(failed_event):
